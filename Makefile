@@ -1,0 +1,43 @@
+# Two commands matter to users: `make demo` and `make test` (see README.md).
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT     := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: all venv demo test test-tools bench lint clean
+
+all: venv
+
+# A fresh Debian has python3 but maybe not its venv module (python3-venv).
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import ensurepip, venv' 2>/dev/null || { $(APT) update -qq && $(APT) install -y -qq python3-venv; }
+	@[ -x $(BIN)/python ] || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+# Debian tools the tests drive: SIPp (sip-tester) and tshark.
+test-tools:
+	@command -v sipp >/dev/null && command -v tshark >/dev/null || { \
+	  $(APT) update -qq && \
+	  echo "wireshark-common wireshark-common/install-setuid boolean false" | $(SUDO) debconf-set-selections && \
+	  $(APT) install -y -qq sip-tester tshark >/dev/null; }
+
+demo: venv
+	$(BIN)/python -m tools.demo
+
+test: venv test-tools
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: venv
+	$(BIN)/python -m tools.bench
+
+lint: venv
+	$(BIN)/python -m ruff check ims nodes tools tests || true
+
+clean:
+	rm -rf $(VENV) .ims-run build *.egg-info

@@ -1,0 +1,10 @@
+"""``ims sip``: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("sip", help="(not yet available)")
+    p.set_defaults(func=lambda args: print("not yet available") or 2)

@@ -106,3 +106,18 @@ def test_subscribers_from_csv(tmp_path: Path) -> None:
     csv.write_text(f"{header}\n{good}\n")
     topo = load(lab)
     assert topo.subscribers[-1].impus == ["sip:carol@ims.example.org", "tel:+15550003"]
+
+
+def test_ims_topology_check_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(_edit('peers = ["hss"]', 'peers = ["hss2"]'))
+    run = subprocess.run(
+        [sys.executable, "-m", "ims.cli", "topology", "check", str(ROOT / "topologies" / "volte-basic.toml"), str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 1
+    assert "volte-basic.toml: valid: 5 nodes" in run.stdout
+    assert f"{bad}:31: nodes[1].diameter.peers[0]: unknown node 'hss2'" in run.stdout

@@ -1,0 +1,503 @@
+"""SIP header fields: the ordered header list and typed header values.
+
+:class:`Headers` keeps headers in wire order with the spelling they arrived
+in, looks them up case-insensitively and by compact form (RFC 3261 §7.3.3),
+and splits comma-separated lists outside quotes and ``<>`` (§7.3.1).  Typed
+values (:class:`Via`, :class:`CSeq`, :class:`Contact`, :class:`Challenge`...)
+are parsed only when asked for.  Not here: which headers a message must have
+(``ims.sip.message``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ims.sip.errors import SipParseError
+from ims.sip.uri import NameAddr, Params, format_params, parse_params, split_hostport
+
+# §7.3.3 and RFC 3841/3891/3892/4028/3515/3903/6665 compact forms.
+COMPACT = {
+    "i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
+    "c": "content-type", "f": "from", "s": "subject", "k": "supported", "t": "to",
+    "v": "via", "o": "event", "u": "allow-events", "r": "refer-to", "b": "referred-by",
+    "x": "session-expires", "y": "identity", "a": "accept-contact", "j": "reject-contact",
+    "d": "request-disposition",
+}
+
+# Headers whose value is a comma-separated list (§7.3.1).  Auth headers are
+# not: their parameters contain commas.
+LIST_HEADERS = frozenset({
+    "via", "contact", "route", "record-route", "path", "service-route", "supported",
+    "require", "proxy-require", "unsupported", "allow", "accept", "accept-encoding",
+    "accept-language", "allow-events", "p-associated-uri", "p-asserted-identity",
+    "p-preferred-identity", "security-client", "security-server", "security-verify",
+    "in-reply-to", "content-encoding", "accept-contact", "reject-contact",
+    "request-disposition", "p-early-media", "history-info", "reason",
+})
+
+
+def canonical(name: str) -> str:
+    """Lower-case long form of a header name."""
+    low = name.lower()
+    return COMPACT.get(low, low)
+
+
+def split_values(value: str) -> list[str]:
+    """Split ``a, "b,c" <d,e>, f`` on commas outside quotes and angle brackets."""
+    if "," not in value:
+        v = value.strip()
+        return [v] if v else []
+    out: list[str] = []
+    start = 0
+    quoted = angle = False
+    i, n = 0, len(value)
+    while i < n:
+        c = value[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "<":
+            angle = True
+        elif c == ">":
+            angle = False
+        elif c == "," and not angle:
+            part = value[start:i].strip()
+            if part:
+                out.append(part)
+            start = i + 1
+        i += 1
+    part = value[start:].strip()
+    if part:
+        out.append(part)
+    return out
+
+
+class Headers:
+    """Ordered header fields; each entry is ``[name as written, canonical name, value]``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[list[str]] = [[n, canonical(n), v] for n, v in items]
+
+    @classmethod
+    def _from_parsed(cls, items: list[list[str]]) -> Headers:
+        h = cls.__new__(cls)
+        h._items = items
+        return h
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((n, v) for n, _, v in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: str) -> bool:
+        key = canonical(name)
+        return any(k == key for _, k, _ in self._items)
+
+    def copy(self) -> Headers:
+        return Headers._from_parsed([list(e) for e in self._items])
+
+    def get(self, name: str) -> str | None:
+        key = canonical(name)
+        for _, k, v in self._items:
+            if k == key:
+                return v
+        return None
+
+    def get_raw(self, name: str) -> list[str]:
+        """Every field value with this name, not comma-split."""
+        key = canonical(name)
+        return [v for _, k, v in self._items if k == key]
+
+    def get_all(self, name: str) -> list[str]:
+        key = canonical(name)
+        out: list[str] = []
+        for _, k, v in self._items:
+            if k == key:
+                if key in LIST_HEADERS:
+                    out.extend(split_values(v))
+                else:
+                    out.append(v)
+        return out
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of this name by one, at the first one's place."""
+        key = canonical(name)
+        for i, e in enumerate(self._items):
+            if e[1] == key:
+                self._items[i] = [name, key, value]
+                self._items[i + 1 :] = [x for x in self._items[i + 1 :] if x[1] != key]
+                return
+        self._items.append([name, key, value])
+
+    def add(self, name: str, value: str, *, first: bool = False) -> None:
+        """Append a field, or with ``first`` put it before the first of its name (Via, Record-Route)."""
+        entry = [name, canonical(name), value]
+        if first:
+            for i, e in enumerate(self._items):
+                if e[1] == entry[1]:
+                    self._items.insert(i, entry)
+                    return
+            self._items.insert(0, entry)
+        else:
+            self._items.append(entry)
+
+    def remove(self, name: str) -> int:
+        key = canonical(name)
+        before = len(self._items)
+        self._items = [e for e in self._items if e[1] != key]
+        return before - len(self._items)
+
+    def pop_first_value(self, name: str) -> str | None:
+        """Remove the first comma-separated value of a list header (top Via, top Route)."""
+        key = canonical(name)
+        for i, e in enumerate(self._items):
+            if e[1] == key:
+                values = split_values(e[2])
+                if not values:
+                    del self._items[i]
+                    return None
+                if len(values) == 1:
+                    del self._items[i]
+                else:
+                    e[2] = ", ".join(values[1:])
+                return values[0]
+        return None
+
+    def names(self) -> list[str]:
+        return [n for n, _, _ in self._items]
+
+
+# --- typed values ---------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Via:
+    """``SIP/2.0/UDP host:port;branch=...`` (§20.42, RFC 3581 rport)."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = field(default_factory=dict)
+    protocol: str = "SIP/2.0"
+
+    @classmethod
+    def parse(cls, text: str) -> Via:
+        tokens = text.split()
+        if not tokens:
+            raise SipParseError("Bad Via header: empty value")
+        # RFC 4475 §3.1.1.1: LWS may surround the '/' separators.
+        proto, idx = tokens[0], 1
+        while proto.count("/") < 2 or proto.endswith("/"):
+            if idx >= len(tokens):
+                raise SipParseError(f"Bad Via header: expected SIP/2.0/TRANSPORT sent-by, got {text.strip()!r}")
+            proto += tokens[idx]
+            idx += 1
+        rest = " ".join(tokens[idx:])
+        parts = proto.split("/")
+        if len(parts) != 3 or not rest:
+            raise SipParseError(f"Bad Via header: expected SIP/2.0/TRANSPORT sent-by, got {text.strip()!r}")
+        name, version, transport = parts
+        if name.upper() != "SIP" or not version or not transport.isalnum():
+            raise SipParseError(f"Bad Via header: bad protocol {'/'.join(parts)!r}")
+        sent_by, _, ptext = rest.strip().partition(";")
+        if not sent_by.strip():
+            raise SipParseError("Bad Via header: missing sent-by")
+        host, port = split_hostport(sent_by.replace(" ", ""), "Bad Via header")
+        params = parse_params(ptext, "Via parameter")
+        ttl = params.get("ttl")
+        if ttl is not None and (not ttl.isdigit() or int(ttl) > 255):
+            raise SipParseError(f"Bad Via header: bad ttl {ttl!r}")
+        return cls(transport.upper(), host, port, params, f"{name.upper()}/{version}")
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | bool | None:
+        if "rport" not in self.params:
+            return None
+        v = self.params["rport"]
+        return int(v) if v and v.isdigit() else True
+
+    @property
+    def maddr(self) -> str | None:
+        return self.params.get("maddr")
+
+    @property
+    def ttl(self) -> int | None:
+        v = self.params.get("ttl")
+        return int(v) if v else None
+
+    @property
+    def sent_by(self) -> tuple[str, int | None]:
+        return self.host, self.port
+
+    def __str__(self) -> str:
+        port = f":{self.port}" if self.port is not None else ""
+        return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
+
+    __repr__ = __str__
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    seq: int
+    method: str
+
+    @classmethod
+    def parse(cls, text: str) -> CSeq:
+        parts = text.split()
+        if len(parts) != 2:
+            raise SipParseError(f"Bad CSeq header: expected 'number METHOD', got {text.strip()!r}")
+        num, method = parts
+        if not num.isdigit() or len(num) > 10 or int(num) >= 2**31:
+            raise SipParseError(f"Bad CSeq header: sequence number {num!r} is not below 2**31 (§8.1.1.5)")
+        if not all(c.isalnum() or c in "-.!%*_+`'~" for c in method):
+            raise SipParseError(f"Bad CSeq header: bad method {method!r}")
+        return cls(int(num), method)
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.method}"
+
+
+@dataclass(eq=False)
+class Contact:
+    """One Contact value: a name-addr with expires/q/+sip.instance, or ``*``."""
+
+    address: NameAddr | None  # None for '*'
+
+    @classmethod
+    def parse(cls, text: str) -> Contact:
+        if text.strip() == "*":
+            return cls(None)
+        return cls(NameAddr.parse(text, "Contact"))
+
+    @property
+    def is_star(self) -> bool:
+        return self.address is None
+
+    @property
+    def uri(self):  # type: ignore[no-untyped-def]
+        if self.address is None:
+            raise SipParseError("Contact '*' has no URI")
+        return self.address.uri
+
+    @property
+    def params(self) -> Params:
+        return self.address.params if self.address else {}
+
+    @property
+    def expires(self) -> int | None:
+        v = self.params.get("expires")
+        if v is None:
+            return None
+        if not v.isdigit():
+            raise SipParseError(f"Bad Contact header: bad expires {v!r}")
+        return min(int(v), 2**32 - 1)
+
+    @property
+    def q(self) -> float | None:
+        v = self.params.get("q")
+        if v is None:
+            return None
+        try:
+            q = float(v)
+        except ValueError:
+            raise SipParseError(f"Bad Contact header: bad q {v!r}") from None
+        if not 0 <= q <= 1:
+            raise SipParseError(f"Bad Contact header: q {v!r} outside 0..1")
+        return q
+
+    @property
+    def instance(self) -> str | None:
+        v = self.params.get("+sip.instance")
+        return v.strip('"') if v else None
+
+    def __str__(self) -> str:
+        return "*" if self.address is None else str(self.address)
+
+
+def parse_auth_params(text: str, what: str) -> dict[str, str]:
+    """``a="x, y", b=z`` -> dict with quotes removed (RFC 2617 auth-param)."""
+    params: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t,":
+            i += 1
+        if i >= n:
+            break
+        eq = text.find("=", i)
+        if eq < 0:
+            raise SipParseError(f"Bad {what} header: parameter without value at {text[i:i + 40]!r}")
+        name = text[i:eq].strip().lower()
+        if not name or any(c in name for c in ' ",;'):
+            raise SipParseError(f"Bad {what} header: bad parameter name {name!r}")
+        i = eq + 1
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] == '"':
+            j = i + 1
+            buf = []
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n:
+                    j += 1
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                raise SipParseError(f"Bad {what} header: unterminated quoted value for {name!r}")
+            params[name] = "".join(buf)
+            i = j + 1
+        else:
+            j = text.find(",", i)
+            j = n if j < 0 else j
+            params[name] = text[i:j].strip()
+            i = j
+    return params
+
+
+# Directives sent without quotes (RFC 2617 §3.2.1/§3.2.2, RFC 3310).
+_UNQUOTED = frozenset({"algorithm", "stale", "nc", "qop_unquoted"})
+
+
+@dataclass(eq=False)
+class Challenge:
+    """WWW-/Proxy-Authenticate and (Proxy-)Authorization values: scheme + params."""
+
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str, what: str = "WWW-Authenticate") -> Challenge:
+        text = text.strip()
+        scheme, _, rest = text.partition(" ")
+        if not scheme or "=" in scheme:
+            raise SipParseError(f"Bad {what} header: missing auth scheme")
+        return cls(scheme, parse_auth_params(rest, what))
+
+    def __str__(self) -> str:
+        parts = []
+        for k, v in self.params.items():
+            if k in _UNQUOTED or (k == "qop" and isinstance(self, Credentials)):
+                parts.append(f"{k}={v}")
+            else:
+                parts.append(f'{k}="{v}"')
+        return f"{self.scheme} " + ", ".join(parts)
+
+    def __getitem__(self, key: str) -> str:
+        return self.params[key]
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.params.get(key, default)
+
+
+class Credentials(Challenge):
+    """Authorization / Proxy-Authorization value (qop and nc unquoted, §3.2.2)."""
+
+    @classmethod
+    def parse(cls, text: str, what: str = "Authorization") -> Credentials:  # type: ignore[override]
+        c = Challenge.parse(text, what)
+        return cls(c.scheme, c.params)
+
+
+@dataclass(eq=False)
+class SecurityMechanism:
+    """Security-Client/-Server/-Verify value (RFC 3329 §2.2; TS 33.203 ipsec-3gpp)."""
+
+    mechanism: str
+    params: Params = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> SecurityMechanism:
+        mech, _, ptext = text.strip().partition(";")
+        mech = mech.strip()
+        if not mech or not all(c.isalnum() or c in "-._" for c in mech):
+            raise SipParseError(f"Bad Security header: bad mechanism {mech!r}")
+        return cls(mech.lower(), parse_params(ptext, "Security parameter"))
+
+    def get_int(self, name: str) -> int | None:
+        v = self.params.get(name)
+        if v is None:
+            return None
+        if not v.isdigit():
+            raise SipParseError(f"Bad Security header: {name}={v!r} is not a number")
+        return int(v)
+
+    def __str__(self) -> str:
+        return self.mechanism + format_params(self.params)
+
+
+@dataclass(eq=False)
+class PChargingVector:
+    """P-Charging-Vector (RFC 7315 §4.6): icid-value, orig-ioi, term-ioi..."""
+
+    params: Params
+
+    @classmethod
+    def parse(cls, text: str) -> PChargingVector:
+        params = parse_params(text.replace(" ", ""), "P-Charging-Vector parameter")
+        if "icid-value" not in params:
+            raise SipParseError("Bad P-Charging-Vector header: missing icid-value")
+        return cls(params)
+
+    @property
+    def icid(self) -> str:
+        return (self.params.get("icid-value") or "").strip('"')
+
+    @property
+    def orig_ioi(self) -> str | None:
+        return self.params.get("orig-ioi")
+
+    @property
+    def term_ioi(self) -> str | None:
+        return self.params.get("term-ioi")
+
+    def __str__(self) -> str:
+        return format_params(self.params)[1:]
+
+
+@dataclass(eq=False)
+class PAccessNetworkInfo:
+    """P-Access-Network-Info (RFC 7315 §4.4): access type and its parameters."""
+
+    access_type: str
+    params: Params
+
+    @classmethod
+    def parse(cls, text: str) -> PAccessNetworkInfo:
+        access, _, ptext = text.strip().partition(";")
+        if not access.strip():
+            raise SipParseError("Bad P-Access-Network-Info header: missing access type")
+        return cls(access.strip(), parse_params(ptext, "P-Access-Network-Info parameter"))
+
+    @property
+    def cell_id(self) -> str | None:
+        for k in ("utran-cell-id-3gpp", "eutran-cell-id-3gpp", "nr-cell-id-3gpp"):
+            if k in self.params:
+                return (self.params[k] or "").strip('"')
+        return None
+
+    def __str__(self) -> str:
+        return self.access_type + format_params(self.params)
+
+
+def option_tags(values: list[str]) -> list[str]:
+    """Require/Supported/Proxy-Require values, lower-cased tokens."""
+    out = []
+    for v in values:
+        if not all(c.isalnum() or c in "-.!%*_+`'~" for c in v):
+            raise SipParseError(f"Bad option tag {v!r}")
+        out.append(v.lower())
+    return out

@@ -1,0 +1,611 @@
+"""SIP requests and responses: parse from bytes, typed access, serialize (RFC 3261 §7, §18.3, §20).
+
+Parsing splits the header block once; a header's value is parsed only when
+its accessor is asked and then cached (STYLE.md §8).  The fields every
+transaction needs (Via, From, To, Call-ID, CSeq, Max-Forwards,
+Content-Length) are checked at parse time so that a malformed message fails
+at once with one :class:`SipParseError` naming the fault.  An unmodified
+parsed message serializes to exactly the bytes it came from; any change
+through the message's methods rebuilds the bytes.
+
+Typed values returned by accessors are views: change a message with
+``set``/``add``/``remove`` (or ``message.headers``), not by mutating them.
+
+Not here: transactions (``ims.sip.transaction``), transports (``ims.net``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ims.sip.errors import SipParseError
+from ims.sip.headers import (
+    COMPACT,
+    Challenge,
+    Contact,
+    Credentials,
+    CSeq,
+    Headers,
+    PAccessNetworkInfo,
+    PChargingVector,
+    SecurityMechanism,
+    Via,
+    canonical,
+    option_tags,
+    split_values,
+)
+from ims.sip.uri import URI, NameAddr, parse_uri
+
+T = TypeVar("T")
+
+_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+_SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type", "expires")
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 199: "Early Dialog Terminated", 200: "OK", 202: "Accepted",
+    204: "No Notification", 300: "Multiple Choices", 301: "Moved Permanently",
+    302: "Moved Temporarily", 305: "Use Proxy", 380: "Alternative Service", 400: "Bad Request",
+    401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required",
+    408: "Request Timeout", 410: "Gone", 412: "Conditional Request Failed",
+    413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 420: "Bad Extension", 421: "Extension Required",
+    422: "Session Interval Too Small", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
+    484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
+    488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending", 493: "Undecipherable",
+    494: "Security Agreement Required", 500: "Server Internal Error", 501: "Not Implemented",
+    502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out",
+    505: "Version Not Supported", 513: "Message Too Large", 580: "Precondition Failure",
+    600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
+}
+
+
+def new_branch() -> str:
+    """A branch with the RFC 3261 magic cookie (§8.1.1.7)."""
+    return "z9hG4bK" + secrets.token_hex(8)
+
+
+def new_tag() -> str:
+    return secrets.token_hex(5)
+
+
+def new_call_id(host: str) -> str:
+    return f"{secrets.token_hex(10)}@{host}"
+
+
+class SipMessage:
+    """Common part of requests and responses."""
+
+    __slots__ = ("_headers", "_body", "_raw", "_cache", "version")
+
+    def __init__(self, headers: Headers | Iterable[tuple[str, str]] | None = None, body: bytes = b"") -> None:
+        self._headers = headers if isinstance(headers, Headers) else Headers(headers or ())
+        self._body = bytes(body)
+        self._raw: bytes | None = None
+        self._cache: dict[str, Any] = {}
+        self.version = "SIP/2.0"
+        if self._body or "content-length" not in self._headers:
+            self._headers.set("Content-Length", str(len(self._body)))
+
+    # -- raw header access (every write invalidates the cached bytes) ------
+    @property
+    def headers(self) -> Headers:
+        """The header list; taking it for writing drops cached bytes and values."""
+        self._touch()
+        return self._headers
+
+    def _touch(self) -> None:
+        self._raw = None
+        if self._cache:
+            self._cache = {}
+
+    def get(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+    def get_all(self, name: str) -> list[str]:
+        return self._headers.get_all(name)
+
+    def set(self, name: str, value: str) -> None:
+        self._touch()
+        self._headers.set(name, value)
+
+    def add(self, name: str, value: str, *, first: bool = False) -> None:
+        self._touch()
+        self._headers.add(name, value, first=first)
+
+    def remove(self, name: str) -> int:
+        self._touch()
+        return self._headers.remove(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._headers
+
+    @property
+    def body(self) -> bytes:
+        return self._body
+
+    @body.setter
+    def body(self, value: bytes) -> None:
+        self._touch()
+        self._body = bytes(value)
+        self._headers.set("Content-Length", str(len(self._body)))
+
+    def set_body(self, body: bytes, content_type: str | None) -> None:
+        self.body = body
+        if content_type:
+            self._headers.set("Content-Type", content_type)
+        else:
+            self._headers.remove("Content-Type")
+
+    # -- typed accessors ----------------------------------------------------
+    def _cached(self, key: str, fn: Callable[[], T]) -> T:
+        try:
+            return self._cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._cache[key] = fn()
+            return value
+
+    def _one(self, name: str, what: str) -> str:
+        v = self._headers.get(name)
+        if v is None:
+            raise SipParseError(f"Missing {what} header")
+        return v
+
+    def _name_addrs(self, name: str, what: str) -> list[NameAddr]:
+        return [NameAddr.parse(v, what) for v in self._headers.get_all(name)]
+
+    @property
+    def vias(self) -> list[Via]:
+        def parse() -> list[Via]:
+            values = self._headers.get_all("via")
+            return [Via.parse(v) for v in values]
+        return self._cached("via", parse)
+
+    @property
+    def top_via(self) -> Via:
+        vias = self.vias
+        if not vias:
+            raise SipParseError("Missing Via header")
+        return vias[0]
+
+    @property
+    def call_id(self) -> str:
+        return self._cached("call-id", lambda: _call_id(self._one("call-id", "Call-ID")))
+
+    @property
+    def cseq(self) -> CSeq:
+        return self._cached("cseq", lambda: CSeq.parse(self._one("cseq", "CSeq")))
+
+    @property
+    def from_(self) -> NameAddr:
+        return self._cached("from", lambda: NameAddr.parse(self._one("from", "From"), "From header"))
+
+    @property
+    def to(self) -> NameAddr:
+        return self._cached("to", lambda: NameAddr.parse(self._one("to", "To"), "To header"))
+
+    @property
+    def contacts(self) -> list[Contact]:
+        def parse() -> list[Contact]:
+            out = [Contact.parse(v) for v in self._headers.get_all("contact")]
+            if any(c.is_star for c in out) and len(out) > 1:
+                raise SipParseError("Bad Contact header: '*' mixed with other contacts (§10.2.2)")
+            return out
+        return self._cached("contact", parse)
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        return self._cached("route", lambda: self._name_addrs("route", "Route header"))
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        return self._cached("record-route", lambda: self._name_addrs("record-route", "Record-Route header"))
+
+    @property
+    def paths(self) -> list[NameAddr]:
+        return self._cached("path", lambda: self._name_addrs("path", "Path header"))
+
+    @property
+    def service_routes(self) -> list[NameAddr]:
+        return self._cached("service-route", lambda: self._name_addrs("service-route", "Service-Route header"))
+
+    @property
+    def p_asserted_identity(self) -> list[NameAddr]:
+        return self._cached("pai", lambda: self._name_addrs("p-asserted-identity", "P-Asserted-Identity header"))
+
+    @property
+    def p_preferred_identity(self) -> list[NameAddr]:
+        return self._cached("ppi", lambda: self._name_addrs("p-preferred-identity", "P-Preferred-Identity header"))
+
+    @property
+    def p_associated_uri(self) -> list[NameAddr]:
+        return self._cached("pau", lambda: self._name_addrs("p-associated-uri", "P-Associated-URI header"))
+
+    def _int(self, name: str, what: str, limit: int = 2**32 - 1) -> int | None:
+        v = self._headers.get(name)
+        if v is None:
+            return None
+        v = v.strip()
+        if not v.isdigit() or len(v) > 10:
+            raise SipParseError(f"Bad {what} header: {v!r} is not a number")
+        n = int(v)
+        if n > limit:
+            raise SipParseError(f"Bad {what} header: {v} is larger than {limit}")
+        return n
+
+    @property
+    def max_forwards(self) -> int | None:
+        return self._cached("max-forwards", lambda: self._int("max-forwards", "Max-Forwards", 255))
+
+    @property
+    def expires(self) -> int | None:
+        return self._cached("expires", lambda: self._int("expires", "Expires"))
+
+    @property
+    def min_expires(self) -> int | None:
+        return self._cached("min-expires", lambda: self._int("min-expires", "Min-Expires"))
+
+    @property
+    def content_length(self) -> int:
+        n = self._cached("content-length", lambda: self._int("content-length", "Content-Length"))
+        return len(self._body) if n is None else n
+
+    @property
+    def content_type(self) -> str | None:
+        v = self._headers.get("content-type")
+        return v.strip() if v else None
+
+    @property
+    def media_type(self) -> str | None:
+        """Content-Type without parameters, lower-cased (``application/sdp``)."""
+        ct = self.content_type
+        return ct.partition(";")[0].strip().lower() if ct else None
+
+    @property
+    def require(self) -> list[str]:
+        return self._cached("require", lambda: option_tags(self._headers.get_all("require")))
+
+    @property
+    def supported(self) -> list[str]:
+        return self._cached("supported", lambda: option_tags(self._headers.get_all("supported")))
+
+    @property
+    def proxy_require(self) -> list[str]:
+        return self._cached("proxy-require", lambda: option_tags(self._headers.get_all("proxy-require")))
+
+    @property
+    def allow(self) -> list[str]:
+        return self._cached("allow", lambda: [v.upper() for v in self._headers.get_all("allow")])
+
+    @property
+    def www_authenticate(self) -> list[Challenge]:
+        return self._cached("www-auth", lambda: [
+            Challenge.parse(v, "WWW-Authenticate") for v in self._headers.get_raw("www-authenticate")])
+
+    @property
+    def proxy_authenticate(self) -> list[Challenge]:
+        return self._cached("proxy-auth", lambda: [
+            Challenge.parse(v, "Proxy-Authenticate") for v in self._headers.get_raw("proxy-authenticate")])
+
+    @property
+    def authorization(self) -> list[Credentials]:
+        return self._cached("authorization", lambda: [
+            Credentials.parse(v, "Authorization") for v in self._headers.get_raw("authorization")])
+
+    @property
+    def proxy_authorization(self) -> list[Credentials]:
+        return self._cached("proxy-authorization", lambda: [
+            Credentials.parse(v, "Proxy-Authorization") for v in self._headers.get_raw("proxy-authorization")])
+
+    @property
+    def p_access_network_info(self) -> PAccessNetworkInfo | None:
+        v = self._headers.get("p-access-network-info")
+        return None if v is None else self._cached("pani", lambda: PAccessNetworkInfo.parse(v))
+
+    @property
+    def p_charging_vector(self) -> PChargingVector | None:
+        v = self._headers.get("p-charging-vector")
+        return None if v is None else self._cached("pcv", lambda: PChargingVector.parse(v))
+
+    @property
+    def p_visited_network_id(self) -> list[str]:
+        return [v.strip().strip('"') for v in split_values(",".join(self._headers.get_raw("p-visited-network-id")))]
+
+    def _security(self, name: str) -> list[SecurityMechanism]:
+        return self._cached(name, lambda: [SecurityMechanism.parse(v) for v in self._headers.get_all(name)])
+
+    @property
+    def security_client(self) -> list[SecurityMechanism]:
+        return self._security("security-client")
+
+    @property
+    def security_server(self) -> list[SecurityMechanism]:
+        return self._security("security-server")
+
+    @property
+    def security_verify(self) -> list[SecurityMechanism]:
+        return self._security("security-verify")
+
+    @property
+    def rseq(self) -> int | None:
+        return self._cached("rseq", lambda: self._int("rseq", "RSeq"))
+
+    @property
+    def rack(self) -> tuple[int, int, str] | None:
+        """RAck (RFC 3262 §7.2): (response-num, CSeq-num, method)."""
+        v = self._headers.get("rack")
+        if v is None:
+            return None
+        parts = v.split()
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            raise SipParseError(f"Bad RAck header: {v!r}")
+        return int(parts[0]), int(parts[1]), parts[2]
+
+    @property
+    def event(self) -> str | None:
+        v = self._headers.get("event")
+        return v.partition(";")[0].strip().lower() if v else None
+
+    # -- serialization ------------------------------------------------------
+    def start_line(self) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        if self._raw is not None:
+            return self._raw
+        parts = [self.start_line()]
+        parts.extend(f"{n}: {v}" for n, _, v in self._headers._items)
+        parts.append("\r\n")
+        raw = "\r\n".join(parts).encode("utf-8", "surrogateescape") + self._body
+        self._raw = raw
+        return raw
+
+    __bytes__ = to_bytes
+
+    def _copy_into(self, other: SipMessage) -> None:
+        other._headers = self._headers.copy()
+        other._body = self._body
+        other._raw = None
+        other._cache = {}
+        other.version = self.version
+
+    def __repr__(self) -> str:
+        cid = self._headers.get("call-id")
+        return f"<{type(self).__name__} {self.start_line()!r} call-id={cid!r}>"
+
+
+class Request(SipMessage):
+    __slots__ = ("method", "_uri", "_uri_text")
+
+    def __init__(self, method: str, uri: URI | str, headers: Headers | Iterable[tuple[str, str]] | None = None,
+                 body: bytes = b"") -> None:
+        super().__init__(headers, body)
+        self.method = method
+        self._uri: URI | None = None if isinstance(uri, str) else uri
+        self._uri_text = uri if isinstance(uri, str) else None
+
+    @property
+    def uri(self) -> URI:
+        if self._uri is None:
+            self._uri = parse_uri(self._uri_text or "")
+        return self._uri
+
+    @uri.setter
+    def uri(self, value: URI | str) -> None:
+        self._touch()
+        if isinstance(value, str):
+            self._uri, self._uri_text = None, value
+        else:
+            self._uri, self._uri_text = value, None
+
+    def start_line(self) -> str:
+        uri = self._uri_text if self._uri is None else str(self._uri)
+        return f"{self.method} {uri} {self.version}"
+
+    def copy(self) -> Request:
+        r = Request.__new__(Request)
+        self._copy_into(r)
+        r.method = self.method
+        r._uri = self._uri.copy() if self._uri is not None else None
+        r._uri_text = self._uri_text
+        return r
+
+
+class Response(SipMessage):
+    __slots__ = ("status", "reason")
+
+    def __init__(self, status: int, reason: str | None = None,
+                 headers: Headers | Iterable[tuple[str, str]] | None = None, body: bytes = b"") -> None:
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason if reason is not None else REASONS.get(status, "Unknown")
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def copy(self) -> Response:
+        r = Response.__new__(Response)
+        self._copy_into(r)
+        r.status = self.status
+        r.reason = self.reason
+        return r
+
+
+def _call_id(value: str) -> str:
+    v = value.strip()
+    if not v or any(c in v for c in " \t<>\""):
+        raise SipParseError(f"Bad Call-ID header: {value!r}")
+    return v
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(c in _TOKEN for c in text)
+
+
+def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
+    """Parse one SIP message; raise :class:`SipParseError` naming the fault.
+
+    With ``datagram`` a body longer than Content-Length is truncated and a
+    missing Content-Length means "the rest of the datagram" (§18.3).
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    start = 0
+    while data.startswith(b"\r\n", start):  # §7.5: ignore CRLFs before the start line
+        start += 2
+    end = data.find(b"\r\n\r\n", start)
+    if end < 0:
+        if b"\n\n" in data:
+            raise SipParseError("Lines end in LF, not CRLF (§7)")
+        raise SipParseError("No empty line (CRLF CRLF) after the headers")
+    head = data[start:end].decode("utf-8", "surrogateescape")
+    lines = head.split("\r\n")
+    first = lines[0]
+    msg: Request | Response
+    if first.startswith("SIP/"):
+        msg = _response_line(first)
+    else:
+        msg = _request_line(first)
+    items: list[list[str]] = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not items:
+                raise SipParseError("Header continuation line before any header")
+            items[-1][2] = items[-1][2] + " " + line.strip(" \t")  # §7.3.1 folding
+            continue
+        colon = line.find(":")
+        if colon <= 0:
+            raise SipParseError(f"Bad header line without ':': {line[:60]!r}", partial=_partial(msg, items))
+        name = line[:colon].rstrip(" \t")
+        if not _is_token(name):
+            raise SipParseError(f"Bad header name {name[:40]!r}", partial=_partial(msg, items))
+        low = name.lower()
+        items.append([name, COMPACT.get(low, low), line[colon + 1 :].strip(" \t")])
+    msg._headers = Headers._from_parsed(items)
+    body = data[end + 4 :]
+    try:
+        _check(msg, items)
+        cl = msg._int("content-length", "Content-Length")
+    except SipParseError as exc:
+        exc.partial = msg if isinstance(msg, Request) else None
+        raise
+    if cl is not None:
+        if len(body) < cl:
+            raise SipParseError(f"Content-Length {cl} exceeds the body of {len(body)} bytes",
+                                partial=msg if isinstance(msg, Request) else None)
+        if len(body) > cl:
+            if not datagram:
+                raise SipParseError(f"Content-Length {cl} is less than the {len(body)} bytes framed")
+            body = body[:cl]  # §18.3: extra datagram bytes are discarded
+            msg._body = body
+            return _finish(msg, data[start : end + 4] + body)
+    msg._body = body
+    return _finish(msg, data if start == 0 else data[start:])
+
+
+def _finish(msg: Request | Response, raw: bytes) -> Request | Response:
+    msg._raw = raw
+    return msg
+
+
+def _partial(msg: Request | Response, items: list[list[str]]) -> Request | None:
+    if isinstance(msg, Request):
+        msg._headers = Headers._from_parsed(items)
+        return msg
+    return None
+
+
+def _response_line(line: str) -> Response:
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if version.upper() != "SIP/2.0":
+        raise SipParseError(f"Unsupported SIP version {version!r} in status line", status=505)
+    if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        raise SipParseError(f"Bad status code {code!r} in status line")
+    r = Response.__new__(Response)
+    r._cache, r._raw, r._body = {}, None, b""
+    r.version, r.status, r.reason = version, int(code), reason
+    return r
+
+
+def _request_line(line: str) -> Request:
+    parts = line.split(" ")
+    if len(parts) != 3:
+        raise SipParseError(f"Bad request line (expected 'METHOD URI SIP/2.0' with single spaces): {line[:80]!r}")
+    method, uri_text, version = parts
+    if not _is_token(method):
+        raise SipParseError(f"Bad method {method[:40]!r} in request line")
+    r = Request.__new__(Request)
+    r._cache, r._raw, r._body = {}, None, b""
+    r.method, r.version = method, version
+    r._headers = Headers()
+    r._uri_text, r._uri = uri_text, None
+    if version.upper() != "SIP/2.0":
+        raise SipParseError(f"Unsupported SIP version {version!r} in request line", status=505, partial=r)
+    try:
+        r._uri = parse_uri(uri_text)
+    except SipParseError as exc:
+        raise SipParseError(f"Request-URI: {exc.reason}", partial=r) from None
+    if uri_text.startswith("<") or not uri_text:
+        raise SipParseError("Request-URI must not be enclosed in <>", partial=r)
+    return r
+
+
+def _check(msg: Request | Response, items: list[list[str]]) -> None:
+    """The checks every transaction needs (§8.1.1, §8.2.2; RFC 4475 §3.1.2)."""
+    counts: dict[str, int] = {}
+    for _, key, _ in items:
+        if key in _SINGLE:
+            counts[key] = counts.get(key, 0) + 1
+    for key, n in counts.items():
+        if n > 1 and key != "content-length":
+            raise SipParseError(f"{_title(key)} header appears {n} times")
+    for key, what in (("call-id", "Call-ID"), ("cseq", "CSeq"), ("from", "From"), ("to", "To"), ("via", "Via")):
+        if key not in counts and not any(k == key for _, k, _ in items):
+            raise SipParseError(f"Missing {what} header")
+    if counts.get("content-length", 0) > 1:
+        values = {v.strip() for _, k, v in items if k == "content-length"}
+        if len(values) > 1:
+            raise SipParseError("Conflicting Content-Length headers")
+    msg.vias  # noqa: B018 - parse now to fail early
+    msg.from_  # noqa: B018
+    msg.to  # noqa: B018
+    call_id = msg.call_id
+    cseq = msg.cseq
+    del call_id
+    if isinstance(msg, Request):
+        if cseq.method != msg.method:
+            raise SipParseError(f"CSeq method {cseq.method!r} does not match request method {msg.method!r}")
+        msg.max_forwards  # noqa: B018
+
+
+def _title(key: str) -> str:
+    return {"call-id": "Call-ID", "cseq": "CSeq"}.get(key, "-".join(p.capitalize() for p in key.split("-")))
+
+
+def build_response(request: Request, status: int, reason: str | None = None, *,
+                   to_tag: str | None = None) -> Response:
+    """A response to ``request`` per §8.2.6: Via, From, To, Call-ID, CSeq copied."""
+    src = request._headers
+    headers = Headers()
+    for name, key, value in src._items:
+        if key == "via":
+            headers.add("Via", value)
+    for key, name in (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq")):
+        value = src.get(key)
+        if value is not None:
+            if key == "to" and to_tag and status > 100 and ";tag=" not in value.replace(" ", "").lower():
+                value = f"{value};tag={to_tag}"
+            headers.add(name, value)
+    ts = src.get("timestamp")
+    if ts is not None and status == 100:  # §8.2.6.1
+        headers.add("Timestamp", ts)
+    return Response(status, reason, headers)
+
+
+def canonical_name(name: str) -> str:
+    return canonical(name)

@@ -1,0 +1,396 @@
+"""SIP, SIPS and tel URIs and name-addr values (RFC 3261 §19.1, §20.10; RFC 3966).
+
+Parsing is by string splitting (no backtracking regexes), so it is fast and
+safe on hostile input; every fault raises :class:`SipParseError` naming it.
+Equality of SIP URIs follows the comparison rules of RFC 3261 §19.1.4.
+Not here: DNS resolution of hosts (RFC 3263) - the transport layer does it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from ims.sip.errors import SipParseError
+
+Params = dict[str, str | None]
+
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+_TOKEN_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+)
+# §19.1.4: these URI parameters, when present in either URI, must match.
+_MUST_MATCH = ("user", "ttl", "method", "maddr", "transport")
+
+
+def _bad(what: str, text: str) -> SipParseError:
+    return SipParseError(f"{what}: {text!r}" if len(text) < 120 else f"{what}: {text[:117]!r}...")
+
+
+def parse_params(text: str, what: str = "parameter") -> Params:
+    """``;a=b;c`` (without the leading ';') -> ordered dict; names lower-cased."""
+    params: Params = {}
+    if not text:
+        return params
+    for item in text.split(";"):
+        item = item.strip()
+        if not item:
+            continue  # tolerate ';;' and a trailing ';' (RFC 4475 §3.1.1.x)
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not name or not all(c in _TOKEN_CHARS or c in "[]/:&+$" for c in name):
+            raise _bad(f"Bad {what} name", name or item)
+        params[name.lower()] = value.strip() if eq else None
+    return params
+
+
+def format_params(params: Params) -> str:
+    return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+
+
+def _check_host(host: str, where: str) -> str:
+    if not host:
+        raise SipParseError(f"{where}: missing host")
+    if host[0] == "[":
+        if host[-1] != "]" or not all(c in "0123456789abcdefABCDEF:." for c in host[1:-1]):
+            raise _bad(f"{where}: bad IPv6 reference", host)
+        return host
+    if not all(c in _HOST_CHARS for c in host):
+        raise _bad(f"{where}: bad host", host)
+    return host
+
+
+def split_hostport(text: str, where: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]:port`` -> (host, port)."""
+    text = text.strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise _bad(f"{where}: unterminated IPv6 reference", text)
+        host, rest = text[: end + 1], text[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise _bad(f"{where}: bad host", text)
+        port_text = rest[1:] if rest else None
+    else:
+        host, colon, port_text_ = text.partition(":")
+        port_text = port_text_ if colon else None
+    port: int | None = None
+    if port_text is not None:
+        if not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
+            raise _bad(f"{where}: bad port", port_text)
+        port = int(port_text)
+    return _check_host(host, where), port
+
+
+@dataclass(eq=False)
+class SipURI:
+    scheme: str = "sip"
+    user: str | None = None
+    password: str | None = None
+    host: str = ""
+    port: int | None = None
+    params: Params = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> SipURI:
+        scheme, colon, rest = text.partition(":")
+        scheme = scheme.strip().lower()
+        if not colon or scheme not in ("sip", "sips"):
+            raise _bad("Bad SIP URI: scheme must be sip or sips", text)
+        rest, qmark, hdrs = rest.partition("?")
+        at = rest.rfind("@")
+        user = password = None
+        if at >= 0:
+            userinfo, rest = rest[:at], rest[at + 1 :]
+            user_, pcolon, pw = userinfo.partition(":")
+            if not user_:
+                raise _bad("Bad SIP URI: empty user", text)
+            if any(c in user_ for c in " \t<>\""):
+                raise _bad("Bad SIP URI: illegal character in user", text)
+            user = user_
+            password = pw if pcolon else None
+        hostport, _, ptext = rest.partition(";")
+        host, port = split_hostport(hostport, "Bad SIP URI")
+        params = parse_params(ptext, "URI parameter")
+        headers: dict[str, str] = {}
+        if qmark:
+            for h in hdrs.split("&"):
+                if h:
+                    k, _, v = h.partition("=")
+                    headers[k] = v
+        return cls(scheme, user, password, host, port, params, headers)
+
+    def __str__(self) -> str:
+        out = [self.scheme, ":"]
+        if self.user is not None:
+            out.append(self.user)
+            if self.password is not None:
+                out.append(":" + self.password)
+            out.append("@")
+        out.append(self.host)
+        if self.port is not None:
+            out.append(f":{self.port}")
+        if self.params:
+            out.append(format_params(self.params))
+        if self.headers:
+            out.append("?" + "&".join(f"{k}={v}" for k, v in self.headers.items()))
+        return "".join(out)
+
+    __repr__ = __str__
+
+    @property
+    def transport(self) -> str | None:
+        t = self.params.get("transport")
+        return t.lower() if t else None
+
+    @property
+    def lr(self) -> bool:
+        return "lr" in self.params
+
+    @property
+    def maddr(self) -> str | None:
+        return self.params.get("maddr")
+
+    def host_port(self) -> tuple[str, int | None]:
+        return self.host, self.port
+
+    @property
+    def aor(self) -> str:
+        """Address-of-record key: scheme:user@host, lower-cased host (§10.3 step 5)."""
+        user = unquote(self.user) + "@" if self.user is not None else ""
+        return f"{'sip' if self.scheme == 'sips' else self.scheme}:{user}{self.host.lower()}"
+
+    def copy(self) -> SipURI:
+        return SipURI(self.scheme, self.user, self.password, self.host, self.port, dict(self.params), dict(self.headers))
+
+    def __eq__(self, other: object) -> bool:  # RFC 3261 §19.1.4
+        if not isinstance(other, SipURI):
+            return NotImplemented
+        if self.scheme != other.scheme:
+            return False
+        if _unq(self.user) != _unq(other.user) or _unq(self.password) != _unq(other.password):
+            return False
+        if self.host.lower() != other.host.lower() or self.port != other.port:
+            return False
+        for name in _MUST_MATCH:
+            a, b = self.params.get(name), other.params.get(name)
+            if (name in self.params) != (name in other.params):
+                return False
+            if a is not None and b is not None and _unq(a).lower() != _unq(b).lower():
+                return False
+        for name in self.params.keys() & other.params.keys():
+            a, b = self.params[name], other.params[name]
+            if (a is None) != (b is None) or (a is not None and b is not None and _unq(a).lower() != _unq(b).lower()):
+                return False
+        ha = {k.lower(): _unq(v) for k, v in self.headers.items()}
+        hb = {k.lower(): _unq(v) for k, v in other.headers.items()}
+        return ha == hb
+
+    def __hash__(self) -> int:
+        return hash((self.scheme, _unq(self.user), self.host.lower(), self.port))
+
+
+def _unq(text: str | None) -> str | None:
+    return None if text is None else unquote(text)
+
+
+@dataclass(eq=False)
+class TelURI:
+    """tel: URI (RFC 3966): global ``+15551234`` or local with phone-context."""
+
+    number: str
+    params: Params = field(default_factory=dict)
+    scheme: str = "tel"
+
+    @classmethod
+    def parse(cls, text: str) -> TelURI:
+        scheme, colon, rest = text.partition(":")
+        if not colon or scheme.strip().lower() != "tel":
+            raise _bad("Bad tel URI", text)
+        number, _, ptext = rest.partition(";")
+        if not number or not all(c in "0123456789+-.()*#ABCDabcd" for c in number):
+            raise _bad("Bad tel URI: bad number", text)
+        if "+" in number[1:]:
+            raise _bad("Bad tel URI: '+' inside the number", text)
+        params = parse_params(ptext, "tel URI parameter")
+        uri = cls(number, params)
+        if not uri.is_global and "phone-context" not in params:
+            raise _bad("Bad tel URI: local number without phone-context (RFC 3966 §5.1.5)", text)
+        return uri
+
+    @property
+    def is_global(self) -> bool:
+        return self.number.startswith("+")
+
+    @property
+    def phone_context(self) -> str | None:
+        return self.params.get("phone-context")
+
+    @property
+    def digits(self) -> str:
+        """The number without visual separators (RFC 3966 §5.1.1)."""
+        return "".join(c for c in self.number if c not in "-.()")
+
+    @property
+    def aor(self) -> str:
+        return f"tel:{self.digits}"
+
+    def copy(self) -> TelURI:
+        return TelURI(self.number, dict(self.params))
+
+    def __str__(self) -> str:
+        return f"tel:{self.number}{format_params(self.params)}"
+
+    __repr__ = __str__
+
+    def __eq__(self, other: object) -> bool:  # RFC 3966 §4
+        if not isinstance(other, TelURI):
+            return NotImplemented
+        return self.digits == other.digits and {k: (v or "").lower() for k, v in self.params.items()} == {
+            k: (v or "").lower() for k, v in other.params.items()
+        }
+
+    def __hash__(self) -> int:
+        return hash(self.digits)
+
+
+@dataclass(eq=False)
+class AbsoluteURI:
+    """Any other URI scheme (``urn:``, ``mailto:``...), kept as text."""
+
+    text: str
+
+    @property
+    def scheme(self) -> str:
+        return self.text.partition(":")[0].lower()
+
+    @property
+    def aor(self) -> str:
+        return self.text
+
+    def copy(self) -> AbsoluteURI:
+        return AbsoluteURI(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AbsoluteURI) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+URI = SipURI | TelURI | AbsoluteURI
+
+
+def parse_uri(text: str) -> URI:
+    text = text.strip()
+    colon = text.find(":")
+    if colon <= 0:
+        raise _bad("Bad URI: no scheme", text)
+    scheme = text[:colon].lower()
+    if scheme in ("sip", "sips"):
+        return SipURI.parse(text)
+    if scheme == "tel":
+        return TelURI.parse(text)
+    if not scheme[0].isalpha() or not all(c.isalnum() or c in "+-." for c in scheme):
+        raise _bad("Bad URI scheme", text)
+    if any(c in text for c in " \t<>\""):
+        raise _bad("Bad URI: illegal character", text)
+    return AbsoluteURI(text)
+
+
+def _unquote_display(text: str) -> str:
+    out = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _quote_display(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(eq=False)
+class NameAddr:
+    """``"Display" <uri>;params`` (From, To, Contact, Route, P-Asserted-Identity...)."""
+
+    uri: URI
+    display_name: str | None = None
+    params: Params = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str, what: str = "name-addr") -> NameAddr:
+        text = text.strip()
+        display: str | None = None
+        if not text:
+            raise SipParseError(f"Bad {what}: empty value")
+        if text[0] == '"':
+            i, n = 1, len(text)
+            while i < n:
+                c = text[i]
+                if c == "\\":
+                    i += 2
+                    continue
+                if c == '"':
+                    break
+                i += 1
+            if i >= n:
+                raise _bad(f"Bad {what}: unterminated quoted display name", text)
+            display = _unquote_display(text[1:i])
+            text = text[i + 1 :].lstrip()
+            if not text.startswith("<"):
+                raise _bad(f"Bad {what}: display name without <URI>", text)
+        lt = text.find("<")
+        if lt >= 0:
+            gt = text.find(">", lt)
+            if gt < 0:
+                raise _bad(f"Bad {what}: missing '>'", text)
+            if display is None:
+                token = text[:lt].strip()
+                display = token or None
+            uri = parse_uri(text[lt + 1 : gt])
+            rest = text[gt + 1 :].strip()
+            if rest and not rest.startswith(";"):
+                raise _bad(f"Bad {what}: junk after '>'", rest)
+            params = parse_params(rest[1:], f"{what} parameter")
+        else:
+            # addr-spec: parameters after the URI belong to the header (§20).
+            if any(c in text for c in ' \t"'):
+                raise _bad(f"Bad {what}: URI with spaces must be in <>", text)
+            uri_text, _, ptext = text.partition(";")
+            if "?" in uri_text or "," in uri_text:
+                raise _bad(f"Bad {what}: URI with '?' or ',' must be in <>", text)
+            uri = parse_uri(uri_text)
+            params = parse_params(ptext, f"{what} parameter")
+        return cls(uri, display, params)
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag")
+
+    def copy(self) -> NameAddr:
+        return NameAddr(self.uri.copy(), self.display_name, dict(self.params))
+
+    def __str__(self) -> str:
+        disp = ""
+        if self.display_name is not None:
+            d = self.display_name
+            disp = (d if d and all(c in _TOKEN_CHARS or c == " " for c in d) else _quote_display(d)) + " "
+        return f"{disp}<{self.uri}>{format_params(self.params)}"
+
+    __repr__ = __str__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NameAddr) and self.uri == other.uri and self.params == other.params

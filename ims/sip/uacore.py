@@ -1,0 +1,517 @@
+"""A minimal sans-IO SIP user agent: register, call, answer, hang up (RFC 3261 §8, §10, §13, §15).
+
+``UserAgent`` implements the SIP-core contract the trio driver runs
+(``receive`` / ``next_deadline`` / ``handle_timers`` / ``transport_error``)
+and adds application commands that return actions.  Application events
+(:class:`Registered`, :class:`IncomingCall`, :class:`CallAnswered`...) come
+back among the actions.  It handles the UA-core duties of §13.3.1.4 (the UAS
+retransmits its 2xx until the ACK, and gives up with a BYE after 64*T1) and
+§13.2.2.4 (the UAC ACKs every 2xx, and ACKs then BYEs a second fork's 2xx).
+
+Not here: SDP (the caller supplies bodies), media, IMS specifics.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ims.sip.dialog import Dialog, DialogSet, uri_address
+from ims.sip.events import (
+    AckReceived,
+    Action,
+    Address,
+    CancelReceived,
+    RequestReceived,
+    ResponseReceived,
+    SendMessage,
+    StrayResponse,
+    TimerConfig,
+    TransactionKey,
+    TransactionTimeout,
+    TransportFailure,
+)
+from ims.sip.headers import Challenge, Headers
+from ims.sip.message import Request, Response, build_response, new_branch, new_call_id, new_tag
+from ims.sip.transaction import TransactionLayer
+from ims.sip.uri import URI, SipURI
+
+# credentials(challenge, request, status) -> header value for Authorization/Proxy-Authorization, or None
+CredentialsHook = Callable[[Challenge, Request, int], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    expires: int
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationFailed:
+    status: int
+    response: Response | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgress:
+    call_id: str
+    status: int
+    response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    call_id: str
+    response: Response | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailed:
+    call_id: str
+    status: int
+    response: Response | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: str
+    by_remote: bool
+    reason: str = "bye"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    request: Request
+
+
+@dataclass
+class Call:
+    call_id: str
+    role: str  # "uac" | "uas"
+    invite: Request
+    state: str = "calling"  # calling, early, ringing, confirmed, terminated
+    key: TransactionKey | None = None
+    dest: Address | None = None
+    dialogs: DialogSet | None = None
+    dialog: Dialog | None = None
+    local_tag: str = ""
+    ok: Response | None = None  # UAS: our 2xx, retransmitted until ACK
+    ok_interval: float = 0.0
+    ok_given_up_at: float = 0.0
+    ack: Request | None = None
+    auth_tries: int = 0
+    cancel_requested: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class UserAgent:
+    def __init__(self, aor: SipURI, contact: SipURI, local: Address, *, outbound_proxy: Address | None = None,
+                 credentials: CredentialsHook | None = None, timers: TimerConfig = TimerConfig(),
+                 user_agent: str = "ims-lab", display_name: str | None = None) -> None:
+        self.aor = aor
+        self.contact = contact
+        self.local = local
+        self.outbound_proxy = outbound_proxy
+        self.credentials = credentials
+        self.timers = timers
+        self.user_agent = user_agent
+        self.display_name = display_name
+        self.layer = TransactionLayer(timers)
+        self.calls: dict[str, Call] = {}
+        self._heap: list[tuple[float, int, str, str]] = []
+        self._seq = itertools.count()
+        self._reg_call_id = new_call_id(local.host)
+        self._reg_cseq = 0
+        self._reg_tag = new_tag()
+        self._reg_tries = 0
+        self._pending: dict[TransactionKey, tuple[str, str]] = {}  # client txn -> (purpose, call_id)
+        self._server: dict[TransactionKey, str] = {}  # server txn -> call_id
+
+    # -- helpers -------------------------------------------------------------
+    def _via(self) -> str:
+        return f"SIP/2.0/{self.local.transport.upper()} {self.local.host}:{self.local.port};branch={new_branch()};rport"
+
+    def _from(self, tag: str) -> str:
+        disp = f'"{self.display_name}" ' if self.display_name else ""
+        return f"{disp}<{self.aor}>;tag={tag}"
+
+    def _dest_for(self, uri: URI, routes: list[str] | None = None) -> Address:
+        if self.outbound_proxy is not None:
+            return self.outbound_proxy
+        return uri_address(uri, self.local.transport)
+
+    def _send_new(self, req: Request, dest: Address, now: float, purpose: str, call_id: str) -> list[Action]:
+        key, actions = self.layer.send_request(req, dest, now)
+        self._pending[key] = (purpose, call_id)
+        return actions
+
+    def _arm(self, at: float, call_id: str, what: str) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), call_id, what))
+
+    # -- SipCore -------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        mine = self._heap[0][0] if self._heap else None
+        theirs = self.layer.next_deadline()
+        if mine is None:
+            return theirs
+        return mine if theirs is None else min(mine, theirs)
+
+    def handle_timers(self, now: float) -> list[Action]:
+        out = self._handle(self.layer.handle_timers(now), now)
+        while self._heap and self._heap[0][0] <= now:
+            _, _, call_id, what = heapq.heappop(self._heap)
+            call = self.calls.get(call_id)
+            if call is None:
+                continue
+            if what == "2xx" and call.ok is not None and call.state == "answered":
+                if now >= call.ok_given_up_at:
+                    # §13.3.1.4: no ACK within 64*T1 - end the dialog with BYE.
+                    call.state = "confirmed"
+                    out.extend(self.bye(call_id, now))
+                    continue
+                out.append(SendMessage(call.ok, call.dest or self._dest_for(call.invite.uri)))
+                call.ok_interval = min(2 * call.ok_interval, self.timers.t2)
+                self._arm(now + call.ok_interval, call_id, "2xx")
+        return out
+
+    def transport_error(self, dest: Address, now: float) -> list[Action]:
+        out: list[Action] = []
+        for key in self.layer.transactions_to(dest):
+            out.extend(self.layer.transport_error(key, now))
+        return self._handle(out, now)
+
+    def receive(self, message: Request | Response, source: Address, now: float) -> list[Action]:
+        return self._handle(self.layer.receive(message, source, now), now)
+
+    # -- event dispatch -------------------------------------------------------
+    def _handle(self, actions: list[Action], now: float) -> list[Action]:
+        out: list[Action] = []
+        for a in actions:
+            if isinstance(a, SendMessage):
+                out.append(a)
+            elif isinstance(a, ResponseReceived):
+                out.extend(self._on_response(a.key, a.response, now))
+            elif isinstance(a, RequestReceived):
+                out.extend(self._on_request(a.key, a.request, a.source, now))
+            elif isinstance(a, AckReceived):
+                out.extend(self._on_ack(a.request))
+            elif isinstance(a, CancelReceived):
+                out.extend(self._on_cancel(a.key, now))
+            elif isinstance(a, StrayResponse):
+                out.extend(self._on_stray(a.response, now))
+            elif isinstance(a, (TransactionTimeout, TransportFailure)):
+                purpose, call_id = self._pending.pop(a.key, ("", ""))
+                status = 408 if isinstance(a, TransactionTimeout) else 503
+                if purpose == "register":
+                    out.append(RegistrationFailed(status))
+                elif purpose == "invite":
+                    call = self.calls.pop(call_id, None)
+                    if call:
+                        out.append(CallFailed(call_id, status))
+                elif purpose == "bye":
+                    if self.calls.pop(call_id, None):
+                        out.append(CallEnded(call_id, by_remote=False, reason="bye-timeout"))
+        return out
+
+    # -- registration ----------------------------------------------------------
+    def register(self, registrar: SipURI, expires: int, now: float,
+                 extra_headers: Iterable[tuple[str, str]] = (), authorization: str | None = None) -> list[Action]:
+        self._reg_cseq += 1
+        h = Headers()
+        h.add("Via", self._via())
+        if self.outbound_proxy is not None:
+            h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")
+        h.add("Max-Forwards", "70")
+        h.add("From", self._from(self._reg_tag))
+        h.add("To", f"<{self.aor}>")
+        h.add("Call-ID", self._reg_call_id)
+        h.add("CSeq", f"{self._reg_cseq} REGISTER")
+        h.add("Contact", f"<{self.contact}>;expires={expires}")
+        h.add("Expires", str(expires))
+        if authorization:
+            h.add("Authorization", authorization)
+        for n, v in extra_headers:
+            h.add(n, v)
+        h.add("User-Agent", self.user_agent)
+        req = Request("REGISTER", registrar, h)
+        self._reg_request = req
+        self._reg_expires = expires
+        return self._send_new(req, self._dest_for(registrar), now, "register", "")
+
+    def _on_register_response(self, resp: Response, now: float) -> list[Action]:
+        if resp.status < 200:
+            return []
+        if resp.status in (401, 407) and self.credentials and self._reg_tries < 2:
+            self._reg_tries += 1
+            challenges = resp.www_authenticate if resp.status == 401 else resp.proxy_authenticate
+            if challenges:
+                value = self.credentials(challenges[0], self._reg_request, resp.status)
+                if value:
+                    return self.register(self._reg_request.uri, self._reg_expires, now,  # type: ignore[arg-type]
+                                         authorization=value)
+        self._reg_tries = 0
+        if 200 <= resp.status < 300:
+            expires = self._reg_expires
+            for c in resp.contacts:
+                if not c.is_star and c.uri == self.contact and c.expires is not None:
+                    expires = c.expires
+            if resp.expires is not None and not any(c.expires is not None for c in resp.contacts):
+                expires = resp.expires
+            return [Registered(expires, resp)]
+        return [RegistrationFailed(resp.status, resp)]
+
+    # -- calls: UAC ------------------------------------------------------------
+    def invite(self, target: URI, now: float, *, body: bytes = b"", content_type: str | None = None,
+               extra_headers: Iterable[tuple[str, str]] = ()) -> tuple[str, list[Action]]:
+        call_id = new_call_id(self.local.host)
+        tag = new_tag()
+        h = Headers()
+        h.add("Via", self._via())
+        if self.outbound_proxy is not None:
+            h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")
+        h.add("Max-Forwards", "70")
+        h.add("From", self._from(tag))
+        h.add("To", f"<{target}>")
+        h.add("Call-ID", call_id)
+        h.add("CSeq", "1 INVITE")
+        h.add("Contact", f"<{self.contact}>")
+        h.add("Allow", "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, OPTIONS, MESSAGE")
+        for n, v in extra_headers:
+            h.add(n, v)
+        h.add("User-Agent", self.user_agent)
+        req = Request("INVITE", target, h)
+        if body:
+            req.set_body(body, content_type)
+        dest = self._dest_for(target)
+        call = Call(call_id, "uac", req, dest=dest, dialogs=DialogSet(req), local_tag=tag)
+        self.calls[call_id] = call
+        key, actions = self.layer.send_request(req, dest, now)
+        call.key = key
+        self._pending[key] = ("invite", call_id)
+        return call_id, actions
+
+    def _on_invite_response(self, call: Call, resp: Response, now: float) -> list[Action]:
+        out: list[Action] = []
+        assert call.dialogs is not None
+        if resp.status < 200:
+            call.dialogs.on_response(resp)
+            if call.state == "calling":
+                call.state = "early"
+            if call.cancel_requested and call.key is not None:
+                _, acts = self.layer.cancel(call.key, now)
+                out.extend(acts)
+            out.append(CallProgress(call.call_id, resp.status, resp))
+            return out
+        if resp.status < 300:
+            first = call.dialogs.confirmed is None
+            dialog = call.dialogs.on_response(resp)
+            if dialog is None:
+                return out
+            ack = dialog.create_ack(resp)
+            ack.add("Via", self._via(), first=True)
+            dest = self._dest_for(dialog.next_hop())
+            out.append(SendMessage(ack, dest))
+            if dialog is call.dialogs.confirmed:
+                if first:
+                    call.dialog = dialog
+                    call.ack = ack
+                    call.state = "confirmed"
+                    out.append(CallAnswered(call.call_id, resp))
+                    if call.cancel_requested:
+                        out.extend(self.bye(call.call_id, now))
+            else:
+                # §13.2.2.4: a second fork answered; ACK it, then BYE it.
+                bye = dialog.create_request("BYE")
+                bye.add("Via", self._via(), first=True)
+                out.extend(self._send_new(bye, dest, now, "bye-fork", call.call_id))
+            return out
+        # Final failure: the transaction already ACKed it (§17.1.1.3).
+        if resp.status in (401, 407) and self.credentials and call.auth_tries < 1:
+            call.auth_tries += 1
+            challenges = resp.www_authenticate if resp.status == 401 else resp.proxy_authenticate
+            if challenges:
+                value = self.credentials(challenges[0], call.invite, resp.status)
+                if value:
+                    req = call.invite.copy()
+                    req.headers.pop_first_value("via")
+                    req.add("Via", self._via(), first=True)
+                    seq = req.cseq.seq + 1
+                    req.set("CSeq", f"{seq} INVITE")
+                    req.add("Authorization" if resp.status == 401 else "Proxy-Authorization", value)
+                    call.invite = req
+                    call.dialogs = DialogSet(req)
+                    key, acts = self.layer.send_request(req, call.dest or self._dest_for(req.uri), now)
+                    call.key = key
+                    self._pending[key] = ("invite", call.call_id)
+                    return acts
+        self.calls.pop(call.call_id, None)
+        out.append(CallFailed(call.call_id, resp.status, resp))
+        return out
+
+    def _on_stray(self, resp: Response, now: float) -> list[Action]:
+        """A 2xx retransmission after the INVITE transaction ended: ACK again (§13.2.2.4)."""
+        call = self.calls.get(resp.call_id)
+        if call and call.role == "uac" and resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
+            if call.ack is not None and call.dialog is not None and resp.to.tag == call.dialog.remote_tag:
+                return [SendMessage(call.ack, self._dest_for(call.dialog.next_hop()))]
+        return []
+
+    def cancel(self, call_id: str, now: float) -> list[Action]:
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uac" or call.key is None:
+            return []
+        if call.state == "calling":
+            call.cancel_requested = True  # §9.1: wait for a provisional response
+            return []
+        if call.state == "early":
+            _, acts = self.layer.cancel(call.key, now)
+            return acts
+        return []
+
+    def bye(self, call_id: str, now: float) -> list[Action]:
+        call = self.calls.get(call_id)
+        if call is None or call.dialog is None or call.state not in ("confirmed", "answered"):
+            return []
+        req = call.dialog.create_request("BYE")
+        req.add("Via", self._via(), first=True)
+        call.state = "terminating"
+        return self._send_new(req, self._dest_for(call.dialog.next_hop()), now, "bye", call_id)
+
+    def request_in_dialog(self, call_id: str, method: str, now: float, *, body: bytes = b"",
+                          content_type: str | None = None,
+                          extra_headers: Iterable[tuple[str, str]] = ()) -> list[Action]:
+        call = self.calls.get(call_id)
+        if call is None or call.dialog is None:
+            return []
+        req = call.dialog.create_request(method, body=body, content_type=content_type, extra_headers=extra_headers)
+        req.add("Via", self._via(), first=True)
+        if method in ("INVITE", "UPDATE"):
+            req.add("Contact", f"<{self.contact}>")
+        return self._send_new(req, self._dest_for(call.dialog.next_hop()), now, method.lower(), call_id)
+
+    # -- calls: UAS ------------------------------------------------------------
+    def _on_request(self, key: TransactionKey, req: Request, source: Address, now: float) -> list[Action]:
+        method = req.method
+        if method == "INVITE":
+            if req.to.tag:
+                return self._in_dialog(key, req, now)
+            call = Call(req.call_id, "uas", req, state="incoming", key=key, local_tag=new_tag())
+            self.calls[req.call_id] = call
+            self._server[key] = req.call_id
+            return [IncomingCall(req.call_id, req)]
+        if method in ("BYE", "UPDATE", "INFO", "PRACK", "NOTIFY") or req.to.tag:
+            return self._in_dialog(key, req, now)
+        if method == "OPTIONS":
+            resp = build_response(req, 200, to_tag=new_tag())
+            resp.add("Allow", "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, OPTIONS, MESSAGE")
+            return self.layer.send_response(key, resp, now)
+        if method == "MESSAGE":
+            return self.layer.send_response(key, build_response(req, 200, to_tag=new_tag()), now) + [
+                MessageReceived(req)]
+        return self.layer.send_response(key, build_response(req, 405, to_tag=new_tag()), now)
+
+    def _in_dialog(self, key: TransactionKey, req: Request, now: float) -> list[Action]:
+        call = self.calls.get(req.call_id)
+        if call is None or call.dialog is None:
+            return self.layer.send_response(key, build_response(req, 481), now)
+        try:
+            call.dialog.on_request(req)
+        except Exception as exc:  # SipError from the CSeq rule
+            status = getattr(exc, "status", 500)
+            return self.layer.send_response(key, build_response(req, status, str(exc)), now)
+        if req.method == "BYE":
+            self.calls.pop(req.call_id, None)
+            return self.layer.send_response(key, build_response(req, 200), now) + [
+                CallEnded(req.call_id, by_remote=True)]
+        resp = build_response(req, 200)
+        if req.method in ("INVITE", "UPDATE"):
+            resp.add("Contact", f"<{self.contact}>")
+        return self.layer.send_response(key, resp, now)
+
+    def _response_to_invite(self, call: Call, status: int, reason: str | None = None, *,
+                            body: bytes = b"", content_type: str | None = None) -> Response:
+        resp = build_response(call.invite, status, reason, to_tag=call.local_tag)
+        if status > 100 and status < 300:
+            for rr in call.invite._headers.get_raw("record-route"):
+                resp.add("Record-Route", rr)
+            resp.add("Contact", f"<{self.contact}>")
+        if body:
+            resp.set_body(body, content_type)
+        return resp
+
+    def ringing(self, call_id: str, now: float, status: int = 180) -> list[Action]:
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
+            return []
+        resp = self._response_to_invite(call, status)
+        call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
+        return self.layer.send_response(call.key, resp, now)
+
+    def answer(self, call_id: str, now: float, *, status: int = 200, body: bytes = b"",
+               content_type: str | None = None) -> list[Action]:
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
+            return []
+        resp = self._response_to_invite(call, status, body=body, content_type=content_type)
+        call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
+        call.dialog.state = "confirmed"
+        call.ok = resp
+        call.state = "answered"
+        call.ok_interval = self.timers.t1
+        call.ok_given_up_at = now + 64 * self.timers.t1
+        self._arm(now + call.ok_interval, call_id, "2xx")
+        actions = self.layer.send_response(call.key, resp, now)
+        for a in actions:
+            if isinstance(a, SendMessage):
+                call.dest = a.dest
+        return actions
+
+    def reject(self, call_id: str, status: int, now: float, reason: str | None = None) -> list[Action]:
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
+            return []
+        self.calls.pop(call_id, None)
+        return self.layer.send_response(call.key, self._response_to_invite(call, status, reason), now)
+
+    def _on_ack(self, ack: Request) -> list[Action]:
+        call = self.calls.get(ack.call_id)
+        if call is not None and call.role == "uas" and call.state == "answered":
+            call.state = "confirmed"
+            call.ok = None
+            return [CallAnswered(call.call_id, None)]
+        return []
+
+    def _on_cancel(self, key: TransactionKey, now: float) -> list[Action]:
+        call_id = self._server.pop(key, None)
+        call = self.calls.get(call_id or "")
+        if call is None or call.state != "incoming":
+            return []
+        self.calls.pop(call.call_id, None)
+        out = self.layer.send_response(key, self._response_to_invite(call, 487), now)
+        out.append(CallEnded(call.call_id, by_remote=True, reason="cancelled"))
+        return out
+
+    # -- responses to our client transactions -----------------------------------
+    def _on_response(self, key: TransactionKey, resp: Response, now: float) -> list[Action]:
+        purpose, call_id = self._pending.get(key, ("", ""))
+        if resp.status >= 200 and not (purpose == "invite" and resp.status < 300):
+            self._pending.pop(key, None)
+        if purpose == "register":
+            return self._on_register_response(resp, now)
+        if purpose == "invite":
+            call = self.calls.get(call_id)
+            if call is None:
+                return []
+            return self._on_invite_response(call, resp, now)
+        if purpose == "bye" and resp.status >= 200:
+            if self.calls.pop(call_id, None) is not None:
+                return [CallEnded(call_id, by_remote=False)]
+        return []

@@ -1,0 +1,83 @@
+"""Two sans-IO user agents talking directly (no proxy) through real bytes."""
+
+from __future__ import annotations
+
+from ims.sip.events import Address
+from ims.sip.uacore import CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, UserAgent
+from ims.sip.uri import SipURI
+from tests.sip.harness import Net
+
+
+def _pair() -> tuple[Net, UserAgent, UserAgent]:
+    net = Net()
+    a_addr, b_addr = Address("10.0.0.1", 5060), Address("10.0.0.2", 5060)
+    alice = UserAgent(SipURI.parse("sip:alice@atlanta.example.com"), SipURI.parse("sip:alice@10.0.0.1:5060"), a_addr)
+    bob = UserAgent(SipURI.parse("sip:bob@biloxi.example.com"), SipURI.parse("sip:bob@10.0.0.2:5060"), b_addr)
+    net.add("alice", a_addr, alice)
+    net.add("bob", b_addr, bob)
+    return net, alice, bob
+
+
+def test_13_basic_call_invite_180_200_ack_bye() -> None:
+    net, alice, bob = _pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), net.now, body=b"v=0\r\n", content_type="application/sdp")
+    net.run(acts, alice)
+    (incoming,) = net.of("bob", IncomingCall)
+    assert incoming.request.body == b"v=0\r\n"
+    net.run(bob.ringing(call_id, net.now), bob)
+    assert [e.status for e in net.of("alice", CallProgress)] == [180]
+    net.run(bob.answer(call_id, net.now), bob)
+    assert net.of("alice", CallAnswered) and net.of("bob", CallAnswered)
+    net.run(alice.bye(call_id, net.now), alice)
+    assert net.of("bob", CallEnded)[0].by_remote and not net.of("alice", CallEnded)[0].by_remote
+    assert net.methods() == ["INVITE", "180", "200", "ACK", "BYE", "200"]
+    assert not alice.calls and not bob.calls
+
+
+def test_13_3_1_4_uas_retransmits_2xx_until_ack() -> None:
+    net, alice, bob = _pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), net.now)
+    net.run(acts, alice)
+    lost = {"n": 0}
+
+    def drop_acks(data: bytes) -> bool:
+        if data.startswith(b"ACK") and lost["n"] < 2:
+            lost["n"] += 1
+            return True
+        return False
+
+    net.drop = drop_acks
+    net.run(bob.answer(call_id, net.now), bob)
+    net.advance(3.0)
+    assert net.methods().count("200") >= 3  # original + retransmissions
+    assert net.of("bob", CallAnswered)
+    assert bob.calls[call_id].state == "confirmed"
+
+
+def test_busy_callee_486() -> None:
+    net, alice, bob = _pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), net.now)
+    net.run(acts, alice)
+    net.run(bob.reject(call_id, 486, net.now), bob)
+    assert [e.status for e in net.of("alice", CallFailed)] == [486]
+    assert net.methods() == ["INVITE", "486", "ACK"]
+
+
+def test_9_cancel_before_answer_gives_487() -> None:
+    net, alice, bob = _pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), net.now)
+    net.run(acts, alice)
+    net.run(bob.ringing(call_id, net.now), bob)
+    net.run(alice.cancel(call_id, net.now), alice)
+    assert [e.status for e in net.of("alice", CallFailed)] == [487]
+    assert net.of("bob", CallEnded)[0].reason == "cancelled"
+    assert net.methods() == ["INVITE", "180", "CANCEL", "200", "487", "ACK"]
+
+
+def test_invite_timeout_is_408() -> None:
+    net, alice, _ = _pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:nobody@10.0.0.9"), net.now)
+    net.run(acts, alice)
+    net.advance(40.0, step=0.5)
+    assert [e.status for e in net.of("alice", CallFailed)] == [408]
+    assert net.methods().count("INVITE") == 7  # Timer A: 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 (B at 32)

@@ -1,0 +1,364 @@
+"""The trio driver for sans-IO SIP cores: UDP, TCP and TLS transports (RFC 3261 §18).
+
+``SipStack(core, host=..., port=...)`` binds the transports, parses what
+arrives, feeds the core (``receive`` / ``handle_timers`` /
+``transport_error``), sends every ``SendMessage`` the core returns, and puts
+all other actions (application events) on ``stack.events``.  It is the only
+place in the SIP stack that awaits.
+
+- UDP: one socket; a malformed datagram is answered 400 with the parse
+  error's reason when enough of the request is readable, else dropped and
+  logged (never raised).
+- TCP/TLS: connections are reused per remote address in both directions;
+  inbound messages are framed by Content-Length; double-CRLF keep-alives get
+  a CRLF; idle connections close after ``idle_timeout``; a peer sending an
+  unframeable stream is disconnected.
+- Requests larger than 1300 bytes switch from UDP to TCP (§18.1.1) when this
+  stack has TCP.
+- SCTP: Linux ``IPPROTO_SCTP`` sockets where the kernel has SCTP;
+  :func:`sctp_available` tells, and binding it elsewhere raises
+  :class:`TransportUnavailable` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import trio
+
+from ims.sip.errors import SipParseError
+from ims.sip.events import Action, Address, SendMessage
+from ims.sip.framing import PING, PONG, StreamFramer
+from ims.sip.message import Request, Response, build_response, parse_message
+
+log = logging.getLogger("ims.net.sip")
+
+MTU_LIMIT = 1300  # §18.1.1
+
+
+class SipCore(Protocol):
+    def receive(self, message: Request | Response, source: Address, now: float) -> list[Action]: ...
+    def next_deadline(self) -> float | None: ...
+    def handle_timers(self, now: float) -> list[Action]: ...
+    def transport_error(self, dest: Address, now: float) -> list[Action]: ...
+
+
+class TransportUnavailable(RuntimeError):
+    pass
+
+
+def sctp_available() -> tuple[bool, str]:
+    proto = getattr(socket, "IPPROTO_SCTP", 132)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+    except OSError as exc:
+        return False, f"SCTP is not supported by this kernel ({exc.strerror})"
+    s.close()
+    return True, ""
+
+
+class _Conn:
+    def __init__(self, stream: trio.abc.Stream, remote: Address) -> None:
+        self.stream = stream
+        self.remote = remote
+        self.lock = trio.Lock()
+        self.last_used = trio.current_time()
+
+
+MessageHook = Callable[[str, bytes, Address, Address], None]
+
+
+class SipStack:
+    def __init__(self, core: SipCore, *, host: str, port: int, transports: tuple[str, ...] = ("udp", "tcp"),
+                 tls_port: int | None = None, tls_server_context: ssl.SSLContext | None = None,
+                 tls_client_context: ssl.SSLContext | None = None, idle_timeout: float = 300.0,
+                 on_message: MessageHook | None = None, events_buffer: int = 10000) -> None:
+        self.core = core
+        self.host = host
+        self.port = port
+        self.transports = transports
+        self.tls_port = tls_port or (port + 1 if port else 0)
+        self.tls_server_context = tls_server_context
+        self.tls_client_context = tls_client_context
+        self.idle_timeout = idle_timeout
+        self.on_message = on_message  # (direction, data, src, dst) for traces and pcaps
+        self._udp: trio.socket.SocketType | None = None
+        self._conns: dict[tuple[str, int, str], _Conn] = {}
+        self._nursery: trio.Nursery | None = None
+        self._wake = trio.Event()
+        self.events_send, self.events = trio.open_memory_channel[Any](events_buffer)
+        self.stats = {"rx": 0, "tx": 0, "parse_errors": 0, "send_errors": 0, "events_dropped": 0}
+        self.bound: dict[str, int] = {}
+
+    # -- lifecycle --------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            if "udp" in self.transports:
+                self._udp = trio.socket.socket(_family(self.host), socket.SOCK_DGRAM)
+                self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+                await self._udp.bind((self.host, self.port))
+                self.bound["udp"] = self._udp.getsockname()[1]
+                if not self.port:
+                    self.port = self.bound["udp"]
+                nursery.start_soon(self._udp_loop)
+            if "tcp" in self.transports:
+                listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+                self.bound["tcp"] = listeners[0].socket.getsockname()[1]
+                if not self.port:
+                    self.port = self.bound["tcp"]
+                nursery.start_soon(trio.serve_listeners, self._accept_tcp, listeners)
+            if "tls" in self.transports:
+                if self.tls_server_context is None:
+                    raise TransportUnavailable("TLS needs a server certificate (tls_server_context)")
+                listeners = await trio.open_tcp_listeners(self.tls_port, host=self.host)
+                self.bound["tls"] = listeners[0].socket.getsockname()[1]
+                tls_listeners = [trio.SSLListener(ln, self.tls_server_context, https_compatible=False)
+                                 for ln in listeners]
+                nursery.start_soon(trio.serve_listeners, self._accept_tls, tls_listeners)
+            if "sctp" in self.transports:
+                ok, why = sctp_available()
+                if not ok:
+                    raise TransportUnavailable(why)
+            nursery.start_soon(self._timer_loop)
+            nursery.start_soon(self._idle_reaper)
+            task_status.started()
+
+    def close(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+    def local_address(self, transport: str = "udp") -> Address:
+        return Address(self.host, self.bound.get(transport, self.port), transport)
+
+    # -- core feeding -----------------------------------------------------
+    async def execute(self, actions: list[Action]) -> None:
+        """Send what the core asked to send; queue the rest for the application."""
+        for a in actions:
+            if isinstance(a, SendMessage):
+                await self._send(a.message, a.dest)
+            else:
+                try:
+                    self.events_send.send_nowait(a)
+                except trio.WouldBlock:
+                    self.stats["events_dropped"] += 1
+        self._wake.set()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.core.next_deadline()
+            with trio.move_on_at(deadline if deadline is not None else math.inf):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            now = trio.current_time()
+            deadline = self.core.next_deadline()
+            if deadline is not None and deadline <= now:
+                await self.execute(self.core.handle_timers(now))
+
+    def _on_bytes(self, data: bytes, source: Address, reply: Callable[[bytes], Any] | None) -> list[Action] | bytes | None:
+        """Parse and feed; returns actions, or bytes to answer directly (400), or None."""
+        self.stats["rx"] += 1
+        if self.on_message:
+            self.on_message("in", data, source, self.local_address(source.transport))
+        try:
+            msg = parse_message(data, datagram=source.transport == "udp")
+        except SipParseError as exc:
+            self.stats["parse_errors"] += 1
+            partial = exc.partial
+            if partial is not None and partial.get("via") and partial.get("call-id") and partial.get("cseq") \
+                    and partial.get("from") and partial.get("to") and partial.method != "ACK":
+                log.info("bad request from %s: %s", source, exc.reason)
+                try:
+                    resp = build_response(partial, exc.status, exc.reason)
+                    return resp.to_bytes()
+                except SipParseError:
+                    return None
+            log.info("dropped unparseable message from %s: %s", source, exc.reason)
+            return None
+        try:
+            return self.core.receive(msg, source, trio.current_time())
+        except SipParseError as exc:
+            # A header the core needed turned out malformed (lazy parse).
+            self.stats["parse_errors"] += 1
+            log.info("bad %s from %s: %s", type(msg).__name__, source, exc.reason)
+            if isinstance(msg, Request) and msg.method != "ACK":
+                try:
+                    return build_response(msg, exc.status, exc.reason).to_bytes()
+                except SipParseError:
+                    return None
+            return None
+
+    # -- UDP ----------------------------------------------------------------
+    async def _udp_loop(self) -> None:
+        assert self._udp is not None
+        while True:
+            data, addr = await self._udp.recvfrom(65535)
+            source = Address(addr[0], addr[1], "udp")
+            result = self._on_bytes(data, source, None)
+            if isinstance(result, bytes):
+                await self._send_udp(result, source)
+            elif result:
+                await self.execute(result)
+
+    async def _send_udp(self, data: bytes, dest: Address) -> None:
+        assert self._udp is not None
+        try:
+            await self._udp.sendto(data, (dest.host, dest.port))
+        except OSError as exc:
+            self.stats["send_errors"] += 1
+            log.info("UDP send to %s failed: %s", dest, exc)
+            await self.execute(self.core.transport_error(dest, trio.current_time()))
+
+    # -- TCP / TLS ----------------------------------------------------------
+    async def _accept_tcp(self, stream: trio.SocketStream) -> None:
+        host, port = stream.socket.getpeername()[:2]
+        await self._serve_conn(stream, Address(host, port, "tcp"))
+
+    async def _accept_tls(self, stream: trio.SSLStream) -> None:
+        sock = stream.transport_stream.socket  # type: ignore[attr-defined]
+        host, port = sock.getpeername()[:2]
+        await self._serve_conn(stream, Address(host, port, "tls"))
+
+    async def _serve_conn(self, stream: trio.abc.Stream, remote: Address) -> None:
+        conn = _Conn(stream, remote)
+        key = (remote.host, remote.port, remote.transport)
+        self._conns[key] = conn
+        framer = StreamFramer()
+        try:
+            async with stream:
+                while True:
+                    try:
+                        data = await stream.receive_some(65536)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+                        return
+                    if not data:
+                        return
+                    conn.last_used = trio.current_time()
+                    try:
+                        frames = framer.feed(data)
+                    except SipParseError as exc:
+                        self.stats["parse_errors"] += 1
+                        log.info("closing %s: %s", remote, exc.reason)
+                        return
+                    for frame in frames:
+                        if frame == PING:
+                            await self._write(conn, PONG)
+                            continue
+                        result = self._on_bytes(frame, remote, None)
+                        if isinstance(result, bytes):
+                            await self._write(conn, result)
+                        elif result:
+                            await self.execute(result)
+        finally:
+            if self._conns.get(key) is conn:
+                del self._conns[key]
+
+    async def _write(self, conn: _Conn, data: bytes) -> bool:
+        try:
+            async with conn.lock:
+                await conn.stream.send_all(data)
+            conn.last_used = trio.current_time()
+            return True
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            return False
+
+    async def _connect(self, dest: Address) -> _Conn | None:
+        key = (dest.host, dest.port, dest.transport)
+        conn = self._conns.get(key)
+        if conn is not None:
+            return conn
+        try:
+            with trio.fail_after(5):
+                stream: trio.abc.Stream = await trio.open_tcp_stream(dest.host, dest.port)
+                if dest.transport == "tls":
+                    ctx = self.tls_client_context or ssl.create_default_context()
+                    stream = trio.SSLStream(stream, ctx, server_hostname=dest.host)
+                    await stream.do_handshake()
+        except (OSError, trio.TooSlowError, ssl.SSLError, trio.BrokenResourceError) as exc:
+            log.info("cannot connect to %s: %s", dest, exc)
+            return None
+        conn = self._conns.get(key)
+        if conn is not None:  # somebody else connected meanwhile
+            await stream.aclose()
+            return conn
+        assert self._nursery is not None
+        await self._nursery.start(self._run_outbound, stream, dest)
+        return self._conns.get(key)
+
+    async def _run_outbound(self, stream: trio.abc.Stream, dest: Address,
+                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        key = (dest.host, dest.port, dest.transport)
+        self._conns[key] = _Conn(stream, dest)
+        task_status.started()
+        conn = self._conns[key]
+        # Reuse the inbound serving loop for what the peer sends back.
+        framer = StreamFramer()
+        try:
+            async with stream:
+                while True:
+                    try:
+                        data = await stream.receive_some(65536)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+                        return
+                    if not data:
+                        return
+                    try:
+                        frames = framer.feed(data)
+                    except SipParseError:
+                        return
+                    for frame in frames:
+                        if frame == PING:
+                            await self._write(conn, PONG)
+                            continue
+                        result = self._on_bytes(frame, dest, None)
+                        if isinstance(result, bytes):
+                            await self._write(conn, result)
+                        elif result:
+                            await self.execute(result)
+        finally:
+            if self._conns.get(key) is conn:
+                del self._conns[key]
+
+    async def _idle_reaper(self) -> None:
+        while True:
+            await trio.sleep(max(1.0, self.idle_timeout / 4))
+            now = trio.current_time()
+            for conn in list(self._conns.values()):
+                if now - conn.last_used > self.idle_timeout:
+                    await conn.stream.aclose()
+
+    # -- sending --------------------------------------------------------------
+    async def _send(self, message: Request | Response, dest: Address) -> None:
+        data = message.to_bytes()
+        if dest.transport == "udp" and isinstance(message, Request) and len(data) > MTU_LIMIT \
+                and "tcp" in self.transports:
+            # §18.1.1: too big for UDP - use TCP, and say so in the Via.
+            via = message.get_all("via")[0]
+            if "/UDP " in via.upper():
+                idx = via.upper().index("/UDP ")
+                message.headers.pop_first_value("via")
+                message.add("Via", via[:idx] + "/TCP " + via[idx + 5:], first=True)
+                data = message.to_bytes()
+            dest = Address(dest.host, dest.port, "tcp")
+        self.stats["tx"] += 1
+        if self.on_message:
+            self.on_message("out", data, self.local_address(dest.transport), dest)
+        if dest.transport == "udp":
+            if self._udp is None:
+                await self.execute(self.core.transport_error(dest, trio.current_time()))
+                return
+            await self._send_udp(data, dest)
+            return
+        conn = await self._connect(dest)
+        if conn is None or not await self._write(conn, data):
+            self.stats["send_errors"] += 1
+            await self.execute(self.core.transport_error(dest, trio.current_time()))
+
+
+def _family(host: str) -> int:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

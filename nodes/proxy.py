@@ -1,0 +1,164 @@
+"""A plain SIP registrar + stateful forking proxy + redirect server (RFC 3261 §10, §16, §8.3).
+
+The generic SIP network element, for non-IMS labs and as a first runnable
+node: REGISTERs for its domain go to the registrar; other requests for the
+domain are looked up in the location service and forked to every binding
+(or answered 302 in redirect mode); anything else is proxied on.
+
+    python -m nodes.proxy --listen 127.0.3.1:5060 --domain example.com
+    python -m nodes.proxy --config lab.toml        # [proxy] section
+
+Config keys (TOML ``[proxy]``): domain, listen ("host:port"), transports
+(["udp", "tcp"]), record_route (true), mode ("proxy" | "redirect"),
+parallel (true), min_expires (60), t1/t2/t4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+import tomllib
+from typing import Any
+
+import trio
+
+from ims.net.sip import SipStack
+from ims.sip.events import Address, TimerConfig
+from ims.sip.message import Request, Response, build_response, new_tag
+from ims.sip.proxy import Forward, ProxyCore, Reject, Target
+from ims.sip.registrar import LocationService, Registrar
+
+log = logging.getLogger("nodes.proxy")
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, node: str) -> None:
+        super().__init__()
+        self.node = node
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"time": round(record.created, 6), "node": self.node, "level": record.levelname.lower(),
+                                 "logger": record.name, "event": record.getMessage()}
+        for key in ("call_id", "transaction", "method", "status", "src", "dst"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        return json.dumps(entry)
+
+
+def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m nodes.proxy", description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="TOML file with a [proxy] section")
+    p.add_argument("--listen", help="host:port (default 127.0.0.1:5060)")
+    p.add_argument("--domain", help="SIP domain served by the registrar")
+    p.add_argument("--mode", choices=["proxy", "redirect"])
+    p.add_argument("--transports", help="comma-separated: udp,tcp")
+    p.add_argument("--name", default="proxy")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    cfg: dict[str, Any] = {}
+    if args.config:
+        with open(args.config, "rb") as fh:
+            cfg = dict(tomllib.load(fh).get("proxy", {}))
+    for key in ("listen", "domain", "mode", "name"):
+        if getattr(args, key):
+            cfg[key] = getattr(args, key)
+    if args.transports:
+        cfg["transports"] = args.transports.split(",")
+    cfg.setdefault("listen", "127.0.0.1:5060")
+    cfg.setdefault("domain", "example.com")
+    cfg.setdefault("mode", "proxy")
+    cfg.setdefault("transports", ["udp", "tcp"])
+    cfg.setdefault("record_route", True)
+    cfg.setdefault("parallel", True)
+    cfg.setdefault("name", args.name)
+    cfg["log_level"] = args.log_level
+    return cfg
+
+
+def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
+    location = LocationService()
+    registrar = Registrar([cfg["domain"], host], location, min_expires=int(cfg.get("min_expires", 60)))
+    clock = trio.current_time
+
+    def local(req: Request, source: Address, now: float) -> Response | None:
+        if req.method == "REGISTER":
+            resp = registrar.handle(req, now)
+            log.info("REGISTER %s -> %d", req.to.uri, resp.status, extra={"call_id": req.call_id})
+            return resp
+        if req.method == "OPTIONS" and req.uri.aor in (f"sip:{host}", f"sip:{cfg['domain']}"):
+            resp = build_response(req, 200, to_tag=new_tag())
+            resp.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE")
+            return resp
+        if cfg["mode"] == "redirect" and req.method != "ACK":
+            bindings = location.lookup(req.uri.aor, now)
+            if not bindings:
+                return build_response(req, 404, to_tag=new_tag())
+            resp = build_response(req, 300 if len(bindings) > 1 else 302, to_tag=new_tag())
+            for b in bindings:
+                q = f";q={b.q}" if b.q is not None else ""
+                resp.add("Contact", f"{b.contact}{q}")
+            return resp
+        return None
+
+    def route(req: Request) -> Forward | Reject:
+        bindings = location.lookup(req.uri.aor, clock())
+        if not bindings:
+            return Reject(404, "Not Found (no binding for this address-of-record)")
+        return Forward([Target(b.uri, q=b.q if b.q is not None else 1.0, path=tuple(b.path)) for b in bindings],
+                       parallel=bool(cfg["parallel"]))
+
+    timers = TimerConfig(t1=float(cfg.get("t1", 0.5)), t2=float(cfg.get("t2", 4.0)), t4=float(cfg.get("t4", 5.0)))
+    transport = "udp" if "udp" in cfg["transports"] else cfg["transports"][0]
+    return ProxyCore(local=Address(host, port, transport), domain=cfg["domain"], route=route, local_requests=local,
+                     timers=timers, record_route=bool(cfg["record_route"]))
+
+
+async def serve(cfg: dict[str, Any], *, task_status: trio.TaskStatus[SipStack] = trio.TASK_STATUS_IGNORED) -> None:
+    host, _, port_text = cfg["listen"].rpartition(":")
+    port = int(port_text)
+    core = build_core(cfg, host, port)
+    stack = SipStack(core, host=host, port=port, transports=tuple(cfg["transports"]))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(stack.run)
+        log.info("listening on %s:%d (%s), domain %s, mode %s", host, stack.port, ",".join(cfg["transports"]),
+                 cfg["domain"], cfg["mode"])
+        task_status.started(stack)
+        nursery.start_soon(_drain, stack)
+
+
+async def _drain(stack: SipStack) -> None:
+    async for _event in stack.events:
+        pass  # a proxy has no application; events are counted in core stats
+
+
+async def main_async(cfg: dict[str, Any]) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve, cfg)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("stopping on signal %d", signum)
+                nursery.cancel_scope.cancel()
+                return
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(cfg["name"]))
+    logging.basicConfig(level=cfg["log_level"].upper(), handlers=[handler])
+    started = time.monotonic()
+    try:
+        trio.run(main_async, cfg)
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    log.info("stopped after %.1f s", time.monotonic() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,6 +31,7 @@ from ims.sip.events import Address, TimerConfig
 from ims.sip.message import Request, Response, build_response, new_tag
 from ims.sip.proxy import Forward, ProxyCore, Reject, Target
 from ims.sip.registrar import LocationService, Registrar
+from ims.sip.uri import URI, SipURI
 
 log = logging.getLogger("nodes.proxy")
 
@@ -81,7 +82,15 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
 
 def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
     location = LocationService()
-    registrar = Registrar([cfg["domain"], host], location, min_expires=int(cfg.get("min_expires", 60)))
+    domain = cfg["domain"]
+
+    def aor_of(uri: URI) -> str:
+        # Requests addressed to our IP (SIPp's default) mean our domain.
+        if isinstance(uri, SipURI) and uri.host == host:
+            return f"sip:{uri.user}@{domain}" if uri.user else f"sip:{domain}"
+        return uri.aor
+
+    registrar = Registrar([domain, host], location, min_expires=int(cfg.get("min_expires", 60)), aor_of=aor_of)
     clock = trio.current_time
 
     def local(req: Request, source: Address, now: float) -> Response | None:
@@ -94,7 +103,7 @@ def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
             resp.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE")
             return resp
         if cfg["mode"] == "redirect" and req.method != "ACK":
-            bindings = location.lookup(req.uri.aor, now)
+            bindings = location.lookup(aor_of(req.uri), now)
             if not bindings:
                 return build_response(req, 404, to_tag=new_tag())
             resp = build_response(req, 300 if len(bindings) > 1 else 302, to_tag=new_tag())
@@ -105,7 +114,7 @@ def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
         return None
 
     def route(req: Request) -> Forward | Reject:
-        bindings = location.lookup(req.uri.aor, clock())
+        bindings = location.lookup(aor_of(req.uri), clock())
         if not bindings:
             return Reject(404, "Not Found (no binding for this address-of-record)")
         return Forward([Target(b.uri, q=b.q if b.q is not None else 1.0, path=tuple(b.path)) for b in bindings],

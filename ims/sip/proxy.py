@@ -437,6 +437,13 @@ class ProxyCore:
         mf = ack.max_forwards
         if mf is not None and mf <= 0:
             return []
+        if not ack.routes and (self.is_ours(ack.uri) or (isinstance(ack.uri, SipURI)
+                                                          and ack.uri.host.lower() == self.domain)):
+            # The UA ignored our Record-Route and sent the ACK to us: look the target up again.
+            decision = self.route(ack)
+            if not isinstance(decision, Forward) or not decision.targets:
+                return []
+            ack.uri = decision.targets[0].uri.copy()
         fwd = ack.copy()
         fwd.set("Max-Forwards", str((mf if mf is not None else 71) - 1))
         branch = "z9hG4bK" + hashlib.md5((ack.top_via.branch or "").encode() + b"ack").hexdigest()[:16]

@@ -94,7 +94,8 @@ class Registrar:
     def __init__(self, domains: Iterable[str], location: LocationService, *, min_expires: int = 60,
                  max_expires: int = 7200, default_expires: int = 3600,
                  authenticate: Callable[[Request, float], Response | None] | None = None,
-                 known_aor: Callable[[str], bool] | None = None) -> None:
+                 known_aor: Callable[[str], bool] | None = None,
+                 aor_of: Callable[[SipURI | TelURI], str] | None = None) -> None:
         self.domains = {d.lower() for d in domains}
         self.location = location
         self.min_expires = min_expires
@@ -102,6 +103,7 @@ class Registrar:
         self.default_expires = default_expires
         self.authenticate = authenticate
         self.known_aor = known_aor
+        self.aor_of = aor_of or (lambda uri: uri.aor)
 
     def handle(self, request: Request, now: float) -> Response:
         try:
@@ -132,7 +134,7 @@ class Registrar:
             raise SipError("To header is not a SIP or tel URI", 404)
         if isinstance(to_uri, SipURI) and self.domains and to_uri.host.lower() not in self.domains:
             raise SipError(f"Address-of-record {to_uri.aor} is not in this domain", 404)
-        aor = to_uri.aor
+        aor = self.aor_of(to_uri)
         if self.known_aor is not None and not self.known_aor(aor):
             raise SipError(f"Unknown address-of-record {aor}", 404)
         call_id, cseq = req.call_id, req.cseq.seq

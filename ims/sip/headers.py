@@ -205,7 +205,8 @@ class Via:
         if len(parts) != 3 or not rest:
             raise SipParseError(f"Bad Via header: expected SIP/2.0/TRANSPORT sent-by, got {text.strip()!r}")
         name, version, transport = parts
-        if name.upper() != "SIP" or not version or not transport.isalnum():
+        if name.upper() != "SIP" or not version or not transport or \
+                not all(c.isalnum() or c in "-.!%*_+`'~" for c in transport):
             raise SipParseError(f"Bad Via header: bad protocol {'/'.join(parts)!r}")
         sent_by, _, ptext = rest.strip().partition(";")
         if not sent_by.strip():

@@ -36,7 +36,7 @@ from ims.sip.headers import (
     option_tags,
     split_values,
 )
-from ims.sip.uri import URI, NameAddr, parse_uri
+from ims.sip.uri import URI, NameAddr, SipURI, parse_uri
 
 T = TypeVar("T")
 
@@ -437,7 +437,7 @@ class Response(SipMessage):
 
 def _call_id(value: str) -> str:
     v = value.strip()
-    if not v or any(c in v for c in " \t<>\""):
+    if not v or any(c in v for c in " \t"):  # §25.1 callid: word may hold <>"[]{}
         raise SipParseError(f"Bad Call-ID header: {value!r}")
     return v
 
@@ -550,8 +550,9 @@ def _request_line(line: str) -> Request:
         r._uri = parse_uri(uri_text)
     except SipParseError as exc:
         raise SipParseError(f"Request-URI: {exc.reason}", partial=r) from None
-    if uri_text.startswith("<") or not uri_text:
-        raise SipParseError("Request-URI must not be enclosed in <>", partial=r)
+    if isinstance(r._uri, SipURI) and r._uri.headers:
+        # §19.1.1 table 1: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+        raise SipParseError("Request-URI must not contain escaped headers", partial=r)
     return r
 
 
@@ -577,10 +578,27 @@ def _check(msg: Request | Response, items: list[list[str]]) -> None:
     call_id = msg.call_id
     cseq = msg.cseq
     del call_id
+    msg.contacts  # noqa: B018 - RFC 4475 §3.1.2.13: an unbracketed Contact with '?' is an error
+    date = msg._headers.get("date")
+    if date is not None:
+        _check_date(date)
     if isinstance(msg, Request):
         if cseq.method != msg.method:
             raise SipParseError(f"CSeq method {cseq.method!r} does not match request method {msg.method!r}")
         msg.max_forwards  # noqa: B018
+
+
+_WKDAY = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _check_date(value: str) -> None:
+    """§20.17: rfc1123-date, always GMT (RFC 4475 §3.1.2.12)."""
+    parts = value.replace(",", " ").split()
+    ok = (len(parts) == 6 and parts[0] in _WKDAY and parts[1].isdigit() and parts[2] in _MONTH
+          and parts[3].isdigit() and len(parts[4]) == 8 and parts[5] == "GMT")
+    if not ok:
+        raise SipParseError(f"Bad Date header: {value.strip()!r} is not an RFC 1123 date in GMT")
 
 
 def _title(key: str) -> str:

@@ -98,18 +98,20 @@ class SipURI:
         scheme = scheme.strip().lower()
         if not colon or scheme not in ("sip", "sips"):
             raise _bad("Bad SIP URI: scheme must be sip or sips", text)
-        rest, qmark, hdrs = rest.partition("?")
-        at = rest.rfind("@")
+        # '@' is never unescaped in a header value, so the first '@' ends the
+        # userinfo, which itself may hold '?', ';' and '/' (RFC 4475 §3.1.1.2, §3.1.1.9).
+        at = rest.find("@")
         user = password = None
         if at >= 0:
             userinfo, rest = rest[:at], rest[at + 1 :]
             user_, pcolon, pw = userinfo.partition(":")
             if not user_:
                 raise _bad("Bad SIP URI: empty user", text)
-            if any(c in user_ for c in " \t<>\""):
+            if any(c in userinfo for c in " \t<>\""):
                 raise _bad("Bad SIP URI: illegal character in user", text)
             user = user_
             password = pw if pcolon else None
+        rest, qmark, hdrs = rest.partition("?")
         hostport, _, ptext = rest.partition(";")
         host, port = split_hostport(hostport, "Bad SIP URI")
         params = parse_params(ptext, "URI parameter")
@@ -359,17 +361,23 @@ class NameAddr:
                 raise _bad(f"Bad {what}: missing '>'", text)
             if display is None:
                 token = text[:lt].strip()
+                if token and not all(c in _TOKEN_CHARS or c in " \t" for c in token):
+                    raise _bad(f"Bad {what}: display name with non-token characters must be quoted", token)
                 display = token or None
-            uri = parse_uri(text[lt + 1 : gt])
+            inner = text[lt + 1 : gt]
+            if inner[:1].isspace() or inner[-1:].isspace():
+                raise _bad(f"Bad {what}: spaces inside <> around the URI", inner)
+            uri = parse_uri(inner)
             rest = text[gt + 1 :].strip()
             if rest and not rest.startswith(";"):
                 raise _bad(f"Bad {what}: junk after '>'", rest)
             params = parse_params(rest[1:], f"{what} parameter")
         else:
             # addr-spec: parameters after the URI belong to the header (§20).
-            if any(c in text for c in ' \t"'):
-                raise _bad(f"Bad {what}: URI with spaces must be in <>", text)
             uri_text, _, ptext = text.partition(";")
+            uri_text = uri_text.strip()
+            if any(c in uri_text for c in ' \t"'):
+                raise _bad(f"Bad {what}: URI with spaces must be in <>", text)
             if "?" in uri_text or "," in uri_text:
                 raise _bad(f"Bad {what}: URI with '?' or ',' must be in <>", text)
             uri = parse_uri(uri_text)

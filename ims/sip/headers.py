@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ims.sip.errors import SipParseError
-from ims.sip.uri import NameAddr, Params, format_params, parse_params, split_hostport
+from ims.sip.uri import TOKEN_CHARS, NameAddr, Params, format_params, only, parse_params, split_hostport
 
 # §7.3.3 and RFC 3841/3891/3892/4028/3515/3903/6665 compact forms.
 COMPACT = {
@@ -80,16 +80,31 @@ def split_values(value: str) -> list[str]:
 class Headers:
     """Ordered header fields; each entry is ``[name as written, canonical name, value]``."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[list[str]] = [[n, canonical(n), v] for n, v in items]
+        self._index: dict[str, list[str]] | None = None
 
     @classmethod
     def _from_parsed(cls, items: list[list[str]]) -> Headers:
         h = cls.__new__(cls)
         h._items = items
+        h._index = None
         return h
+
+    def _idx(self) -> dict[str, list[str]]:
+        """canonical name -> raw values, built once per change (lookups are O(1))."""
+        index = self._index
+        if index is None:
+            index = {}
+            for _, k, v in self._items:
+                if k in index:
+                    index[k].append(v)
+                else:
+                    index[k] = [v]
+            self._index = index
+        return index
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return ((n, v) for n, _, v in self._items)
@@ -98,37 +113,36 @@ class Headers:
         return len(self._items)
 
     def __contains__(self, name: str) -> bool:
-        key = canonical(name)
-        return any(k == key for _, k, _ in self._items)
+        return canonical(name) in self._idx()
 
     def copy(self) -> Headers:
         return Headers._from_parsed([list(e) for e in self._items])
 
     def get(self, name: str) -> str | None:
-        key = canonical(name)
-        for _, k, v in self._items:
-            if k == key:
-                return v
-        return None
+        values = self._idx().get(canonical(name))
+        return values[0] if values else None
 
     def get_raw(self, name: str) -> list[str]:
         """Every field value with this name, not comma-split."""
-        key = canonical(name)
-        return [v for _, k, v in self._items if k == key]
+        return list(self._idx().get(canonical(name), ()))
 
     def get_all(self, name: str) -> list[str]:
         key = canonical(name)
+        values = self._idx().get(key)
+        if not values:
+            return []
+        if key not in LIST_HEADERS:
+            return list(values)
+        if len(values) == 1:
+            return split_values(values[0])
         out: list[str] = []
-        for _, k, v in self._items:
-            if k == key:
-                if key in LIST_HEADERS:
-                    out.extend(split_values(v))
-                else:
-                    out.append(v)
+        for v in values:
+            out.extend(split_values(v))
         return out
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of this name by one, at the first one's place."""
+        self._index = None
         key = canonical(name)
         for i, e in enumerate(self._items):
             if e[1] == key:
@@ -139,6 +153,7 @@ class Headers:
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field, or with ``first`` put it before the first of its name (Via, Record-Route)."""
+        self._index = None
         entry = [name, canonical(name), value]
         if first:
             for i, e in enumerate(self._items):
@@ -150,6 +165,7 @@ class Headers:
             self._items.append(entry)
 
     def remove(self, name: str) -> int:
+        self._index = None
         key = canonical(name)
         before = len(self._items)
         self._items = [e for e in self._items if e[1] != key]
@@ -157,6 +173,7 @@ class Headers:
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove the first comma-separated value of a list header (top Via, top Route)."""
+        self._index = None
         key = canonical(name)
         for i, e in enumerate(self._items):
             if e[1] == key:
@@ -206,7 +223,7 @@ class Via:
             raise SipParseError(f"Bad Via header: expected SIP/2.0/TRANSPORT sent-by, got {text.strip()!r}")
         name, version, transport = parts
         if name.upper() != "SIP" or not version or not transport or \
-                not all(c.isalnum() or c in "-.!%*_+`'~" for c in transport):
+                not only(transport, TOKEN_CHARS):
             raise SipParseError(f"Bad Via header: bad protocol {'/'.join(parts)!r}")
         sent_by, _, ptext = rest.strip().partition(";")
         if not sent_by.strip():
@@ -266,7 +283,7 @@ class CSeq:
         num, method = parts
         if not num.isdigit() or len(num) > 10 or int(num) >= 2**31:
             raise SipParseError(f"Bad CSeq header: sequence number {num!r} is not below 2**31 (§8.1.1.5)")
-        if not all(c.isalnum() or c in "-.!%*_+`'~" for c in method):
+        if not only(method, TOKEN_CHARS):
             raise SipParseError(f"Bad CSeq header: bad method {method!r}")
         return cls(int(num), method)
 
@@ -424,7 +441,7 @@ class SecurityMechanism:
     def parse(cls, text: str) -> SecurityMechanism:
         mech, _, ptext = text.strip().partition(";")
         mech = mech.strip()
-        if not mech or not all(c.isalnum() or c in "-._" for c in mech):
+        if not mech or not only(mech, TOKEN_CHARS):
             raise SipParseError(f"Bad Security header: bad mechanism {mech!r}")
         return cls(mech.lower(), parse_params(ptext, "Security parameter"))
 
@@ -498,7 +515,7 @@ def option_tags(values: list[str]) -> list[str]:
     """Require/Supported/Proxy-Require values, lower-cased tokens."""
     out = []
     for v in values:
-        if not all(c.isalnum() or c in "-.!%*_+`'~" for c in v):
+        if not v or not only(v, TOKEN_CHARS):
             raise SipParseError(f"Bad option tag {v!r}")
         out.append(v.lower())
     return out

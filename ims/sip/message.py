@@ -36,11 +36,10 @@ from ims.sip.headers import (
     option_tags,
     split_values,
 )
-from ims.sip.uri import URI, NameAddr, SipURI, parse_uri
+from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, SipURI, parse_uri
 
 T = TypeVar("T")
 
-_TOKEN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 _SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type", "expires")
 
 REASONS = {
@@ -443,7 +442,7 @@ def _call_id(value: str) -> str:
 
 
 def _is_token(text: str) -> bool:
-    return bool(text) and all(c in _TOKEN for c in text)
+    return bool(text) and not text.strip(TOKEN_CHARS)
 
 
 def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:

@@ -30,6 +30,7 @@ from ims.net.sip import SipStack
 from ims.sip.events import Address, TimerConfig
 from ims.sip.message import Request, Response, build_response, new_tag
 from ims.sip.proxy import Forward, ProxyCore, Reject, Target
+from ims.sip.redirect import RedirectServer
 from ims.sip.registrar import LocationService, Registrar
 from ims.sip.uri import URI, SipURI
 
@@ -91,6 +92,7 @@ def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
         return uri.aor
 
     registrar = Registrar([domain, host], location, min_expires=int(cfg.get("min_expires", 60)), aor_of=aor_of)
+    redirect = RedirectServer(location, aor_of=aor_of)
     clock = trio.current_time
 
     def local(req: Request, source: Address, now: float) -> Response | None:
@@ -103,14 +105,7 @@ def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
             resp.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE")
             return resp
         if cfg["mode"] == "redirect" and req.method != "ACK":
-            bindings = location.lookup(aor_of(req.uri), now)
-            if not bindings:
-                return build_response(req, 404, to_tag=new_tag())
-            resp = build_response(req, 300 if len(bindings) > 1 else 302, to_tag=new_tag())
-            for b in bindings:
-                q = f";q={b.q}" if b.q is not None else ""
-                resp.add("Contact", f"{b.contact}{q}")
-            return resp
+            return redirect.handle(req, now)
         return None
 
     def route(req: Request) -> Forward | Reject:

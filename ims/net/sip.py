@@ -97,6 +97,13 @@ class SipStack:
 
     # -- lifecycle --------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if "sctp" in self.transports:
+            ok, why = sctp_available()
+            if not ok:
+                raise TransportUnavailable(why)
+            raise TransportUnavailable("SIP over SCTP (RFC 4168) is not implemented yet")
+        if "tls" in self.transports and self.tls_server_context is None:
+            raise TransportUnavailable("TLS needs a server certificate (tls_server_context)")
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             if "udp" in self.transports:
@@ -114,17 +121,11 @@ class SipStack:
                     self.port = self.bound["tcp"]
                 nursery.start_soon(trio.serve_listeners, self._accept_tcp, listeners)
             if "tls" in self.transports:
-                if self.tls_server_context is None:
-                    raise TransportUnavailable("TLS needs a server certificate (tls_server_context)")
                 listeners = await trio.open_tcp_listeners(self.tls_port, host=self.host)
                 self.bound["tls"] = listeners[0].socket.getsockname()[1]
                 tls_listeners = [trio.SSLListener(ln, self.tls_server_context, https_compatible=False)
                                  for ln in listeners]
                 nursery.start_soon(trio.serve_listeners, self._accept_tls, tls_listeners)
-            if "sctp" in self.transports:
-                ok, why = sctp_available()
-                if not ok:
-                    raise TransportUnavailable(why)
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._idle_reaper)
             task_status.started()

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from ims.sip.errors import SipError
 from ims.sip.message import Request, Response, build_response, new_tag
-from ims.sip.uri import SipURI, TelURI
+from ims.sip.uri import URI, SipURI, TelURI
 
 
 @dataclass
 class Binding:
     aor: str
-    uri: SipURI | TelURI
+    uri: URI
     contact: str  # the Contact value as registered (name-addr, without expires)
     expires_at: float
     call_id: str
@@ -83,7 +83,7 @@ def _binding_key(b: Binding) -> str:
     # RFC 5626 §6: with +sip.instance (and reg-id) the instance identifies the binding.
     if b.instance:
         return f"{b.instance};{b.reg_id or ''}"
-    return str(b.uri) if isinstance(b.uri, TelURI) else _uri_key(b.uri)
+    return _uri_key(b.uri) if isinstance(b.uri, SipURI) else str(b.uri)
 
 
 def _uri_key(uri: SipURI) -> str:

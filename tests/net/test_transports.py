@@ -83,8 +83,7 @@ async def test_sctp_is_reported_clearly_when_the_kernel_lacks_it() -> None:
     ua = UserAgent(SipURI.parse("sip:a@127.0.3.32"), SipURI.parse("sip:a@127.0.3.32"), Address("127.0.3.32", 0))
     stack = SipStack(ua, host="127.0.3.32", port=0, transports=("udp", "sctp"))
     with pytest.raises(TransportUnavailable, match="SCTP is not supported"):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(stack.run)
+        await stack.run()
 
 
 def test_sctp_transport_where_available() -> None:

@@ -1,0 +1,8 @@
+"""IMS-AKA: Milenage (TS 35.206), vectors and SQN management (TS 33.102), the USIM side."""
+
+from ims.aka.milenage import AkaError, Milenage, compute_opc
+from ims.aka.usim import AkaResult, MacFailure, SyncFailure, Usim
+from ims.aka.vectors import AuthVector, SqnScheme, generate_vector, resync
+
+__all__ = ["AkaError", "AkaResult", "AuthVector", "MacFailure", "Milenage", "SqnScheme", "SyncFailure", "Usim",
+           "compute_opc", "generate_vector", "resync"]

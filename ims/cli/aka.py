@@ -1,10 +1,100 @@
-"""``ims aka``: placeholder until its issue lands."""
+"""``ims aka milenage`` and ``ims aka resync``: debug authentication failures by hand.
+
+Handset and SIM testers compare these figures with what their USIM or the
+network computed (TS 35.206 functions, TS 33.102 AUTN/AUTS layouts).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+
+from ims.aka.milenage import AkaError, Milenage, _xor
+from ims.aka.vectors import resync
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("aka", help="(not yet available)")
-    p.set_defaults(func=lambda args: print("not yet available") or 2)
+    p = sub.add_parser("aka", help="Milenage and AKA resynchronisation calculators")
+    asub = p.add_subparsers(dest="aka_command", metavar="ACTION")
+    asub.required = True
+    m = asub.add_parser("milenage", help="compute OPc, MAC-A, MAC-S, RES, CK, IK, AK, AK*, AUTN")
+    _keys(m)
+    m.add_argument("--rand", required=True, help="RAND, 32 hex digits")
+    m.add_argument("--sqn", required=True, help="SQN, 12 hex digits")
+    m.add_argument("--amf", required=True, help="AMF, 4 hex digits")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=_milenage)
+    r = asub.add_parser("resync", help="recover SQN_MS from AUTS (TS 33.102 6.3.5)")
+    _keys(r)
+    r.add_argument("--rand", required=True, help="RAND of the failed challenge, 32 hex digits")
+    r.add_argument("--auts", required=True, help="AUTS, 28 hex digits")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=_resync)
+
+
+def _keys(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", required=True, help="subscriber key K, 32 hex digits")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--op", help="operator key OP, 32 hex digits")
+    g.add_argument("--opc", help="derived operator key OPc, 32 hex digits")
+
+
+class _Bad(Exception):
+    pass
+
+
+def _hex(args: argparse.Namespace, name: str, nbytes: int) -> bytes:
+    text = getattr(args, name)
+    try:
+        value = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise _Bad(f"--{name}: {text!r} is not hexadecimal") from None
+    if len(value) != nbytes:
+        raise _Bad(f"--{name}: must be {nbytes} bytes ({2 * nbytes} hex digits), got {len(value) * 2}")
+    return value
+
+
+def _milenage_of(args: argparse.Namespace) -> Milenage:
+    k = _hex(args, "k", 16)
+    if args.op is not None:
+        return Milenage(k, op=_hex(args, "op", 16))
+    return Milenage(k, opc=_hex(args, "opc", 16))
+
+
+def _out(args: argparse.Namespace, values: dict[str, str]) -> None:
+    if args.json:
+        print(json.dumps(values, indent=2))
+    else:
+        for name, value in values.items():
+            print(f"{name:7} {value}")
+
+
+def _milenage(args: argparse.Namespace) -> int:
+    try:
+        m = _milenage_of(args)
+        rand, sqn, amf = _hex(args, "rand", 16), _hex(args, "sqn", 6), _hex(args, "amf", 2)
+    except (_Bad, AkaError) as exc:
+        print(f"ims aka milenage: {exc}")
+        return 2
+    res, ck, ik, ak = m.f2345(rand)
+    mac_a = m.f1(rand, sqn, amf)
+    _out(args, {"OPc": m.opc.hex(), "MAC-A": mac_a.hex(), "MAC-S": m.f1star(rand, sqn, amf).hex(),
+                "RES": res.hex(), "CK": ck.hex(), "IK": ik.hex(), "AK": ak.hex(), "AK*": m.f5star(rand).hex(),
+                "AUTN": (_xor(sqn, ak) + amf + mac_a).hex()})
+    return 0
+
+
+def _resync(args: argparse.Namespace) -> int:
+    try:
+        m = _milenage_of(args)
+        rand, auts = _hex(args, "rand", 16), _hex(args, "auts", 14)
+    except (_Bad, AkaError) as exc:
+        print(f"ims aka resync: {exc}")
+        return 2
+    try:
+        sqn_ms = resync(m.k, m.opc, rand, auts, milenage=m)
+    except AkaError as exc:
+        print(f"ims aka resync: {exc}")
+        return 1
+    _out(args, {"SQN_MS": f"{sqn_ms:012x}", "SEQ_MS": f"{sqn_ms >> 5:x}", "IND": str(sqn_ms & 31)})
+    return 0

@@ -50,8 +50,9 @@ class Usim:
         self._m = Milenage(self.k, opc=self.opc)
         self._scheme = SqnScheme(IND_BITS)
         if self.sqn_ms and not self.seq_ms:
-            seq, ind = self._scheme.split(self.sqn_ms)
-            self.seq_ms[ind] = seq
+            # A USIM provisioned at SQN_MS has seen nothing newer in any IND slot.
+            seq, _ = self._scheme.split(self.sqn_ms)
+            self.seq_ms = {i: seq for i in range(1 << IND_BITS)}
 
     def authenticate(self, rand: bytes, autn: bytes) -> AkaResult:
         rand = _check("RAND", rand, 16)

@@ -13,7 +13,7 @@ import itertools
 import os
 from dataclasses import dataclass
 
-from ims.diameter.codec import (
+from ims.diameter.codec import (  # noqa: F401 - DiameterMessage and avp are re-exported
     AUTH_SESSION_STATE, DESTINATION_HOST, DESTINATION_REALM, EXPERIMENTAL_RESULT, EXPERIMENTAL_RESULT_CODE,
     ORIGIN_HOST, ORIGIN_REALM, RESULT_CODE, SESSION_ID, USER_NAME, VENDOR_3GPP, VENDOR_ID, DiameterMessage, avp,
     grouped, vendor_app,

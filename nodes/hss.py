@@ -1,0 +1,156 @@
+"""HSS: the subscriber database of the lab, serving Cx to the I-CSCF and S-CSCF over Diameter.
+
+    python -m nodes.hss --db hss.sqlite --diameter 127.0.1.10:3868 \
+        --origin-host hss.ims.example.net --realm ims.example.net [--topology lab.toml]
+
+Listens for Diameter peers (CER/CEA, DWR/DWA, DPR/DPA), answers UAR, MAR,
+SAR and LIR from SQLite (on one worker thread, never on the event loop), and
+pushes RTR/PPR to the S-CSCF that serves a user when asked (``--deregister``
+hooks are in :meth:`Hss.deregister`).  With ``--topology`` the subscribers,
+service profiles and S-CSCF capabilities of the lab file are provisioned at
+start (existing records are left alone).  SIGTERM sends DPR to every peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+import trio
+
+from ims.diameter.codec import DiameterMessage
+from ims.diameter.errors import DiameterError
+from ims.diameter import cx as cxmsg
+from ims.diameter.peer import LocalIdentity
+from ims.hss.cx import HssConfig, HssCx
+from ims.hss.store import Store, StoreError, make_subscriber
+from ims.net.diameter import DiameterNode, PeerConn
+
+log = logging.getLogger("nodes.hss")
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, node: str) -> None:
+        super().__init__()
+        self.node = node
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"time": round(record.created, 6), "node": self.node,
+                                 "level": record.levelname.lower(), "event": record.getMessage()}
+        for key in ("session_id", "command", "impi", "result"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        return json.dumps(entry)
+
+
+class Hss:
+    def __init__(self, store: Store, config: HssConfig, host_ip: str) -> None:
+        self.store = store
+        self.cx = HssCx(store, config)
+        self.config = config
+        self.limiter = trio.CapacityLimiter(1)  # one SQLite connection, one thread at a time
+        self.server_hosts: dict[str, str] = {}  # Server-Name (SIP URI) -> S-CSCF Diameter identity
+        self.diameter = DiameterNode(LocalIdentity(config.origin_host, config.origin_realm, host_ip),
+                                     handler=self.on_request)
+
+    async def on_request(self, msg: DiameterMessage, conn: PeerConn) -> DiameterMessage:
+        server = msg.get_str(cxmsg.SERVER_NAME, cxmsg.V)
+        if server and msg.origin_host:
+            self.server_hosts[server] = msg.origin_host
+        answer = await trio.to_thread.run_sync(self.cx.handle, msg, limiter=self.limiter)
+        log.info("%s -> %s", msg.summary(), answer.result_code,
+                 extra={"session_id": msg.session_id, "command": msg.summary(), "result": answer.result_code})
+        return answer
+
+    async def deregister(self, impi: str, reason: int = 8, info: str = "") -> int | None:
+        """Network-initiated deregistration: RTR to the serving S-CSCF (TS 29.228 §6.2.1)."""
+        rtr, server = await trio.to_thread.run_sync(self.cx.build_rtr, impi, reason, info, limiter=self.limiter)
+        host = self.server_hosts.get(server)
+        if host:
+            rtr.add(cxmsg.avp(293, host))  # Destination-Host
+        rta = await self.diameter.request(rtr)
+        if rta.result_code == 2001:
+            await trio.to_thread.run_sync(self.store.set_registration, impi, "NOT_REGISTERED", None,
+                                          limiter=self.limiter)
+        return rta.result_code
+
+    async def push_profile(self, impi: str) -> int | None:
+        ppr, server = await trio.to_thread.run_sync(self.cx.build_ppr, impi, limiter=self.limiter)
+        host = self.server_hosts.get(server)
+        if host:
+            ppr.add(cxmsg.avp(293, host))
+        return (await self.diameter.request(ppr)).result_code
+
+
+def provision_from_topology(store: Store, path: str, node_name: str | None) -> int:
+    """Seed subscribers, service profiles and the S-CSCF capability table from a lab file."""
+    from ims.topology import load
+
+    topo = load(path)
+    added = 0
+    for sp in topo.service_profiles:
+        store.set_service_profile(sp.name, [i.model_dump() for i in sp.ifcs])
+    for n in topo.nodes_of("scscf"):
+        caps = n.capabilities
+        sip = n.sip
+        name = f"sip:{n.address}:{sip.port if sip else 5060}"
+        store.set_scscf_capabilities(name, caps.mandatory if caps else [], caps.optional if caps else [])
+    for s in topo.subscribers:
+        if store.get(s.impi) is None:
+            store.add(make_subscriber(s.model_dump()))
+            added += 1
+    return added
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m nodes.hss", description="HSS node (Cx over Diameter)")
+    p.add_argument("--db", required=True, help="SQLite store (created if missing)")
+    p.add_argument("--diameter", default="127.0.0.1:3868", help="listen host:port")
+    p.add_argument("--origin-host", required=True)
+    p.add_argument("--realm", required=True)
+    p.add_argument("--topology", help="lab file whose subscribers are provisioned at start")
+    p.add_argument("--name", default="hss")
+    p.add_argument("--log-level", default="INFO")
+    return p.parse_args(argv)
+
+
+async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[Hss] = trio.TASK_STATUS_IGNORED) -> None:
+    host, _, port = args.diameter.rpartition(":")
+    store = Store(args.db)
+    if args.topology:
+        added = provision_from_topology(store, args.topology, args.name)
+        log.info("provisioned %d subscribers from %s", added, args.topology)
+    hss = Hss(store, HssConfig(args.origin_host, args.realm, (args.realm,)), host)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(hss.diameter.run)
+        bound = await nursery.start(hss.diameter.serve, host, int(port))
+        log.info("listening on %s:%d as %s", host, bound, args.origin_host)
+        task_status.started(hss)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info("stopping on signal %d: DPR to %d peers", signum, len(hss.diameter.peers))
+                await hss.diameter.close()
+                nursery.cancel_scope.cancel()
+                break
+    store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(args.name))
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    try:
+        trio.run(main_async, args)
+    except (OSError, StoreError, DiameterError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

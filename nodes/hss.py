@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import signal
+import sqlite3
 import sys
 from typing import Any
 
@@ -120,7 +121,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[Hss] = trio.TASK_STATUS_IGNORED) -> None:
     host, _, port = args.diameter.rpartition(":")
-    store = Store(args.db)
+    try:
+        store = Store(args.db)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store {args.db}: {exc}") from None
     if args.topology:
         added = provision_from_topology(store, args.topology, args.name)
         log.info("provisioned %d subscribers from %s", added, args.topology)

@@ -57,15 +57,37 @@ class Hss:
         self.server_hosts: dict[str, str] = {}  # Server-Name (SIP URI) -> S-CSCF Diameter identity
         self.diameter = DiameterNode(LocalIdentity(config.origin_host, config.origin_realm, host_ip),
                                      handler=self.on_request)
+        self._queue_send, self._queue = trio.open_memory_channel[tuple[DiameterMessage, trio.Event, list]](10000)
 
     async def on_request(self, msg: DiameterMessage, conn: PeerConn) -> DiameterMessage:
         server = msg.get_str(cxmsg.SERVER_NAME, cxmsg.V)
         if server and msg.origin_host:
             self.server_hosts[server] = msg.origin_host
-        answer = await trio.to_thread.run_sync(self.cx.handle, msg, limiter=self.limiter)
-        log.info("%s -> %s", msg.summary(), answer.result_code,
-                 extra={"session_id": msg.session_id, "command": msg.summary(), "result": answer.result_code})
+        done, slot = trio.Event(), []  # type: ignore[var-annotated]
+        await self._queue_send.send((msg, done, slot))
+        await done.wait()
+        answer = slot[0]
+        if isinstance(answer, Exception):
+            raise answer
+        log.debug("%s -> %s", msg.summary(), answer.result_code,
+                  extra={"session_id": msg.session_id, "command": msg.summary(), "result": answer.result_code})
         return answer
+
+    async def store_worker(self, *, batch_max: int = 64) -> None:
+        """Group commit: every Cx request waiting now is answered in one SQLite transaction
+        on the store thread; answers leave only after that commit (so SQNs are durable)."""
+        async for first in self._queue:
+            batch = [first]
+            while len(batch) < batch_max:
+                try:
+                    batch.append(self._queue.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            answers = await trio.to_thread.run_sync(self.cx.handle_batch, [m for m, _, _ in batch],
+                                                    limiter=self.limiter)
+            for (_, done, slot), answer in zip(batch, answers):
+                slot.append(answer)
+                done.set()
 
     async def deregister(self, impi: str, reason: int = 8, info: str = "") -> int | None:
         """Network-initiated deregistration: RTR to the serving S-CSCF (TS 29.228 §6.2.1)."""
@@ -131,6 +153,7 @@ async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[H
     hss = Hss(store, HssConfig(args.origin_host, args.realm, (args.realm,)), host)
     async with trio.open_nursery() as nursery:
         await nursery.start(hss.diameter.run)
+        nursery.start_soon(hss.store_worker)
         bound = await nursery.start(hss.diameter.serve, host, int(port))
         log.info("listening on %s:%d as %s", host, bound, args.origin_host)
         task_status.started(hss)

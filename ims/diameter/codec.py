@@ -12,6 +12,7 @@ pycrate's Diameter was not needed: the codec itself is sound.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,16 +55,25 @@ FIRMWARE_REVISION = 267
 
 def avp(code: int, value: Any, vendor: int = 0) -> Avp:
     """A dictionary AVP; grouped values are lists of AVPs."""
-    if get_avp_dictionary_entry(code, vendor) is None:
-        raise DiameterError(5004, f"AVP {code} (vendor {vendor}) is not in the dictionary")
-    if isinstance(value, str) and _is_octets(code, vendor):
+    avp_type, name, mandatory, octets = _entry(code, vendor)
+    if isinstance(value, str) and octets:
         value = value.encode()
-    return Avp.new(code, vendor, value=value)
+    a = avp_type(code, vendor_id=vendor)
+    a.name = name
+    a.is_mandatory = mandatory
+    a.value = value
+    return a
 
 
-def _is_octets(code: int, vendor: int) -> bool:
+@functools.lru_cache(maxsize=1024)
+def _entry(code: int, vendor: int) -> tuple[type[Avp], str, bool, bool]:
+    """The dictionary entry of an AVP, looked up once (it is on every message's path)."""
     entry = get_avp_dictionary_entry(code, vendor)
-    return entry is not None and entry["type"].__name__ in ("AvpOctetString", "AvpDiameterIdentity")
+    if entry is None:
+        raise DiameterError(5004, f"AVP {code} (vendor {vendor}) is not in the dictionary")
+    avp_type = entry["type"]
+    return avp_type, entry["name"], bool(entry.get("mandatory")), \
+        avp_type.__name__ in ("AvpOctetString", "AvpDiameterIdentity")
 
 
 def vendor_app(app_id: int, vendor: int = VENDOR_3GPP) -> Avp:

@@ -59,6 +59,17 @@ class HssCx:
         self.stats = {"UAR": 0, "MAR": 0, "SAR": 0, "LIR": 0, "vectors": 0, "resync": 0}
 
     # -- dispatch ----------------------------------------------------------------
+    def handle_batch(self, requests: list[DiameterMessage]) -> list[DiameterMessage | Exception]:
+        """Answer many requests under one commit (group commit); each stays atomic on its own."""
+        out: list[DiameterMessage | Exception] = []
+        with self.store.batch():
+            for req in requests:
+                try:
+                    out.append(self.handle(req))
+                except Exception as exc:  # noqa: BLE001 - returned to the caller of this request
+                    out.append(exc)
+        return out
+
     def handle(self, req: DiameterMessage) -> DiameterMessage:
         handlers = {CMD_UA: self._uar, CMD_MA: self._mar, CMD_SA: self._sar, CMD_LI: self._lir}
         fn = handlers.get(req.command_code)
@@ -80,18 +91,24 @@ class HssCx:
         return value
 
     def _subscriber(self, req: DiameterMessage, *, need_impi: bool = True) -> tuple[Subscriber, str]:
+        sub, impu, _row = self._subscriber_row(req, need_impi=need_impi)
+        return sub, impu
+
+    def _subscriber_row(self, req: DiameterMessage, *, need_impi: bool = True
+                        ) -> tuple[Subscriber, str, dict[str, object]]:
         impu = self._need(req, cx.PUBLIC_IDENTITY, V, "Public-Identity")
         impi = req.get_str(USER_NAME)
         if need_impi and not impi:
             raise _Reply(DIAMETER_MISSING_AVP, False)
         row = self.store.impu_row(impu)
-        if row is None or (impi and self.store.get(impi) is None):
+        if row is None:
             raise _Reply(DIAMETER_ERROR_USER_UNKNOWN)
-        if impi and row["impi"] != impi:
+        sub = self.store.get(impi or row["impi"])
+        if sub is None:
+            raise _Reply(DIAMETER_ERROR_USER_UNKNOWN)
+        if row["impi"] != sub.impi:
             raise _Reply(DIAMETER_ERROR_IDENTITIES_DONT_MATCH)
-        sub = self.store.get(row["impi"])
-        assert sub is not None
-        return sub, impu
+        return sub, impu, row
 
     def _capabilities(self) -> object:
         mand: set[int] = set()
@@ -133,14 +150,14 @@ class HssCx:
     # -- MAR (TS 29.228 §6.3) ------------------------------------------------------------
     def _mar(self, req: DiameterMessage) -> DiameterMessage:
         self.stats["MAR"] += 1
-        sub, impu = self._subscriber(req)
+        sub, impu, row = self._subscriber_row(req)
         server = self._need(req, cx.SERVER_NAME, V, "Server-Name")
         items = cx.auth_items(req)
         scheme = items[0].scheme if items else cx.SCHEME_UNKNOWN
         if scheme in ("", cx.SCHEME_UNKNOWN):
             scheme = cx.SCHEME_AKAV1
         count = max(1, min(int(req.get(cx.SIP_NUMBER_AUTH_ITEMS, V) or 1), MAX_VECTORS))
-        self.store.set_scscf(sub.impi, server)
+        self.store.set_scscf_if_unset(sub.impi, server, row["scscf"], row["state"])  # type: ignore[arg-type]
         if scheme == cx.SCHEME_DIGEST:
             if not sub.password:
                 raise _Reply(DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED)

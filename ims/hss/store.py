@@ -113,6 +113,7 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         self.db = sqlite_utils.Database(conn)
         self.conn = conn
+        self._depth = 0
         self._scheme = SqnScheme()
         self._create()
 
@@ -173,13 +174,12 @@ class Store:
             self.conn.execute("DELETE FROM impi WHERE impi = ?", [impi])
 
     def get(self, impi: str) -> Subscriber | None:
-        rows = list(self.db.query("SELECT * FROM impi WHERE impi = ?", [impi]))
-        if not rows:
+        r = self.conn.execute("SELECT impi, imsi, k, opc, amf, sqn, op, msisdn, password, service_profile, barred "
+                              "FROM impi WHERE impi = ?", [impi]).fetchone()
+        if r is None:
             return None
-        r = rows[0]
-        impus = [x["impu"] for x in self.db.query("SELECT impu FROM impu WHERE impi = ? ORDER BY rowid", [impi])]
-        return Subscriber(r["impi"], r["imsi"], impus, r["k"], r["opc"], r["amf"], r["sqn"], r["op"], r["msisdn"],
-                          r["password"], r["service_profile"], bool(r["barred"]))
+        impus = [x[0] for x in self.conn.execute("SELECT impu FROM impu WHERE impi = ? ORDER BY rowid", [impi])]
+        return Subscriber(r[0], r[1], impus, r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]))
 
     def find(self, identity: str) -> Subscriber | None:
         """By IMPI, IMPU, IMSI or MSISDN."""
@@ -218,8 +218,10 @@ class Store:
 
     # -- Cx state ----------------------------------------------------------------
     def impu_row(self, impu: str) -> dict[str, Any] | None:
-        rows = list(self.db.query("SELECT * FROM impu WHERE impu = ?", [impu]))
-        return rows[0] if rows else None
+        r = self.conn.execute("SELECT impu, impi, barred, state, scscf FROM impu WHERE impu = ?", [impu]).fetchone()
+        if r is None:
+            return None
+        return {"impu": r[0], "impi": r[1], "barred": r[2], "state": r[3], "scscf": r[4]}
 
     def set_registration(self, impi: str, state: str, scscf: str | None) -> None:
         """The whole implicit registration set changes together (TS 29.228 §6.1.2)."""
@@ -245,20 +247,45 @@ class Store:
         sub.sqn = sqn
         return sub, sqns
 
+    def set_scscf_if_unset(self, impi: str, scscf: str, current: str | None, state: str) -> None:
+        """Record the S-CSCF a MAR came from, without a write when nothing changes."""
+        if current != scscf and (current is None or state == NOT_REGISTERED):
+            self.set_scscf(impi, scscf)
+
     def resync_sqn(self, impi: str, sqn_ms: int) -> None:
         with self._tx():
             self.conn.execute("UPDATE impi SET sqn = ? WHERE impi = ?", [self._scheme.after_resync(sqn_ms), impi])
 
     # -- transactions -----------------------------------------------------------------
     class _Tx:
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
+        """Outermost: BEGIN IMMEDIATE/COMMIT; nested: a SAVEPOINT, so a batch of
+        requests shares one commit while each request stays all-or-nothing."""
+
+        def __init__(self, store: Store) -> None:
+            self.store = store
 
         def __enter__(self) -> None:
-            self.conn.execute("BEGIN IMMEDIATE")
+            st = self.store
+            if st._depth == 0:
+                st.conn.execute("BEGIN IMMEDIATE")
+            else:
+                st.conn.execute(f"SAVEPOINT sp{st._depth}")
+            st._depth += 1
 
         def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            st = self.store
+            st._depth -= 1
+            if st._depth == 0:
+                st.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            elif exc_type is None:
+                st.conn.execute(f"RELEASE sp{st._depth}")
+            else:
+                st.conn.execute(f"ROLLBACK TO sp{st._depth}")
+                st.conn.execute(f"RELEASE sp{st._depth}")
 
     def _tx(self) -> Store._Tx:
-        return Store._Tx(self.conn)
+        return Store._Tx(self)
+
+    def batch(self) -> Store._Tx:
+        """One commit for many operations (the HSS's group commit of MARs)."""
+        return Store._Tx(self)

@@ -1,0 +1,84 @@
+"""Write what nodes sent as a pcap Wireshark opens: Ethernet, IPv4, UDP or TCP with real headers.
+
+TCP flows get a three-way handshake on first use and consistent sequence and
+acknowledgement numbers, so tshark dissects Diameter (3868), SIP (5060) and
+M3UA streams without "previous segment not captured" warnings.  Checksums
+are computed.  Used by tests and, later, by the lab-wide capture.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from pathlib import Path
+from typing import BinaryIO
+
+LINKTYPE_ETHERNET = 1
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _mac(ip: str) -> bytes:
+    return b"\x02\x00" + ipaddress.IPv4Address(ip).packed
+
+
+class PcapWriter:
+    def __init__(self, path: str | Path) -> None:
+        self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET))
+        self._flows: dict[tuple[str, int, str, int], list[int]] = {}  # -> [next seq]
+        self._ip_id = 0
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> PcapWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _frame(self, t: float, src: str, dst: str, proto: int, l4: bytes) -> None:
+        self._ip_id = (self._ip_id + 1) & 0xFFFF
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), self._ip_id, 0x4000, 64, proto, 0,
+                         ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed)
+        ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+        frame = _mac(dst) + _mac(src) + b"\x08\x00" + ip + l4
+        sec = int(t)
+        self._fh.write(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), len(frame)) + frame)
+
+    def udp(self, t: float, src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> None:
+        length = 8 + len(payload)
+        pseudo = ipaddress.IPv4Address(src[0]).packed + ipaddress.IPv4Address(dst[0]).packed + \
+            struct.pack("!BBH", 0, 17, length)
+        hdr = struct.pack("!HHHH", src[1], dst[1], length, 0)
+        csum = _checksum(pseudo + hdr + payload) or 0xFFFF
+        self._frame(t, src[0], dst[0], 17, hdr[:6] + struct.pack("!H", csum) + payload)
+
+    def _tcp_segment(self, t: float, src: tuple[str, int], dst: tuple[str, int], seq: int, ack: int, flags: int,
+                     payload: bytes) -> None:
+        hdr = struct.pack("!HHIIBBHHH", src[1], dst[1], seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, 65535, 0, 0)
+        pseudo = ipaddress.IPv4Address(src[0]).packed + ipaddress.IPv4Address(dst[0]).packed + \
+            struct.pack("!BBH", 0, 6, len(hdr) + len(payload))
+        csum = _checksum(pseudo + hdr + payload)
+        self._frame(t, src[0], dst[0], 6, hdr[:16] + struct.pack("!H", csum) + hdr[18:] + payload)
+
+    def tcp(self, t: float, src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> None:
+        key, rkey = (src[0], src[1], dst[0], dst[1]), (dst[0], dst[1], src[0], src[1])
+        if key not in self._flows and rkey not in self._flows:
+            # SYN, SYN-ACK, ACK so the dissector sees the whole stream.
+            self._flows[key], self._flows[rkey] = [1000], [5000]
+            self._tcp_segment(t, src, dst, 999, 0, 0x02, b"")
+            self._tcp_segment(t, dst, src, 4999, 1000, 0x12, b"")
+            self._tcp_segment(t, src, dst, 1000, 5000, 0x10, b"")
+        seq = self._flows[key]
+        ack = self._flows[rkey][0]
+        self._tcp_segment(t, src, dst, seq[0], ack, 0x18, payload)
+        seq[0] += len(payload)

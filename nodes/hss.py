@@ -26,7 +26,10 @@ import trio
 from ims.diameter.codec import DiameterMessage
 from ims.diameter.errors import DiameterError
 from ims.diameter import cx as cxmsg
+from ims.control.gen import hss_pb2_grpc
+from ims.control.server import ControlServer
 from ims.diameter.peer import LocalIdentity
+from ims.hss.control import HssServicer
 from ims.hss.cx import HssConfig, HssCx
 from ims.hss.store import Store, StoreError, make_subscriber
 from ims.net.diameter import DiameterNode, PeerConn
@@ -89,6 +92,13 @@ class Hss:
                 slot.append(answer)
                 done.set()
 
+    async def run_store(self, fn: Any, *args: Any) -> Any:
+        """Run a store operation on the store thread (never on the loop)."""
+        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    def counters(self) -> dict[str, float]:
+        return {**self.cx.stats, **self.diameter.stats, "peers": len(self.diameter.peers)}
+
     async def deregister(self, impi: str, reason: int = 8, info: str = "") -> int | None:
         """Network-initiated deregistration: RTR to the serving S-CSCF (TS 29.228 §6.2.1)."""
         rtr, server = await trio.to_thread.run_sync(self.cx.build_rtr, impi, reason, info, limiter=self.limiter)
@@ -137,6 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--realm", required=True)
     p.add_argument("--topology", help="lab file whose subscribers are provisioned at start")
     p.add_argument("--name", default="hss")
+    p.add_argument("--control-port", type=int, default=0, help="gRPC control port on 127.0.0.1 (0: none)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -156,14 +167,33 @@ async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[H
         nursery.start_soon(hss.store_worker)
         bound = await nursery.start(hss.diameter.serve, host, int(port))
         log.info("listening on %s:%d as %s", host, bound, args.origin_host)
+        stop = trio.Event()
+        if args.control_port:
+            control = ControlServer(args.name, "hss", port=args.control_port)
+            control.stats = hss.counters
+            control.add_servicer(hss_pb2_grpc.add_HssServicer_to_server, HssServicer(control, hss))
+            cport = await nursery.start(control.serve)
+            log.info("control on 127.0.0.1:%d", cport)
+            nursery.start_soon(_wait_then_set, control.shutdown_requested, stop)
+        nursery.start_soon(_signals, stop)
         task_status.started(hss)
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                log.info("stopping on signal %d: DPR to %d peers", signum, len(hss.diameter.peers))
-                await hss.diameter.close()
-                nursery.cancel_scope.cancel()
-                break
+        await stop.wait()
+        log.info("stopping: DPR to %d peers", len(hss.diameter.peers))
+        await hss.diameter.close()
+        nursery.cancel_scope.cancel()
     store.close()
+
+
+async def _signals(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            stop.set()
+            return
+
+
+async def _wait_then_set(event: trio.Event, stop: trio.Event) -> None:
+    await event.wait()
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

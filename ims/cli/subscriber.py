@@ -9,13 +9,11 @@ import is all-or-nothing and names the line of the first bad row.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
+from ims.hss.provisioning import CSV_COLUMNS, parse_csv
 from ims.hss.store import Store, StoreError, make_subscriber
-
-CSV_COLUMNS = ("imsi", "impi", "impus", "msisdn", "k", "opc", "op", "amf", "sqn", "password", "service_profile")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -108,19 +106,9 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.csv)
-    subs = []
     try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
-            if unknown:
-                return _fail(StoreError(f"{path}: unknown column(s) {', '.join(sorted(unknown))}"))
-            for line, row in enumerate(reader, start=2):
-                try:
-                    subs.append(make_subscriber({k: v for k, v in row.items() if v not in (None, "")}))
-                except StoreError as exc:
-                    return _fail(StoreError(f"{path}:{line}: {exc}"))
-    except OSError as exc:
+        subs = parse_csv(path.read_text(), str(path))
+    except (OSError, StoreError) as exc:
         return _fail(exc)
     try:
         n = _store(args).add_many(subs)

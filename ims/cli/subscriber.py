@@ -17,8 +17,10 @@ from ims.hss.store import Store, StoreError, make_subscriber
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("subscriber", help="provision subscribers in an HSS store")
-    p.add_argument("--db", required=True, help="the HSS store (SQLite file)")
+    p = sub.add_parser("subscriber", help="provision subscribers in an HSS store or a running HSS")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", help="the HSS store (SQLite file)")
+    where.add_argument("--control", metavar="HOST:PORT", help="a running HSS's gRPC control service")
     ssub = p.add_subparsers(dest="subscriber_command", metavar="ACTION")
     ssub.required = True
     add = ssub.add_parser("add", help="add one subscriber")
@@ -47,10 +49,74 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     imp = ssub.add_parser("import", help="import a CSV file (all or nothing)")
     imp.add_argument("csv", help=f"columns: {', '.join(CSV_COLUMNS)}")
     imp.set_defaults(func=_import)
+    dereg = ssub.add_parser("deregister", help="network-initiated deregistration: RTR to the serving S-CSCF "
+                            "(needs --control)")
+    dereg.add_argument("impi")
+    dereg.set_defaults(func=_deregister)
 
 
-def _store(args: argparse.Namespace) -> Store:
+def _store(args: argparse.Namespace) -> Store | _Remote:
+    if args.control:
+        return _Remote(args.control)
     return Store(args.db)
+
+
+class _Remote:
+    """The Store operations the CLI uses, done by a running HSS over gRPC."""
+
+    def __init__(self, target: str) -> None:
+        from ims.control.client import HssClient
+
+        self.client = HssClient(target)
+
+    def _do(self, fn, *args):  # type: ignore[no-untyped-def]
+        from ims.control.client import ControlError
+
+        try:
+            return fn(*args)
+        except ControlError as exc:
+            raise StoreError(str(exc)) from None
+
+    def add(self, sub) -> None:  # type: ignore[no-untyped-def]
+        self._do(lambda: self.client.add_subscriber(
+            impi=sub.impi, imsi=sub.imsi, impus=sub.impus, msisdn=sub.msisdn, k=sub.k.hex(), opc=sub.opc.hex(),
+            amf=sub.amf.hex(), sqn=f"{sub.sqn:012x}", password=sub.password, service_profile=sub.service_profile))
+
+    def add_many(self, subs) -> int:  # type: ignore[no-untyped-def]
+        raise StoreError("use --db for CSV import, or the ImportSubscribers gRPC call")
+
+    def list(self):  # type: ignore[no-untyped-def]
+        return self._do(self.client.list_subscribers)
+
+    def find(self, identity: str):  # type: ignore[no-untyped-def]
+        try:
+            data = self._do(self.client.get_subscriber, identity)
+        except StoreError:
+            return None
+        return _Shown(data)
+
+    def delete(self, impi: str) -> None:
+        self._do(self.client.delete_subscriber, impi)
+
+
+class _Shown:
+    def __init__(self, data: dict) -> None:  # type: ignore[type-arg]
+        self.data = data
+
+    def public(self) -> dict:  # type: ignore[type-arg]
+        return self.data
+
+
+def _deregister(args: argparse.Namespace) -> int:
+    if not args.control:
+        return _fail(StoreError("deregister needs --control HOST:PORT of a running HSS"))
+    remote = _Remote(args.control)
+    try:
+        code = remote._do(remote.client.deregister, args.impi)
+    except StoreError as exc:
+        return _fail(exc)
+    print(f"RTR answered {code}")
+    return 0
 
 
 def _fail(exc: Exception) -> int:

@@ -72,6 +72,9 @@ async def test_grpc_provisioning_and_network_initiated_deregistration(tmp_path: 
             stats = HssClient(target).stats()
             assert stats["SAR"] == 1 and stats["peers"] == 1
             nursery.cancel_scope.cancel()
+        cli = subprocess.run([sys.executable, "-m", "ims.cli", "subscriber", "--control", target, "show",
+                              "tel:+15550001"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert cli.returncode == 0 and json.loads(cli.stdout)["impi"] == ALICE_IMPI
         HssClient(target).shutdown()
         assert await trio.to_thread.run_sync(lambda: proc.wait(timeout=15)) == 0
     finally:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import trio
 
-from ims.sip.errors import SipParseError
+from ims.sip.errors import SipError, SipParseError
 from ims.sip.events import Action, Address, SendMessage
 from ims.sip.framing import PING, PONG, StreamFramer
 from ims.sip.message import Request, Response, build_response, parse_message
@@ -183,13 +183,23 @@ class SipStack:
             return None
         try:
             return self.core.receive(msg, source, trio.current_time())
-        except SipParseError as exc:
-            # A header the core needed turned out malformed (lazy parse).
-            self.stats["parse_errors"] += 1
+        except SipError as exc:
+            if isinstance(exc, SipParseError):
+                self.stats["parse_errors"] += 1
+            # A header the core needed turned out malformed (lazy parse), or the core refused it.
             log.info("bad %s from %s: %s", type(msg).__name__, source, exc.reason)
             if isinstance(msg, Request) and msg.method != "ACK":
                 try:
                     return build_response(msg, exc.status, exc.reason).to_bytes()
+                except SipParseError:
+                    return None
+            return None
+        except Exception:  # noqa: BLE001 - one bad message must never take the node down
+            self.stats["core_errors"] = self.stats.get("core_errors", 0) + 1
+            log.exception("core failed on a %s from %s", type(msg).__name__, source)
+            if isinstance(msg, Request) and msg.method != "ACK":
+                try:
+                    return build_response(msg, 500, "Server Internal Error").to_bytes()
                 except SipParseError:
                     return None
             return None

@@ -116,3 +116,19 @@ async def test_garbage_gets_400_or_is_dropped_and_node_keeps_serving(proxy_node)
     assert data.startswith(b"SIP/2.0 200 OK")
     sock.close()
     assert proc.poll() is None
+
+
+def test_proxy_node_reads_its_toml_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port("127.0.3.5")
+    cfg = tmp_path / "lab.toml"
+    cfg.write_text(f'[proxy]\ndomain = "lab.example"\nlisten = "127.0.3.5:{port}"\ntransports = ["udp"]\n'
+                   'mode = "redirect"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "nodes.proxy", "--config", str(cfg)], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert f"listening on 127.0.3.5:{port} (udp), domain lab.example, mode redirect" in line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

@@ -81,3 +81,42 @@ def test_invite_timeout_is_408() -> None:
     net.advance(40.0, step=0.5)
     assert [e.status for e in net.of("alice", CallFailed)] == [408]
     assert net.methods().count("INVITE") == 7  # Timer A: 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 (B at 32)
+
+
+def test_12_1_2_forked_invite_creates_several_early_dialogs() -> None:
+    from ims.sip.dialog import DialogSet
+    from ims.sip.message import build_response
+
+    net, alice, _ = _pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), net.now)
+    invite = acts[0].message
+    ds = DialogSet(invite)
+    r1 = build_response(invite, 180, to_tag="fork1")
+    r1.add("Contact", "<sip:bob@10.0.0.2>")
+    r2 = build_response(invite, 183, to_tag="fork2")
+    r2.add("Contact", "<sip:bob@10.0.0.3>")
+    d1, d2 = ds.on_response(r1), ds.on_response(r2)
+    assert d1 is not None and d2 is not None and d1 is not d2
+    assert d1.state == d2.state == "early" and set(ds.dialogs) == {"fork1", "fork2"}
+    ok = build_response(invite, 200, to_tag="fork2")
+    ok.add("Contact", "<sip:bob@10.0.0.3>")
+    assert ds.on_response(ok) is d2 and ds.confirmed is d2 and d2.state == "confirmed"
+    assert ds.others() == [d1]
+
+
+def test_12_2_2_lower_cseq_in_dialog_is_500() -> None:
+    from ims.sip.dialog import Dialog
+    from ims.sip.errors import SipError
+    from ims.sip.message import parse_message
+
+    req = parse_message(b"INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\n"
+                        b"To: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 5 INVITE\r\nContact: <sip:a@10.0.0.1>\r\n"
+                        b"Content-Length: 0\r\n\r\n")
+    d = Dialog.from_uas_request(req, "t")
+    bye = parse_message(req.to_bytes().replace(b"INVITE sip", b"BYE sip").replace(b"5 INVITE", b"4 BYE"))
+    try:
+        d.on_request(bye)
+    except SipError as exc:
+        assert exc.status == 500
+    else:
+        raise AssertionError("a lower CSeq was accepted")

@@ -14,7 +14,6 @@ start (existing records are left alone).  SIGTERM sends DPR to every peer.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sqlite3
@@ -23,32 +22,19 @@ from typing import Any
 
 import trio
 
-from ims.diameter.codec import DiameterMessage
-from ims.diameter.errors import DiameterError
-from ims.diameter import cx as cxmsg
 from ims.control.gen import hss_pb2_grpc
 from ims.control.server import ControlServer
+from ims.diameter import cx as cxmsg
+from ims.diameter.codec import DiameterMessage
+from ims.diameter.errors import DiameterError
 from ims.diameter.peer import LocalIdentity
 from ims.hss.control import HssServicer
 from ims.hss.cx import HssConfig, HssCx
 from ims.hss.store import Store, StoreError, make_subscriber
+from ims.net import logs
 from ims.net.diameter import DiameterNode, PeerConn
 
 log = logging.getLogger("nodes.hss")
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self, node: str) -> None:
-        super().__init__()
-        self.node = node
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"time": round(record.created, 6), "node": self.node,
-                                 "level": record.levelname.lower(), "event": record.getMessage()}
-        for key in ("session_id", "command", "impi", "result"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        return json.dumps(entry)
 
 
 class Hss:
@@ -198,9 +184,7 @@ async def _wait_then_set(event: trio.Event, stop: trio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(args.name))
-    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    logs.setup(args.name, args.log_level)
     try:
         trio.run(main_async, args)
     except (OSError, StoreError, DiameterError) as exc:

@@ -16,7 +16,6 @@ parallel (true), min_expires (60), t1/t2/t4.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 
 import trio
 
+from ims.net import logs
 from ims.net.sip import SipStack
 from ims.sip.events import Address, TimerConfig
 from ims.sip.message import Request, Response, build_response, new_tag
@@ -35,20 +35,6 @@ from ims.sip.registrar import LocationService, Registrar
 from ims.sip.uri import URI, SipURI
 
 log = logging.getLogger("nodes.proxy")
-
-
-class JsonFormatter(logging.Formatter):
-    def __init__(self, node: str) -> None:
-        super().__init__()
-        self.node = node
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"time": round(record.created, 6), "node": self.node, "level": record.levelname.lower(),
-                                 "logger": record.name, "event": record.getMessage()}
-        for key in ("call_id", "transaction", "method", "status", "src", "dst"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
-        return json.dumps(entry)
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
@@ -151,9 +137,7 @@ async def main_async(cfg: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(cfg["name"]))
-    logging.basicConfig(level=cfg["log_level"].upper(), handlers=[handler])
+    logs.setup(cfg["name"], cfg["log_level"])
     started = time.monotonic()
     try:
         trio.run(main_async, cfg)

@@ -239,35 +239,39 @@ class SipStack:
         conn = _Conn(stream, remote)
         key = (remote.host, remote.port, remote.transport)
         self._conns[key] = conn
-        framer = StreamFramer()
         try:
             async with stream:
-                while True:
-                    try:
-                        data = await stream.receive_some(65536)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
-                        return
-                    if not data:
-                        return
-                    conn.last_used = trio.current_time()
-                    try:
-                        frames = framer.feed(data)
-                    except SipParseError as exc:
-                        self.stats["parse_errors"] += 1
-                        log.info("closing %s: %s", remote, exc.reason)
-                        return
-                    for frame in frames:
-                        if frame == PING:
-                            await self._write(conn, PONG)
-                            continue
-                        result = self._on_bytes(frame, remote, None)
-                        if isinstance(result, bytes):
-                            await self._write(conn, result)
-                        elif result:
-                            await self.execute(result)
+                await self._read_loop(conn, remote)
         finally:
             if self._conns.get(key) is conn:
                 del self._conns[key]
+
+    async def _read_loop(self, conn: _Conn, remote: Address) -> None:
+        """Frame, parse and feed what a stream peer sends, in either direction of connection."""
+        framer = StreamFramer()
+        while True:
+            try:
+                data = await conn.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
+                return
+            if not data:
+                return
+            conn.last_used = trio.current_time()
+            try:
+                frames = framer.feed(data)
+            except SipParseError as exc:
+                self.stats["parse_errors"] += 1
+                log.info("closing %s: %s", remote, exc.reason)
+                return
+            for frame in frames:
+                if frame == PING:
+                    await self._write(conn, PONG)
+                    continue
+                result = self._on_bytes(frame, remote, None)
+                if isinstance(result, bytes):
+                    await self._write(conn, result)
+                elif result:
+                    await self.execute(result)
 
     async def _write(self, conn: _Conn, data: bytes) -> bool:
         try:
@@ -304,33 +308,11 @@ class SipStack:
     async def _run_outbound(self, stream: trio.abc.Stream, dest: Address,
                             task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         key = (dest.host, dest.port, dest.transport)
-        self._conns[key] = _Conn(stream, dest)
+        conn = self._conns[key] = _Conn(stream, dest)
         task_status.started()
-        conn = self._conns[key]
-        # Reuse the inbound serving loop for what the peer sends back.
-        framer = StreamFramer()
         try:
             async with stream:
-                while True:
-                    try:
-                        data = await stream.receive_some(65536)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
-                        return
-                    if not data:
-                        return
-                    try:
-                        frames = framer.feed(data)
-                    except SipParseError:
-                        return
-                    for frame in frames:
-                        if frame == PING:
-                            await self._write(conn, PONG)
-                            continue
-                        result = self._on_bytes(frame, dest, None)
-                        if isinstance(result, bytes):
-                            await self._write(conn, result)
-                        elif result:
-                            await self.execute(result)
+                await self._read_loop(conn, dest)
         finally:
             if self._conns.get(key) is conn:
                 del self._conns[key]

@@ -27,7 +27,7 @@ from ims.net.diameter import DiameterNode
 ROOT = Path(__file__).resolve().parents[1]
 REALM = "ims.mnc001.mcc001.3gppnetwork.org"
 HOST, PORT = "127.0.6.50", 3868
-CONCURRENCY, DURATION, MAX_REQUESTS = 64, 5.0, 30000
+CONCURRENCY, DURATION, MAX_REQUESTS = 256, 5.0, 30000
 
 
 def _mar() -> cx.DiameterMessage:  # type: ignore[name-defined]

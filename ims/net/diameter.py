@@ -41,6 +41,8 @@ class PeerConn:
         self.up = trio.Event()
         self.closed = False
         self.wake = trio.Event()
+        self._outbox: list[bytes] = []  # coalesced writes: one send for every message ready now
+        self._out_ready = trio.Event()
         sock = stream.socket
         self.local_addr = sock.getsockname()[:2]
         self.remote_addr = sock.getpeername()[:2]
@@ -54,11 +56,8 @@ class PeerConn:
             if isinstance(a, SendBytes):
                 if self.node.on_message:
                     self.node.on_message("out", a.message, a.data, self.local_addr, self.remote_addr)
-                try:
-                    async with self.lock:
-                        await self.stream.send_all(a.data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    await self.shutdown("send failed")
+                self._outbox.append(a.data)
+                self._out_ready.set()
             elif isinstance(a, RequestIn):
                 self.node._nursery.start_soon(self.node._serve_request, self, a.message)  # type: ignore[union-attr]
             elif isinstance(a, AnswerIn):
@@ -79,6 +78,8 @@ class PeerConn:
                 log.info("peer %s down: %s", self.peer.remote_host, a.reason)
                 self.node._unregister(self)
             elif isinstance(a, CloseConnection):
+                await trio.lowlevel.checkpoint()  # let the writer send the last answer (DPA, CEA)
+                await self.flush()
                 await self.shutdown(a.reason)
         self.wake.set()
 
@@ -93,9 +94,30 @@ class PeerConn:
         self.waiters.clear()
         await self.stream.aclose()
 
+    async def _writer(self) -> None:
+        while not self.closed:
+            await self._out_ready.wait()
+            self._out_ready = trio.Event()
+            if not self._outbox:
+                continue
+            data = b"".join(self._outbox)
+            self._outbox.clear()
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await self.shutdown("send failed")
+                return
+
+    async def flush(self) -> None:
+        """Wait until everything queued has been handed to the socket (used before closing)."""
+        with trio.move_on_after(2):
+            while self._outbox and not self.closed:
+                await trio.sleep(0.005)
+
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._timers)
+            nursery.start_soon(self._writer)
             try:
                 while not self.closed:
                     try:

@@ -10,6 +10,7 @@ are parsed only when asked for.  Not here: which headers a message must have
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -37,8 +38,9 @@ LIST_HEADERS = frozenset({
 })
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical(name: str) -> str:
-    """Lower-case long form of a header name."""
+    """Lower-case long form of a header name (cached: the same few names recur)."""
     low = name.lower()
     return COMPACT.get(low, low)
 

@@ -16,13 +16,13 @@ Not here: transactions (``ims.sip.transaction``), transports (``ims.net``).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ims.sip.errors import SipParseError
 from ims.sip.headers import (
-    COMPACT,
     Challenge,
     Contact,
     Credentials,
@@ -470,20 +470,17 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     else:
         msg = _request_line(first)
     items: list[list[str]] = []
-    for line in lines[1:]:
-        if line[:1] in (" ", "\t"):
-            if not items:
-                raise SipParseError("Header continuation line before any header")
-            items[-1][2] = items[-1][2] + " " + line.strip(" \t")  # §7.3.1 folding
-            continue
-        colon = line.find(":")
-        if colon <= 0:
-            raise SipParseError(f"Bad header line without ':': {line[:60]!r}", partial=_partial(msg, items))
-        name = line[:colon].rstrip(" \t")
-        if not _is_token(name):
-            raise SipParseError(f"Bad header name {name[:40]!r}", partial=_partial(msg, items))
-        low = name.lower()
-        items.append([name, COMPACT.get(low, low), line[colon + 1 :].strip(" \t")])
+    if "\r\n " in head or "\r\n\t" in head:
+        _split_folded(msg, lines, items)
+    else:
+        match = _HEADER_LINE.fullmatch
+        for line in lines[1:]:
+            m = match(line)
+            if m is None:
+                _split_folded(msg, [first, line], [])  # raises the precise error
+                raise SipParseError(f"Bad header line {line[:60]!r}", partial=_partial(msg, items))
+            name, value = m.group(1, 2)
+            items.append([name, canonical(name), value.rstrip(" \t")])
     msg._headers = Headers._from_parsed(items)
     body = data[end + 4 :]
     try:
@@ -504,6 +501,27 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
             return _finish(msg, data[start : end + 4] + body)
     msg._body = body
     return _finish(msg, data if start == 0 else data[start:])
+
+
+# token, optional blanks, ':', value (§7.3.1); no backtracking: the name class excludes ' ', '\t' and ':'.
+_HEADER_LINE = re.compile(r"([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*:[ \t]*([^\r\n]*)")
+
+
+def _split_folded(msg: Request | Response, lines: list[str], items: list[list[str]]) -> None:
+    """The general header splitter: folded lines (§7.3.1) and precise errors."""
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            if not items:
+                raise SipParseError("Header continuation line before any header")
+            items[-1][2] = items[-1][2] + " " + line.strip(" \t")  # §7.3.1 folding
+            continue
+        colon = line.find(":")
+        if colon <= 0:
+            raise SipParseError(f"Bad header line without ':': {line[:60]!r}", partial=_partial(msg, items))
+        name = line[:colon].rstrip(" \t")
+        if not _is_token(name):
+            raise SipParseError(f"Bad header name {name[:40]!r}", partial=_partial(msg, items))
+        items.append([name, canonical(name), line[colon + 1 :].strip(" \t")])
 
 
 def _finish(msg: Request | Response, raw: bytes) -> Request | Response:

@@ -266,12 +266,19 @@ class DiameterNode:
         self.stats["requests_in"] += 1
         answer: DiameterMessage | None
         try:
+            # RFC 6733 §6.1: a request for another realm or host is not ours to answer.
+            realm, host = msg.get_str(DESTINATION_REALM), msg.get_str(DESTINATION_HOST)
+            if realm and realm != self.local.origin_realm:
+                raise DiameterError(3003, f"realm {realm} is not served here")  # DIAMETER_REALM_NOT_SERVED
+            if host and host != self.local.origin_host:
+                raise DiameterError(3002, f"host {host} is not this node")  # DIAMETER_UNABLE_TO_DELIVER
             if self.handler is None:
                 raise DiameterError(DIAMETER_UNABLE_TO_COMPLY, "no application here")
             answer = await self.handler(msg, conn)
         except DiameterError as exc:
             answer = msg.answer(avp(RESULT_CODE, exc.result_code))
             answer.add(avp(ORIGIN_HOST, self.local.origin_host), avp(ORIGIN_REALM, self.local.origin_realm))
+            answer.error = 3000 <= exc.result_code < 4000  # protocol errors carry the E bit (§7.1.3)
         except Exception:  # noqa: BLE001 - one bad request must not take the node down
             log.exception("handler failed on %s", msg.summary())
             answer = msg.answer(avp(RESULT_CODE, DIAMETER_UNABLE_TO_COMPLY))

@@ -77,3 +77,25 @@ async def test_reconnect_after_server_restart() -> None:
                                               cx.user_name("x@ims.example.net")))
         assert uaa.result_code == DIAMETER_SUCCESS
         outer.cancel_scope.cancel()
+
+
+async def test_6_1_unknown_realm_3003_and_unknown_host_3002() -> None:
+    async with trio.open_nursery() as nursery:
+        server, port = await _server(nursery)
+        client = DiameterNode(LocalIdentity("icscf.ims.example.net", REALM, "127.0.5.2"))
+        await nursery.start(client.run)
+        await nursery.start(client.connect, "127.0.5.1", port)
+        conn = client.peers["hss.ims.example.net"]
+        other_realm = cx.request(CMD_UA, "icscf.ims.example.net", REALM, "elsewhere.example.org")
+        other_realm.add(cx.avp(293, "hss.ims.example.net"))  # force the route to our peer
+        ans = await client.request(other_realm)
+        assert ans.result_code == 3003 and ans.error
+        other_host = cx.request(CMD_UA, "icscf.ims.example.net", REALM, REALM, destination_host="hss2.example.net")
+        actions = conn.peer.send_request(other_host, trio.current_time())
+        event, slot = trio.Event(), []
+        conn.waiters[other_host.hop_by_hop] = (event, slot)
+        await conn.execute(actions)
+        with trio.fail_after(5):
+            await event.wait()
+        assert slot[0].result_code == 3002
+        nursery.cancel_scope.cancel()

@@ -133,6 +133,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--realm", required=True)
     p.add_argument("--topology", help="lab file whose subscribers are provisioned at start")
     p.add_argument("--name", default="hss")
+    p.add_argument("--ccf", help="Primary-Charging-Collection-Function-Name sent in SAA (DiameterURI)")
     p.add_argument("--control-port", type=int, default=0, help="gRPC control port on 127.0.0.1 (0: none)")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
@@ -147,7 +148,9 @@ async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[H
     if args.topology:
         added = provision_from_topology(store, args.topology, args.name)
         log.info("provisioned %d subscribers from %s", added, args.topology)
-    hss = Hss(store, HssConfig(args.origin_host, args.realm, (args.realm,)), host)
+    # Charging-Information (TS 29.229 §6.3.19): the lab's CCF address, a DiameterURI in the home realm.
+    ccf = args.ccf or f"aaa://ccf.{args.realm}:3868;transport=tcp"
+    hss = Hss(store, HssConfig(args.origin_host, args.realm, (args.realm,), ccf), host)
     async with trio.open_nursery() as nursery:
         await nursery.start(hss.diameter.run)
         nursery.start_soon(hss.store_worker)

@@ -279,8 +279,11 @@ class HssCx:
 
 
 def answer_rtr(req: DiameterMessage, origin_host: str, origin_realm: str) -> DiameterMessage:
-    """The S-CSCF side: acknowledge an RTR (TS 29.229 §6.1.9)."""
+    """The S-CSCF side: acknowledge an RTR (TS 29.229 §6.1.9) or a PPR (§6.1.11)."""
     return cx.answer(req, origin_host, origin_realm, DIAMETER_SUCCESS)
+
+
+answer_ppr = answer_rtr
 
 
 def result_of(msg: DiameterMessage) -> int | None:

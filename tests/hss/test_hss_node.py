@@ -47,7 +47,9 @@ async def test_hss_process_serves_cer_uar_mar_sar_lir_dwr(tmp_path: Path) -> Non
             item = cx.auth_items(maa)[0]
             res = Usim(K1, OPC1, sqn_ms=0x20).authenticate(item.authenticate[:16], item.authenticate[16:])
             assert res.res == item.authorization
-            assert (await client.request(sar(REGISTRATION))).result_code == DIAMETER_SUCCESS
+            saa = await client.request(sar(REGISTRATION))
+            assert saa.result_code == DIAMETER_SUCCESS
+            assert saa.get(cx.CHARGING_INFORMATION, cx.V) is not None  # TS 29.229 §6.1.4: SAA carries it
             assert (await client.request(lir())).result_code == DIAMETER_SUCCESS
             await trio.sleep(1.0)  # several watchdog rounds with a short Tw
             assert conn.peer.stats["dwr"] >= 2 and conn.peer.state == "open"

@@ -11,6 +11,7 @@ are parsed only when asked for.  Not here: which headers a message must have
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -197,6 +198,10 @@ class Headers:
 # --- typed values ---------------------------------------------------------
 
 
+# "SIP/2.0/UDP host:port;params" without extra blanks; anything else takes the general path.
+_VIA_FAST = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?((?:;[^;,\s][^,\s]*)?)")
+
+
 @dataclass(eq=False)
 class Via:
     """``SIP/2.0/UDP host:port;branch=...`` (§20.42, RFC 3581 rport)."""
@@ -209,6 +214,18 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        m = _VIA_FAST.fullmatch(text)
+        if m is not None:
+            transport, host, port, ptext = m.groups()
+            if port is None or int(port) <= 65535:
+                params = parse_params(ptext[1:], "Via parameter") if ptext else {}
+                ttl = params.get("ttl")
+                if ttl is None or (ttl.isdigit() and int(ttl) <= 255):
+                    return cls(transport.upper(), host, int(port) if port else None, params)
+        return cls._parse_general(text)
+
+    @classmethod
+    def _parse_general(cls, text: str) -> Via:
         tokens = text.split()
         if not tokens:
             raise SipParseError("Bad Via header: empty value")

@@ -1,9 +1,19 @@
 """SIP dialogs (RFC 3261 §12): route set, remote target, CSeq rules.
 
-A :class:`Dialog` builds in-dialog requests (§12.2.1.1 loose and strict
-routing) and checks in-dialog requests (§12.2.2).  A :class:`DialogSet`
-tracks the early dialogs that one forked INVITE creates, keyed by To tag.
-Not here: transactions, timers, sockets.
+A :class:`Dialog` is the state of §12: its id (Call-ID, local tag, remote
+tag), ``state`` ("early" | "confirmed" | "terminated"), the local and remote
+sequence numbers, the local and remote URIs (the From/To header values as this
+side sends them), the remote target (from Contact) and the route set (from
+Record-Route: as received for the UAS, reversed for the UAC).  It builds
+in-dialog requests (§12.2.1.1, loose and strict routing) and the ACK of a 2xx
+(§13.2.2.4), and checks in-dialog requests (§12.2.2 CSeq rule, target refresh).
+
+A :class:`DialogSet` tracks the early dialogs that one forked INVITE creates,
+keyed by To tag (§12.1.2, §13.2.2.4): the first 2xx confirms one, a non-2xx
+final response ends the early ones (§13.2.2.3).
+
+Not here: transactions, timers, sockets, the 2xx/ACK retransmission duties of
+the UA core (``ims.sip.uacore``).
 """
 
 from __future__ import annotations
@@ -70,8 +80,14 @@ class Dialog:
         )
 
     @classmethod
-    def from_uas_request(cls, request: Request, local_tag: str, *, state: str = "early") -> Dialog:
-        """§12.1.1: the UAS's dialog from the request it answers."""
+    def from_uas_request(cls, request: Request, local_tag: str, *, state: str = "early",
+                         secure_transport: bool = False) -> Dialog:
+        """§12.1.1: the UAS's dialog from the request it answers.
+
+        The route set is the Record-Route list in order; the local sequence
+        number starts empty (0 here: the first request we send carries 1).
+        ``secure`` needs both a TLS hop and a SIPS Request-URI.
+        """
         contacts = request.contacts
         if not contacts or contacts[0].is_star:
             raise SipError("Request creating a dialog has no Contact", 400)
@@ -80,6 +96,7 @@ class Dialog:
             local_uri=_with_tag(request.get("to") or "", local_tag), remote_uri=request.get("from") or "",
             remote_target=contacts[0].uri, route_set=[str(r) for r in request.record_routes],
             local_seq=0, remote_seq=request.cseq.seq, state=state,
+            secure=secure_transport and isinstance(request.uri, SipURI) and request.uri.scheme == "sips",
         )
 
     def next_hop(self) -> URI:
@@ -133,14 +150,26 @@ class Dialog:
             self.remote_target = request.contacts[0].uri
 
     def on_response(self, response: Response) -> None:
-        if response.cseq.method == "INVITE" and 200 <= response.status < 300:
+        """A response within this dialog (UAC side).
+
+        2xx to the INVITE confirms an early dialog and recomputes its route set
+        from the 2xx (§13.2.2.4); 2xx/1xx to a target refresh replaces the remote
+        target (§12.2.1.2); 481/408 end the dialog (§12.2.1.2).
+        """
+        code = response.status
+        if response.cseq.method == "INVITE" and 200 <= code < 300:
+            if self.state == "early":
+                self.route_set = [str(r) for r in reversed(response.record_routes)]
             self.state = "confirmed"
             if response.contacts:
                 self.remote_target = response.contacts[0].uri
-            if not self.route_set and response.record_routes:
-                self.route_set = [str(r) for r in reversed(response.record_routes)]
-        elif response.cseq.method in ("INVITE", "UPDATE") and response.status < 300 and response.contacts:
+        elif response.cseq.method in ("INVITE", "UPDATE") and code < 300 and response.contacts:
             self.remote_target = response.contacts[0].uri
+        elif code in (481, 408):
+            self.state = "terminated"
+
+    def terminate(self) -> None:
+        self.state = "terminated"
 
 
 def _with_tag(value: str, tag: str) -> str:
@@ -158,8 +187,19 @@ class DialogSet:
         self.confirmed: Dialog | None = None
 
     def on_response(self, response: Response) -> Dialog | None:
+        """Feed a response to the INVITE; returns the dialog it belongs to (created if new).
+
+        1xx with a To tag creates an early dialog; 2xx creates or confirms one (the
+        first 2xx wins ``confirmed``, later forks' 2xx create confirmed dialogs the
+        UA core must ACK and BYE); a non-2xx final ends every early dialog.
+        """
         tag = response.to.tag
-        if not tag or response.status < 101 or response.status >= 300:
+        if response.status >= 300:
+            for d in self.dialogs.values():
+                if d.state == "early":
+                    d.state = "terminated"  # §13.2.2.3 / §12.3
+            return None
+        if not tag or response.status < 101:
             return None
         dialog = self.dialogs.get(tag)
         if dialog is None:
@@ -174,6 +214,22 @@ class DialogSet:
             self.confirmed = dialog
         return dialog
 
+    def get(self, to_tag: str) -> Dialog | None:
+        return self.dialogs.get(to_tag)
+
     def others(self) -> list[Dialog]:
-        """Early dialogs that lost the race to the first 2xx."""
+        """Dialogs that lost the race to the first 2xx."""
         return [d for d in self.dialogs.values() if d is not self.confirmed]
+
+    def terminate_others(self) -> list[Dialog]:
+        """End every early dialog but the confirmed one (after the INVITE transaction ends, §13.2.2.4).
+
+        Returns the dialogs that were still early; forks that sent a 2xx are
+        confirmed dialogs the UA core ends with ACK + BYE itself.
+        """
+        ended = []
+        for d in self.others():
+            if d.state == "early":
+                d.state = "terminated"
+                ended.append(d)
+        return ended

@@ -6,12 +6,21 @@ fire through ``handle_timers(now)``; ``next_deadline()`` tells the driver when
 to call it.  Matching is a dict lookup per §17.1.3 / §17.2.3 (with the RFC 2543
 fallback for branches lacking the magic cookie).
 
-The INVITE transactions follow RFC 6026: after a 2xx the server transaction
-waits in *Accepted* (Timer L) absorbing INVITE retransmissions while the TU
-retransmits the 2xx, and the client transaction waits in *Accepted* (Timer M)
-passing 2xx retransmissions up so the UA core can re-send its ACK.
+The INVITE transactions follow RFC 6026 (chosen over RFC 3261's "2xx ->
+Terminated"): after a 2xx the server transaction waits in *Accepted* (Timer L =
+64*T1) absorbing INVITE retransmissions and forwarding the TU's 2xx
+retransmissions, and ACKs for the 2xx go to the TU as ``AckReceived``; the
+client transaction waits in *Accepted* (Timer M = 64*T1) passing every 2xx
+(retransmissions and other forks) up so the UA core can ACK each one.
 
-Not here: dialogs (``ims.sip.dialog``), sockets (``ims.net``).
+Reliable transports (tcp/tls/sctp) never arm Timers A/E/G and run D/I/J/K at
+zero (§17.1.1.2, §17.1.2.2, §17.2.1, §17.2.2).
+
+States use the RFC names: calling, trying, proceeding, completed, confirmed,
+accepted, terminated.
+
+Not here: dialogs (``ims.sip.dialog``), the 2xx retransmission of the UAS core
+(§13.3.1.4, ``ims.sip.uacore``), sockets (``ims.net``).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from ims.sip.events import (
     TransactionTimeout,
     TransportFailure,
 )
-from ims.sip.headers import Headers
+from ims.sip.headers import Headers, Via
 from ims.sip.message import Request, Response, build_response
 
 MAGIC = "z9hG4bK"
@@ -46,11 +55,12 @@ def stamp_received(request: Request, source: Address) -> None:
     """§18.2.1 + RFC 3581 §4: record where the request really came from on its top Via."""
     via = request.top_via
     changes = {}
-    if via.host != source.host:
+    if via.host != source.host and via.received != source.host:
         changes["received"] = source.host
     if "rport" in via.params and via.params["rport"] is None:
         changes["rport"] = str(source.port)
-        changes.setdefault("received", source.host)
+        if via.received != source.host:
+            changes["received"] = source.host
     if not changes:
         return
     params = dict(via.params)
@@ -80,18 +90,33 @@ def response_destination(response: Response, source: Address | None = None) -> A
 
 
 def server_key(request: Request) -> TransactionKey:
-    """§17.2.3 matching key for a request (ACK maps onto its INVITE)."""
+    """§17.2.3 matching key for a request: branch + sent-by + method (ACK maps onto its INVITE).
+
+    A CANCEL gets its own key (method CANCEL): it is a transaction of its own and
+    is matched to the INVITE it cancels separately (§9.2).
+    """
     via = request.top_via
     method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch
     if branch and branch.startswith(MAGIC):
         return ("s", branch, via.host.lower(), via.port, method)
-    # RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via (§17.2.3).
+    # RFC 2543 fallback (§17.2.3 last paragraph): Request-URI, From tag, Call-ID,
+    # CSeq number and top Via. The To tag is left out because the INVITE carries
+    # none while its ACK does; the layer checks the ACK's To tag separately.
+    # The ACK of a non-2xx has the INVITE's Request-URI (§17.1.1.3), so it maps here.
     return ("s2543", str(request.uri), request.from_.tag, request.call_id, request.cseq.seq,
-            str(via), method)
+            _via_2543(via), method)
+
+
+def _via_2543(via: Via) -> str:
+    """The top Via compared for RFC 2543 matching, without what this layer stamped on it (§18.2.1)."""
+    params = ";".join(k if v is None else f"{k}={v}" for k, v in via.params.items()
+                      if k not in ("received", "rport"))
+    return f"{via.transport.upper()} {via.host.lower()}:{via.port};{params}"
 
 
 def client_key(branch: str, method: str) -> TransactionKey:
+    """§17.1.3 matching key: branch of the top Via + CSeq method (ACK maps onto the INVITE)."""
     return ("c", branch, "INVITE" if method == "ACK" else method)
 
 
@@ -122,12 +147,32 @@ class _Txn:
         self.layer._remove(self.key)
         out.append(TransactionTerminated(self.key))
 
+    def on_message(self, message: Request | Response, now: float) -> list[Action]:
+        """Feed a matched message: a response (client transactions) or a request (server transactions)."""
+        if isinstance(message, Response):
+            return self.on_response(message, now)
+        return self.on_request(message, now)
+
+    def on_response(self, resp: Response, now: float) -> list[Action]:
+        return []  # server transactions receive no responses
+
+    def on_request(self, req: Request, now: float) -> list[Action]:
+        return []  # client transactions receive no requests
+
     def on_timer(self, name: str, now: float) -> list[Action]:  # pragma: no cover - overridden
         return []
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.state} {self.key!r} timers={sorted(self.timers)}>"
+
 
 class InviteClientTransaction(_Txn):
-    """§17.1.1 (with RFC 6026 Accepted)."""
+    """§17.1.1 (with RFC 6026 Accepted): calling -> proceeding -> completed/accepted -> terminated.
+
+    Timer A retransmits the INVITE (T1, doubling, unreliable only); Timer B (64*T1)
+    times out Calling; Timer D (32 s, 0 on reliable) ends Completed; Timer M
+    (64*T1, RFC 6026) ends Accepted.
+    """
 
     invite = True
 
@@ -191,7 +236,7 @@ class InviteClientTransaction(_Txn):
     def on_timer(self, name: str, now: float) -> list[Action]:
         out: list[Action] = []
         if name == "A" and self.state == "calling":
-            self.a_interval *= 2
+            self.a_interval *= 2  # §17.1.1.2: 2*T1, 4*T1... (no T2 cap for INVITE)
             self.arm("A", now + self.a_interval)
             out.append(SendMessage(self.request, self.dest))
         elif name == "B" and self.state == "calling":
@@ -203,7 +248,11 @@ class InviteClientTransaction(_Txn):
 
 
 class NonInviteClientTransaction(_Txn):
-    """§17.1.2."""
+    """§17.1.2: trying -> proceeding -> completed -> terminated.
+
+    Timer E retransmits (T1 doubling up to T2; T2 once Proceeding; unreliable only);
+    Timer F (64*T1) times out; Timer K (T4, 0 on reliable) ends Completed.
+    """
 
     def __init__(self, layer: TransactionLayer, key: TransactionKey, request: Request, dest: Address) -> None:
         super().__init__(layer, key, dest.reliable)
@@ -245,7 +294,13 @@ class NonInviteClientTransaction(_Txn):
 
 
 class InviteServerTransaction(_Txn):
-    """§17.2.1 (with RFC 6026 Accepted)."""
+    """§17.2.1 (with RFC 6026 Accepted): proceeding -> completed -> confirmed, or -> accepted; -> terminated.
+
+    Sends 100 Trying if the TU is silent for ``TimerConfig.trying_after`` (200 ms);
+    Timer G retransmits a non-2xx final (T1 doubling up to T2, unreliable only);
+    Timer H (64*T1) gives up waiting for the ACK; Timer I (T4, 0 on reliable) ends
+    Confirmed; Timer L (64*T1, RFC 6026) ends Accepted.
+    """
 
     invite = True
 
@@ -315,7 +370,7 @@ class InviteServerTransaction(_Txn):
 
 
 class NonInviteServerTransaction(_Txn):
-    """§17.2.2."""
+    """§17.2.2: trying -> proceeding -> completed -> terminated; Timer J (64*T1, 0 on reliable)."""
 
     def __init__(self, layer: TransactionLayer, key: TransactionKey, request: Request, source: Address) -> None:
         super().__init__(layer, key, source.reliable)
@@ -353,8 +408,17 @@ class NonInviteServerTransaction(_Txn):
         return out
 
 
+def _to_tag(message: Request | Response | None) -> str | None:
+    return message.to.tag if message is not None else None
+
+
 class TransactionLayer:
-    """Every transaction of one SIP element, matched by key, timed by one heap."""
+    """Every transaction of one SIP element, matched by key (one dict lookup), timed by one heap.
+
+    The heap holds ``(at, seq, key, timer name)``; a timer that is re-armed,
+    disarmed or whose transaction ended leaves a stale entry that is dropped
+    when it reaches the top (lazy deletion).
+    """
 
     def __init__(self, timers: TimerConfig = TimerConfig()) -> None:
         self.timers = timers
@@ -416,8 +480,9 @@ class TransactionLayer:
         txn = self._txns.get(key)
         if req.method == "ACK":
             if isinstance(txn, InviteServerTransaction) and txn.state in ("completed", "confirmed"):
-                return txn.on_request(req, now)
-            return [AckReceived(req, source)]  # ACK for a 2xx goes to the TU (§17.2.1)
+                if key[0] != "s2543" or _to_tag(req) == _to_tag(txn.last):
+                    return txn.on_request(req, now)  # ACK of our non-2xx: absorbed (§17.2.1)
+            return [AckReceived(req, source)]  # ACK for a 2xx is no transaction's business (§17.2.1)
         if txn is not None:
             return txn.on_request(req, now)
         if req.method == "CANCEL":
@@ -430,17 +495,24 @@ class TransactionLayer:
         return txn.start(now)
 
     def _receive_cancel(self, cancel: Request, key: TransactionKey, source: Address, now: float) -> list[Action]:
-        """§9.2: answer the CANCEL itself; tell the TU which INVITE it cancels."""
+        """§9.2: the CANCEL is a transaction of its own, answered here.
+
+        It matches the INVITE server transaction with the same key but method
+        INVITE (§9.2 applies the §17.2.3 rules). Any matching transaction gets
+        200; only one still in Proceeding is reported to the TU (which then
+        answers the INVITE 487); with no match the answer is 481.
+        """
         txn = NonInviteServerTransaction(self, key, cancel, source)
         self._txns[key] = txn
         txn.state = "trying"
         invite_key = key[:-1] + ("INVITE",)
         target = self._txns.get(invite_key)
+        if target is None:
+            return txn.send_response(build_response(cancel, 481), now)
+        out = txn.send_response(build_response(cancel, 200, to_tag=_to_tag(target.last)), now)
         if isinstance(target, InviteServerTransaction) and target.state == "proceeding":
-            out = txn.send_response(build_response(cancel, 200), now)
             out.append(CancelReceived(invite_key, cancel))
-            return out
-        return txn.send_response(build_response(cancel, 481), now)
+        return out
 
     # -- outbound ----------------------------------------------------------
     def send_request(self, request: Request, dest: Address, now: float) -> tuple[TransactionKey, list[Action]]:

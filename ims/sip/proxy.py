@@ -1,13 +1,34 @@
 """Stateful proxy core (RFC 3261 §16), sans-IO, on a :class:`TransactionLayer`.
 
 The node decides *where* a request goes with a ``route(request) -> Decision``
-callback (location lookup, HSS query, iFC...); this core does the rest of
-§16: request validation (§16.3), Route preprocessing (§16.4), forwarding with
-Record-Route and a loop-detecting branch (§16.6), parallel and sequential
-forking, best-response selection (§16.7), Timer C, CANCEL propagation
-(§16.10) and stateless forwarding of ACK-for-2xx and 2xx retransmissions.
+callback (location lookup, HSS query, iFC...); this core does the rest of §16:
+
+* request validation (§16.3): URI scheme (416), Max-Forwards (483), loop
+  detection by branch hashing (482, §16.3 item 4 / §16.6 item 8),
+  Proxy-Require (420 + Unsupported);
+* Route preprocessing (§16.4): strict-router Request-URI fix-up, removal of
+  our own Route entry;
+* forwarding (§16.6): copy, Request-URI, Max-Forwards - 1, Record-Route with
+  ``;lr``, Path -> Route (RFC 3327), strict-router post-processing, a Via whose
+  branch carries the loop hash, next hop from Route or Request-URI;
+* parallel and sequential (q-ordered) forking; per-branch Timer C (§16.8);
+* response processing (§16.7): 1xx (not 100) and every 2xx forwarded at
+  once, best final response chosen once every branch is done (6xx beats all,
+  then the lowest class; 401/407 challenges aggregated; 503 becomes 500; 408
+  when nothing answered);
+* CANCEL propagation (§16.10) and stateless forwarding of ACK-for-2xx and of
+  2xx retransmissions whose client transaction is gone (§16.7 item 5, §16.11,
+  RFC 6026 §8.4).
+
 ``local_requests`` lets a node answer some requests itself (REGISTER at a
-registrar) before any proxying.
+registrar, OPTIONS to the proxy) before any proxying: it returns a
+``Response``, a list of actions (a ``SendMessage`` of a response goes out on
+the server transaction), or ``None`` to proxy the request.
+
+Not here: where targets come from (the node's ``route``), DNS (RFC 3263: the
+next hop is taken from literal URIs), 3xx recursion (a 3xx is a final
+response like any other), stateless forwarding of responses that match no
+context except INVITE 2xx.
 """
 
 from __future__ import annotations
@@ -15,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,20 +53,32 @@ from ims.sip.events import (
     StrayResponse,
     TimerConfig,
     TransactionKey,
+    TransactionTerminated,
     TransactionTimeout,
     TransportFailure,
 )
 from ims.sip.message import Request, Response, build_response, new_tag
-from ims.sip.transaction import TransactionLayer, response_destination
-from ims.sip.uri import URI, NameAddr, SipURI
+from ims.sip.transaction import MAGIC, TransactionLayer, response_destination
+from ims.sip.uri import URI, NameAddr, SipURI, TelURI
+
+log = logging.getLogger(__name__)
+
+#: Methods whose forwarding may create a dialog, so Record-Route applies (§16.6 item 4, RFC 6665, RFC 3515).
+DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+#: Option tags this proxy understands in Proxy-Require (§16.3 item 5): none by default.
+SUPPORTED_PROXY_REQUIRE: frozenset[str] = frozenset()
+#: RFC 3261 §16.6 item 11: Timer C MUST be larger than 3 minutes.
+TIMER_C = 181.0
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One place to send the request: a URI and, optionally, where to send it."""
+
     uri: URI
-    dest: Address | None = None  # None: resolve from the Route set or the URI
-    q: float = 1.0
-    path: tuple[str, ...] = ()  # RFC 3327: Path of the binding becomes Route
+    dest: Address | None = None  # None: from the Route set, else the Request-URI (host/port/transport; maddr)
+    q: float = 1.0  # RFC 3261 §10.2.1.2 / §16.6: sequential forking tries higher q first
+    path: tuple[str, ...] = ()  # RFC 3327: the binding's Path becomes the first Route values
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,71 +96,89 @@ class Reject:
 
 
 Decision = Forward | Reject
-LocalHandler = Callable[[Request, Address, float], Response | None]
+LocalHandler = Callable[[Request, Address, float], "list[Action] | Response | None"]
 
 
 @dataclass
 class _Branch:
     target: Target
-    key: TransactionKey | None = None
-    provisional: bool = False
-    final: Response | None = None
+    key: TransactionKey
+    request: Request  # the copy sent on this branch
+    provisional: bool = False  # a 1xx (other than 100) arrived: a CANCEL may be sent (§9.1)
+    final: Response | None = None  # as received (our Via on top) or synthetic (upstream form)
+    synthetic: bool = False
     done: bool = False
+    cancel_wanted: bool = False  # CANCEL as soon as a provisional response allows it
+    timer_c_at: float | None = None
 
 
 @dataclass
 class _Context:
+    """§16.2 response context: one server transaction and its client branches."""
+
     server_key: TransactionKey
-    request: Request
+    request: Request  # the request as received, after §16.4 preprocessing
+    loop: str  # §16.6 item 8 hash of the request as received
     pending: list[Target]
     parallel: bool
     record_route: bool
     branches: dict[TransactionKey, _Branch] = field(default_factory=dict)
-    best_sent: bool = False
+    final_sent: bool = False
     got_2xx: bool = False
+    got_6xx: bool = False
     cancelled: bool = False
-    timer_c_at: float | None = None
+    counter: int = 0
 
 
 def _status_rank(status: int) -> tuple[int, int]:
-    """§16.7 step 6: 6xx first, then the lowest class; 503 is demoted like 500."""
+    """§16.7 step 6: a 6xx first; else the lowest class; within 4xx prefer the ones that say how
+    to retry (401, 407, 415, 420, 484); 408/500/503 last in their class."""
     if 600 <= status < 700:
-        return (0, status)
-    cls = status // 100
-    return (cls, 1 if status in (408, 500, 503) else 0)
+        return (0, 0)
+    if status in (401, 407, 415, 420, 484):
+        return (status // 100, 0)
+    if status in (408, 500, 503):
+        return (status // 100, 2)
+    return (status // 100, 1)
 
 
 class ProxyCore:
+    """A transaction-stateful proxy; implements the ``SipCore`` protocol of ``ims.net.sip``."""
+
     def __init__(self, *, local: Address, domain: str, route: Callable[[Request], Decision],
                  layer: TransactionLayer | None = None, local_requests: LocalHandler | None = None,
-                 timers: TimerConfig = TimerConfig(), timer_c: float = 180.0, record_route: bool = True,
-                 local_aliases: tuple[tuple[str, int], ...] = ()) -> None:
+                 timers: TimerConfig = TimerConfig(), timer_c: float = TIMER_C, record_route: bool = True,
+                 local_aliases: tuple[tuple[str, int], ...] = (),
+                 supported: frozenset[str] = SUPPORTED_PROXY_REQUIRE) -> None:
         self.local = local
         self.domain = domain.lower()
         self.route = route
-        self.layer = layer or TransactionLayer(timers)
+        self.layer = layer if layer is not None else TransactionLayer(timers)
         self.local_requests = local_requests
         self.timer_c = timer_c
         self.record_route = record_route
-        self._ours = {(local.host, local.port)} | set(local_aliases)
-        self._contexts: dict[TransactionKey, _Context] = {}  # by server key
-        self._by_client: dict[TransactionKey, _Context] = {}
-        self._heap: list[tuple[float, int, TransactionKey]] = []
+        self.supported = supported
+        self._ours = {(local.host.lower(), local.port)} | {(h.lower(), p) for h, p in local_aliases}
+        self._contexts: dict[TransactionKey, _Context] = {}  # by server transaction key
+        self._by_client: dict[TransactionKey, _Context] = {}  # by client transaction key
+        self._timer_c_heap: list[tuple[float, int, TransactionKey]] = []
         self._seq = itertools.count()
-        self.stats = {"requests": 0, "forwarded": 0, "rejected": 0, "loops": 0}
+        self.stats = {"requests": 0, "forwarded": 0, "rejected": 0, "loops": 0, "cancelled": 0,
+                      "stateless": 0, "timer_c": 0}
 
     # -- SipCore -------------------------------------------------------------
     def receive(self, message: Request | Response, source: Address, now: float) -> list[Action]:
         return self._dispatch(self.layer.receive(message, source, now), now)
 
     def next_deadline(self) -> float | None:
-        while self._heap:
-            at, _, key = self._heap[0]
-            ctx = self._contexts.get(key)
-            if ctx is not None and ctx.timer_c_at == at:
+        heap = self._timer_c_heap
+        while heap:
+            at, _, key = heap[0]
+            ctx = self._by_client.get(key)
+            if ctx is not None and ctx.branches[key].timer_c_at == at:
                 break
-            heapq.heappop(self._heap)
-        mine = self._heap[0][0] if self._heap else None
+            heapq.heappop(heap)  # stale: re-armed, branch done, or context gone
+        mine = heap[0][0] if heap else None
         theirs = self.layer.next_deadline()
         if mine is None:
             return theirs
@@ -134,13 +186,13 @@ class ProxyCore:
 
     def handle_timers(self, now: float) -> list[Action]:
         out = self._dispatch(self.layer.handle_timers(now), now)
-        while self._heap and self._heap[0][0] <= now:
-            at, _, key = heapq.heappop(self._heap)
-            ctx = self._contexts.get(key)
-            if ctx is None or ctx.timer_c_at != at:
+        heap = self._timer_c_heap
+        while heap and heap[0][0] <= now:
+            at, _, key = heapq.heappop(heap)
+            ctx = self._by_client.get(key)
+            if ctx is None or ctx.branches[key].timer_c_at != at:
                 continue
-            ctx.timer_c_at = None
-            out.extend(self._timer_c(ctx, now))
+            out.extend(self._timer_c(ctx, ctx.branches[key], now))
         return out
 
     def transport_error(self, dest: Address, now: float) -> list[Action]:
@@ -149,14 +201,23 @@ class ProxyCore:
             out.extend(self.layer.transport_error(key, now))
         return self._dispatch(out, now)
 
-    # -- helpers ---------------------------------------------------------------
+    # -- introspection (tests, control plane) -----------------------------------
+    def contexts(self) -> int:
+        """Response contexts still open (waiting for a final response)."""
+        return len(self._contexts)
+
+    # -- helpers -----------------------------------------------------------------
     def is_ours(self, uri: URI) -> bool:
+        """Does this URI name this element (host:port we listen on, or an alias)?"""
         if not isinstance(uri, SipURI):
             return False
-        port = uri.port or (5061 if uri.scheme == "sips" else 5060)
-        return (uri.host, port) in self._ours
+        port = uri.port or (5061 if uri.scheme == "sips" or uri.transport == "tls" else 5060)
+        return (uri.host.lower(), port) in self._ours
 
-    def _record_route_value(self) -> str:
+    def _sent_by_ours(self, host: str, port: int | None) -> bool:
+        return (host.lower(), port or 5060) in self._ours
+
+    def record_route_value(self) -> str:
         t = self.local.transport
         tp = "" if t == "udp" else f";transport={t}"
         return f"<sip:{self.local.host}:{self.local.port}{tp};lr>"
@@ -165,10 +226,26 @@ class ProxyCore:
         return f"SIP/2.0/{self.local.transport.upper()} {self.local.host}:{self.local.port};branch={branch}"
 
     @staticmethod
-    def _loop_hash(req: Request) -> str:
-        """§16.6 item 8: the part of the branch that detects loops (not spirals)."""
-        text = f"{req.uri}|{req.from_.tag}|{req.to.tag}|{req.call_id}|{req.cseq.seq}"
-        return hashlib.md5(text.encode()).hexdigest()[:12]
+    def loop_hash(request: Request, below: str | None = None) -> str:
+        """§16.6 item 8: hash of what identifies the request as received (Request-URI, From/To
+        tags, Call-ID, CSeq number, Proxy-Require, Proxy-Authorization) and of the Via that was
+        topmost when it reached us (``below``: the sent-by and branch of that Via).
+
+        A looped request comes back with the same values, so the branch matches (482); a
+        spiral (retargeted Request-URI) does not."""
+        hdrs = request._headers  # read only: taking .headers would drop the parsed values
+        parts = [str(request.uri), request.from_.tag or "", request.to.tag or "", request.call_id,
+                 str(request.cseq.seq), ",".join(hdrs.get_raw("proxy-require")),
+                 ",".join(hdrs.get_raw("proxy-authorization")), below or ""]
+        return hashlib.md5("|".join(parts).encode()).hexdigest()[:16]
+
+    @staticmethod
+    def _via_id(request: Request, index: int) -> str:
+        vias = request.vias
+        if index >= len(vias):
+            return ""
+        via = vias[index]
+        return f"{via.host.lower()}:{via.port or ''};{via.branch or ''}"
 
     def _respond(self, key: TransactionKey, req: Request, status: int, reason: str | None = None,
                  headers: tuple[tuple[str, str], ...] = (), now: float = 0.0) -> list[Action]:
@@ -177,8 +254,9 @@ class ProxyCore:
             resp.add(n, v)
         return self.layer.send_response(key, resp, now)
 
-    # -- dispatch ----------------------------------------------------------------
+    # -- dispatch -------------------------------------------------------------------
     def _dispatch(self, actions: list[Action], now: float) -> list[Action]:
+        """Turn transaction-layer events into proxy behaviour; only SendMessage leaves the core."""
         out: list[Action] = []
         for a in actions:
             if isinstance(a, SendMessage):
@@ -196,57 +274,59 @@ class ProxyCore:
             elif isinstance(a, (TransactionTimeout, TransportFailure)):
                 ctx = self._by_client.get(a.key)
                 if ctx is not None:
+                    # §16.7 item 2 (timeout -> 408) / §16.7 + §17.1.4 (transport error -> 503)
                     status = 408 if isinstance(a, TransactionTimeout) else 503
-                    synthetic = build_response(ctx.request, status)
-                    out.extend(self._branch_final(ctx, a.key, synthetic, now))
-            else:
-                out.append(a)
+                    out.extend(self._branch_final(ctx, ctx.branches[a.key], None, now, status))
+            elif isinstance(a, TransactionTerminated):
+                out.extend(self._client_terminated(a.key, now))
         return out
 
-    # -- requests ------------------------------------------------------------------
+    # -- requests -----------------------------------------------------------------------
     def _on_request(self, key: TransactionKey, req: Request, source: Address, now: float) -> list[Action]:
         self.stats["requests"] += 1
         try:
             return self._process_request(key, req, source, now)
         except SipError as exc:
             self.stats["rejected"] += 1
+            log.info("rejecting %s %s: %d %s", req.method, req.uri, exc.status, exc.reason)
             return self._respond(key, req, exc.status, exc.reason, now=now)
 
     def _process_request(self, key: TransactionKey, req: Request, source: Address, now: float) -> list[Action]:
-        # §16.3 item 3: Max-Forwards
+        # §16.3 item 1: the fields a proxy needs must parse (SipParseError -> 400 naming the header).
+        _ = (req.vias, req.cseq, req.call_id, req.from_, req.to)
+        # §16.3 item 2: a scheme we can route.
+        if not isinstance(req.uri, (SipURI, TelURI)):
+            return self._respond(key, req, 416, now=now)
+        # §16.3 item 3: Max-Forwards.
         mf = req.max_forwards
         if mf is not None and mf <= 0:
             return self._respond(key, req, 483, now=now)
-        # §16.3 item 4: loop detection
-        loop = self._loop_hash(req)
-        for via in req.vias[1:] if req.vias else []:
-            if (via.host, via.port or 5060) in self._ours and (via.branch or "").startswith(f"z9hG4bK{loop}"):
-                self.stats["loops"] += 1
-                return self._respond(key, req, 482, now=now)
-        # §16.3 item 5: Proxy-Require
-        if req.proxy_require:
-            return self._respond(key, req, 420, headers=(("Unsupported", ", ".join(req.proxy_require)),), now=now)
-        # §16.4: Route information preprocessing
-        if self.is_ours(req.uri) and req.routes:
-            # The previous hop was a strict router: the real target is the last Route.
-            last = req.get_all("route")[-1]
-            req.uri = NameAddr.parse(last).uri
-            routes = req.get_all("route")[:-1]
-            req.remove("Route")
-            for r in routes:
-                req.add("Route", r)
-        if req.routes and self.is_ours(req.routes[0].uri):
-            req.headers.pop_first_value("route")
+        # §16.3 item 4: a Via of ours whose branch carries this request's hash is a loop.
+        for i, via in enumerate(req.vias):
+            branch = via.branch or ""
+            if self._sent_by_ours(via.host, via.port) and branch.startswith(MAGIC):
+                if branch[len(MAGIC):].split(".", 1)[0] == self.loop_hash(req, self._via_id(req, i + 1)):
+                    self.stats["loops"] += 1
+                    return self._respond(key, req, 482, now=now)
+        # §16.3 item 5: Proxy-Require.
+        unsupported = [t for t in req.proxy_require if t.lower() not in self.supported]
+        if unsupported:
+            return self._respond(key, req, 420, headers=(("Unsupported", ", ".join(unsupported)),), now=now)
+        loop = self.loop_hash(req, self._via_id(req, 0))
+        self._preprocess_route(req)
         if self.local_requests is not None and not req.routes:
-            resp = self.local_requests(req, source, now)
-            if resp is not None:
-                return self.layer.send_response(key, resp, now)
-        if req.routes or (isinstance(req.uri, SipURI) and req.uri.host.lower() != self.domain
-                          and not self.is_ours(req.uri)):
-            # §16.5: a Route to follow, or a Request-URI outside our domain: that is the target.
-            decision: Decision = Forward([Target(req.uri)], record_route=self.record_route)
-        else:
-            decision = self.route(req)
+            answer = self.local_requests(req, source, now)
+            if isinstance(answer, Response):
+                return self.layer.send_response(key, answer, now)
+            if answer is not None:
+                out: list[Action] = []
+                for a in answer:
+                    if isinstance(a, SendMessage) and isinstance(a.message, Response):
+                        out.extend(self.layer.send_response(key, a.message, now))  # keep it on the txn
+                    else:
+                        out.extend(self._dispatch([a], now))
+                return out
+        decision = self._targets(req)
         if isinstance(decision, Reject):
             self.stats["rejected"] += 1
             return self._respond(key, req, decision.status, decision.reason, decision.headers, now)
@@ -254,213 +334,296 @@ class ProxyCore:
         if not targets:
             return self._respond(key, req, 480, now=now)
         if not decision.parallel:
-            targets.sort(key=lambda t: -t.q)
-        ctx = _Context(key, req, targets, decision.parallel, decision.record_route and self.record_route)
+            targets.sort(key=lambda t: -t.q)  # stable: equal q keep the route's order
+        ctx = _Context(key, req, loop, targets, decision.parallel, decision.record_route and self.record_route)
         self._contexts[key] = ctx
-        out: list[Action] = []
+        actions: list[Action] = []
         if req.method == "INVITE":
-            # §16.7 / §17.2.1: answer 100 at once so the UAC stops retransmitting.
-            out.extend(self._respond(key, req, 100, now=now))
-        out.extend(self._next_targets(ctx, now))
-        return out
+            # §16.2 / §17.2.1: 100 at once so the previous hop stops retransmitting.
+            actions.extend(self._respond(key, req, 100, now=now))
+        actions.extend(self._next_targets(ctx, now))
+        return actions
+
+    def _preprocess_route(self, req: Request) -> None:
+        """§16.4: undo a strict router's rewrite, then drop the Route entry that names us."""
+        if self.is_ours(req.uri) and not (isinstance(req.uri, SipURI) and req.uri.user) and req.routes:
+            # The Request-URI is our Record-Route URI: the previous hop was a strict router and
+            # the real Request-URI travels as the last Route value.
+            routes = req.get_all("route")
+            req.uri = NameAddr.parse(routes[-1]).uri
+            req.remove("Route")
+            for r in routes[:-1]:
+                req.add("Route", r)
+        routes = req.routes
+        if routes and self.is_ours(routes[0].uri):
+            req.headers.pop_first_value("route")
+
+    def _targets(self, req: Request) -> Decision:
+        """§16.5: a Route to follow, an maddr, or a domain we are not responsible for means the
+        Request-URI is the only target; otherwise the node decides."""
+        uri = req.uri
+        if req.routes:
+            return Forward([Target(uri)], record_route=self.record_route)
+        if isinstance(uri, SipURI) and not self.is_ours(uri) and (uri.maddr or uri.host.lower() != self.domain):
+            return Forward([Target(uri)], record_route=self.record_route)
+        return self.route(req)
 
     def _next_targets(self, ctx: _Context, now: float) -> list[Action]:
         out: list[Action] = []
-        count = len(ctx.pending) if ctx.parallel else min(1, len(ctx.pending))
-        for _ in range(count):
-            target = ctx.pending.pop(0)
-            out.extend(self._forward(ctx, target, now, len(ctx.branches)))
-        if not ctx.branches or all(b.done for b in ctx.branches.values()):
-            out.extend(self._maybe_finish(ctx, now))
+        while ctx.pending:
+            before = len(self._by_client)
+            out.extend(self._forward(ctx, ctx.pending.pop(0), now))
+            if not ctx.parallel and len(self._by_client) > before:
+                break  # sequential: one live branch at a time
+        out.extend(self._maybe_finish(ctx, now))
         return out
 
-    def _forward(self, ctx: _Context, target: Target, now: float, index: int) -> list[Action]:
-        """§16.6: copy, retarget, Max-Forwards, Record-Route, Via, send."""
-        req = ctx.request.copy()
-        req.uri = target.uri.copy()
-        mf = req.max_forwards
-        req.set("Max-Forwards", str((mf if mf is not None else 71) - 1))
-        for p in reversed(target.path):
+    def _forward(self, ctx: _Context, target: Target, now: float) -> list[Action]:
+        """§16.6 items 1-11 for one target."""
+        req = ctx.request.copy()  # item 1
+        req.uri = target.uri.copy()  # item 2
+        mf = req.max_forwards  # item 3
+        req.set("Max-Forwards", str(mf - 1 if mf is not None else 70))
+        if ctx.record_route and req.method in DIALOG_CREATING and not req.to.tag:  # item 4
+            req.add("Record-Route", self.record_route_value(), first=True)
+        for p in reversed(target.path):  # item 5 (RFC 3327 §5.2: Path values become Route)
             req.add("Route", p, first=True)
-        if ctx.record_route and req.method in ("INVITE", "SUBSCRIBE", "REFER", "NOTIFY", "UPDATE", "MESSAGE") \
-                and not req.to.tag:
-            req.add("Record-Route", self._record_route_value(), first=True)
-        branch = f"z9hG4bK{self._loop_hash(ctx.request)}.{new_tag()}{index}"
+        routes = req.routes
+        if routes and not (isinstance(routes[0].uri, SipURI) and routes[0].uri.lr):
+            # item 6: the next hop is a strict router: it gets the Route URI as Request-URI and the
+            # real Request-URI goes last in Route.
+            first = req.headers.pop_first_value("route") or ""
+            req.add("Route", f"<{req.uri}>")
+            req.uri = NameAddr.parse(first).uri
+            dest_uri: URI = req.uri
+        else:
+            dest_uri = routes[0].uri if routes else req.uri
+        ctx.counter += 1
+        branch = f"{MAGIC}{ctx.loop}.{new_tag()}{ctx.counter}"  # item 8
         req.add("Via", self._via(branch), first=True)
-        dest = target.dest
-        if dest is None or target.path:
-            routes = req.routes
-            dest = uri_address(routes[0].uri if routes else req.uri, self.local.transport)
+        try:  # item 7
+            dest = target.dest if target.dest is not None and not routes else uri_address(dest_uri, self.local.transport)
+        except SipError as exc:
+            log.info("cannot forward to %s: %s", target.uri, exc.reason)
+            key = ("unroutable", branch)
+            ctx.branches[key] = _Branch(target, key, req, done=True, synthetic=True,
+                                        final=build_response(ctx.request, exc.status, exc.reason, to_tag=new_tag()))
+            return []
         self.stats["forwarded"] += 1
-        key, actions = self.layer.send_request(req, dest, now)
-        ctx.branches[key] = _Branch(target, key)
+        key, actions = self.layer.send_request(req, dest, now)  # item 10
+        br = _Branch(target, key, req)
+        ctx.branches[key] = br
         self._by_client[key] = ctx
-        if req.method == "INVITE":
-            self._arm_timer_c(ctx, now)
+        if req.method == "INVITE":  # item 11
+            self._arm_timer_c(br, now)
         return actions
 
-    def _arm_timer_c(self, ctx: _Context, now: float) -> None:
-        ctx.timer_c_at = now + self.timer_c
-        heapq.heappush(self._heap, (ctx.timer_c_at, next(self._seq), ctx.server_key))
+    def _arm_timer_c(self, br: _Branch, now: float) -> None:
+        br.timer_c_at = now + self.timer_c
+        heapq.heappush(self._timer_c_heap, (br.timer_c_at, next(self._seq), br.key))
 
-    def _timer_c(self, ctx: _Context, now: float) -> list[Action]:
-        """§16.8: Timer C fired - CANCEL branches that rang, 408 those that did not."""
-        out: list[Action] = []
-        for key, br in list(ctx.branches.items()):
-            if br.done:
-                continue
-            if br.provisional:
-                out.extend(self._dispatch(self.layer.cancel(key, now)[1], now))
-            else:
-                out.extend(self._branch_final(ctx, key, build_response(ctx.request, 408), now))
+    def _timer_c(self, ctx: _Context, br: _Branch, now: float) -> list[Action]:
+        """§16.8: Timer C fired on a branch: CANCEL it if it rang; the branch ends with 408."""
+        br.timer_c_at = None
+        if br.done:
+            return []
+        self.stats["timer_c"] += 1
+        out = self._cancel_branch(br, now)
+        out.extend(self._branch_final(ctx, br, None, now, 408))
         return out
 
-    # -- responses -------------------------------------------------------------------
-    def _strip_via(self, resp: Response) -> Response:
+    # -- responses ----------------------------------------------------------------------
+    @staticmethod
+    def _strip_via(resp: Response) -> Response:
+        """§16.7 item 3: remove our Via before passing a response upstream."""
         up = resp.copy()
         up.headers.pop_first_value("via")
         return up
 
+    def _send_upstream(self, ctx: _Context, resp: Response, now: float) -> list[Action]:
+        txn = self.layer.get(ctx.server_key)
+        if txn is not None and (resp.status < 300 or txn.state in ("trying", "proceeding", "accepted")):
+            return self.layer.send_response(ctx.server_key, resp, now)
+        if 200 <= resp.status < 300:
+            # The server transaction is gone (Timer L) or already sent a non-2xx final (a CANCEL
+            # raced the answer): a 2xx still goes up, statelessly (RFC 6026 §8.4, §16.7 item 5).
+            self.stats["stateless"] += 1
+            return [SendMessage(resp, response_destination(resp))]
+        return []
+
     def _on_response(self, key: TransactionKey, resp: Response, now: float) -> list[Action]:
         ctx = self._by_client.get(key)
         if ctx is None:
-            return self._forward_stray(resp)  # 2xx retransmission after the context ended
+            return self._forward_stray(resp)  # e.g. the CANCEL's own 200, or a 2xx after the context
         br = ctx.branches[key]
         if resp.status < 200:
             if resp.status == 100:
-                return []
+                return []  # §16.7 item 5: 100 is hop-by-hop
             br.provisional = True
-            if ctx.request.method == "INVITE":
-                self._arm_timer_c(ctx, now)
-            out = self.layer.send_response(ctx.server_key, self._strip_via(resp), now)
-            if ctx.cancelled:
-                out.extend(self._dispatch(self.layer.cancel(key, now)[1], now))
+            out: list[Action] = []
+            if br.cancel_wanted:
+                out.extend(self._cancel_branch(br, now))  # §9.1: the CANCEL we held back
+            if br.done:
+                return out
+            if br.timer_c_at is not None:
+                self._arm_timer_c(br, now)  # §16.7 item 2: a provisional resets Timer C
+            out.extend(self._send_upstream(ctx, self._strip_via(resp), now))
             return out
         if resp.status < 300:
-            first = not br.done
-            br.done = True
-            br.final = resp
+            # §16.7 item 5/9: every 2xx goes up at once, even after a best response went up.
+            first = not ctx.got_2xx
+            br.done, br.final, br.timer_c_at = True, resp, None
             ctx.got_2xx = True
-            out = self.layer.send_response(ctx.server_key, self._strip_via(resp), now)
+            out = self._send_upstream(ctx, self._strip_via(resp), now)
             if first and ctx.request.method == "INVITE":
-                # §16.7 item 10: a 2xx ends the other branches.
-                out.extend(self._cancel_pending(ctx, now))
-                ctx.pending.clear()
-            if not self.layer.get(ctx.server_key) or all(b.done for b in ctx.branches.values()):
-                self._maybe_cleanup(ctx)
+                ctx.pending.clear()  # §16.7 item 10: no new branches after a 2xx
+                out.extend(self._cancel_all(ctx, now))
+            out.extend(self._maybe_finish(ctx, now))
             return out
-        return self._branch_final(ctx, key, resp, now)
+        return self._branch_final(ctx, br, resp, now)
 
-    def _branch_final(self, ctx: _Context, key: TransactionKey, resp: Response, now: float) -> list[Action]:
-        br = ctx.branches.get(key)
-        if br is None or br.done:
+    def _branch_final(self, ctx: _Context, br: _Branch, resp: Response | None, now: float,
+                      status: int = 0) -> list[Action]:
+        """A branch ended without a 2xx: a real final response, or a synthetic ``status``."""
+        if br.done:
             return []
-        br.done = True
-        br.final = resp
+        br.done, br.timer_c_at = True, None
+        if resp is None:
+            br.final, br.synthetic = build_response(ctx.request, status, to_tag=new_tag()), True
+        else:
+            br.final = resp
         out: list[Action] = []
-        if 600 <= resp.status < 700:
-            out.extend(self._cancel_pending(ctx, now))  # §16.7 item 5
+        if 600 <= br.final.status < 700 and not ctx.got_6xx:
+            # §16.7 item 5: a 6xx ends the search: CANCEL the others, no new branches.
+            ctx.got_6xx = True
             ctx.pending.clear()
-        elif not ctx.parallel and ctx.pending and not ctx.got_2xx and not ctx.cancelled:
-            out.extend(self._next_targets(ctx, now))
+            out.extend(self._cancel_all(ctx, now))
+        if ctx.pending and not ctx.parallel and not (ctx.got_2xx or ctx.cancelled or ctx.got_6xx):
+            out.extend(self._next_targets(ctx, now))  # sequential: next target in q order
             return out
         out.extend(self._maybe_finish(ctx, now))
         return out
 
-    def _cancel_pending(self, ctx: _Context, now: float) -> list[Action]:
+    def _cancel_branch(self, br: _Branch, now: float) -> list[Action]:
+        """§9.1 / §16.10: CANCEL one branch, or remember to once it has rung."""
+        if not br.provisional:
+            br.cancel_wanted = True  # no 1xx yet: a CANCEL must wait for one
+            return []
+        br.cancel_wanted = False
+        _, actions = self.layer.cancel(br.key, now)
+        return self._dispatch(actions, now)
+
+    def _cancel_all(self, ctx: _Context, now: float) -> list[Action]:
+        """CANCEL every branch still pending.  One that never rang is treated as answered 487 (it
+        would be once its CANCEL could be sent) and is CANCELled if it rings later."""
         out: list[Action] = []
-        for key, br in ctx.branches.items():
-            if not br.done:
-                if br.provisional:
-                    out.extend(self._dispatch(self.layer.cancel(key, now)[1], now))
-                else:
-                    br.done = True  # never rang: nothing to cancel; its timeout is ignored
-                    br.final = build_response(ctx.request, 487)
+        for br in list(ctx.branches.values()):
+            if br.done:
+                continue
+            out.extend(self._cancel_branch(br, now))
+            if not br.provisional:
+                br.done, br.timer_c_at, br.synthetic = True, None, True
+                br.final = build_response(ctx.request, 487, to_tag=new_tag())
         return out
 
     def _maybe_finish(self, ctx: _Context, now: float) -> list[Action]:
+        """§16.7 item 6: once every branch has a final response, send the best one up."""
         if ctx.pending or not all(b.done for b in ctx.branches.values()):
             return []
         out: list[Action] = []
-        if not ctx.got_2xx and not ctx.best_sent:
-            ctx.best_sent = True
-            finals = [b.final for b in ctx.branches.values() if b.final is not None]
-            if not finals:
-                out.extend(self._respond(ctx.server_key, ctx.request, 480, now=now))
-            else:
-                best = min(finals, key=lambda r: _status_rank(r.status))
-                up = self._strip_via(best) if best.vias and len(best.vias) > 1 else build_response(
-                    ctx.request, best.status, best.reason, to_tag=new_tag())
-                if up.status == 503:  # §16.7 item 6
-                    up.status, up.reason = 500, "Server Internal Error"
-                if up.status in (401, 407):  # §16.7 item 7: aggregate challenges
-                    for other in finals:
-                        if other is not best and other.status in (401, 407):
-                            for name in ("WWW-Authenticate", "Proxy-Authenticate"):
-                                for v in other._headers.get_raw(name):
-                                    up.add(name, v)
-                out.extend(self.layer.send_response(ctx.server_key, up, now))
-        self._maybe_cleanup(ctx)
+        if not ctx.got_2xx and not ctx.final_sent:
+            out.extend(self._send_upstream(ctx, self._best_response(ctx), now))
+        ctx.final_sent = True
+        self._contexts.pop(ctx.server_key, None)
         return out
 
-    def _maybe_cleanup(self, ctx: _Context) -> None:
-        if all(b.done for b in ctx.branches.values()) and not ctx.pending:
-            self._contexts.pop(ctx.server_key, None)
-            for k in ctx.branches:
-                self._by_client.pop(k, None)
+    def _best_response(self, ctx: _Context) -> Response:
+        finals = [b for b in ctx.branches.values() if b.final is not None]
+        if not finals:
+            # §16.7 item 6: no final response at all -> 408.
+            return build_response(ctx.request, 408, to_tag=new_tag())
+        best = min(finals, key=lambda b: _status_rank(b.final.status))  # type: ignore[union-attr]
+        assert best.final is not None
+        up = best.final.copy() if best.synthetic else self._strip_via(best.final)
+        if up.status == 503:
+            # §16.7 item 6: a 503 is not passed on (it would tell the UAC *we* are overloaded).
+            up.status, up.reason = 500, "Server Internal Error"
+        if up.status in (401, 407):
+            # §16.7 item 7: every WWW-/Proxy-Authenticate from every 401/407 goes into the one answer.
+            up.remove("WWW-Authenticate")
+            up.remove("Proxy-Authenticate")
+            for b in finals:
+                assert b.final is not None
+                if b.final.status in (401, 407):
+                    for name in ("WWW-Authenticate", "Proxy-Authenticate"):
+                        for value in b.final.headers.get_raw(name):
+                            up.add(name, value)
+        return up
 
-    def _on_cancel(self, key: TransactionKey, now: float) -> list[Action]:
-        """§16.10: CANCEL every pending branch; the INVITE ends with 487 from them."""
-        ctx = self._contexts.get(key)
+    def _client_terminated(self, key: TransactionKey, now: float) -> list[Action]:
+        ctx = self._by_client.get(key)
         if ctx is None:
             return []
+        out = self._branch_final(ctx, ctx.branches[key], None, now, 408)  # no-op when it had a final
+        self._by_client.pop(key, None)
+        return out
+
+    def _on_cancel(self, key: TransactionKey, now: float) -> list[Action]:
+        """§16.10: the layer already answered the CANCEL 200; CANCEL every pending branch.  The
+        INVITE gets the best final response, normally the 487s from the branches."""
+        ctx = self._contexts.get(key)
+        if ctx is None or ctx.final_sent:
+            return []
+        self.stats["cancelled"] += 1
         ctx.cancelled = True
         ctx.pending.clear()
-        out: list[Action] = []
-        for k, br in ctx.branches.items():
-            if not br.done and br.provisional:
-                out.extend(self._dispatch(self.layer.cancel(k, now)[1], now))
-        if not any(br.provisional and not br.done for br in ctx.branches.values()):
-            # Nothing rang yet: answer 487 ourselves and forget the branches.
-            for br in ctx.branches.values():
-                br.done = True
-            ctx.best_sent = True
-            out.extend(self._respond(key, ctx.request, 487, now=now))
-            self._maybe_cleanup(ctx)
+        out = self._cancel_all(ctx, now)
+        out.extend(self._maybe_finish(ctx, now))
         return out
 
     # -- stateless forwarding ------------------------------------------------------------
     def _forward_stateless_ack(self, ack: Request) -> list[Action]:
-        """ACK for a 2xx follows the Route set (§16.6 applied statelessly, §16.11)."""
-        if ack.routes and self.is_ours(ack.routes[0].uri):
-            ack.headers.pop_first_value("route")
-        mf = ack.max_forwards
-        if mf is not None and mf <= 0:
-            return []
-        if not ack.routes and (self.is_ours(ack.uri) or (isinstance(ack.uri, SipURI)
-                                                          and ack.uri.host.lower() == self.domain)):
-            # The UA ignored our Record-Route and sent the ACK to us: look the target up again.
-            decision = self.route(ack)
-            if not isinstance(decision, Forward) or not decision.targets:
-                return []
-            ack.uri = decision.targets[0].uri.copy()
-        fwd = ack.copy()
-        fwd.set("Max-Forwards", str((mf if mf is not None else 71) - 1))
-        branch = "z9hG4bK" + hashlib.md5((ack.top_via.branch or "").encode() + b"ack").hexdigest()[:16]
-        fwd.add("Via", self._via(branch), first=True)
-        routes = fwd.routes
+        """An ACK for a 2xx is its own transaction: forward it statelessly along the Route set
+        (§16.11 with the §16.4/§16.6 routing rules), with a branch that is the same for
+        retransmissions."""
         try:
-            dest = uri_address(routes[0].uri if routes else fwd.uri, self.local.transport)
-        except SipError:
+            mf = ack.max_forwards
+            if mf is not None and mf <= 0:
+                return []
+            loop = self.loop_hash(ack, self._via_id(ack, 0))
+            self._preprocess_route(ack)
+            if not ack.routes and (self.is_ours(ack.uri) or (isinstance(ack.uri, SipURI)
+                                                              and ack.uri.host.lower() == self.domain)):
+                # The UA did not keep us in its route set and sent the ACK for the AOR: look it up.
+                decision = self.route(ack)
+                if not isinstance(decision, Forward) or not decision.targets:
+                    return []
+                ack.uri = decision.targets[0].uri.copy()
+            fwd = ack.copy()
+            fwd.set("Max-Forwards", str(mf - 1 if mf is not None else 70))
+            routes = fwd.routes
+            if routes and not (isinstance(routes[0].uri, SipURI) and routes[0].uri.lr):
+                first = fwd.headers.pop_first_value("route") or ""
+                fwd.add("Route", f"<{fwd.uri}>")
+                fwd.uri = NameAddr.parse(first).uri
+                dest = uri_address(fwd.uri, self.local.transport)
+            else:
+                dest = uri_address(routes[0].uri if routes else fwd.uri, self.local.transport)
+        except SipError as exc:
+            log.info("dropping ACK: %s", exc.reason)
             return []
+        fwd.add("Via", self._via(f"{MAGIC}{loop}.ack"), first=True)
+        self.stats["stateless"] += 1
         return [SendMessage(fwd, dest)]
 
     def _forward_stray(self, resp: Response) -> list[Action]:
-        """A 2xx retransmission after our client transaction ended (RFC 6026 §8.4)."""
+        """§16.7 item 5 / RFC 6026 §8.4: a 2xx to an INVITE with no client transaction any more
+        (a retransmission from a UAS that did not get its ACK yet) is forwarded statelessly."""
         vias = resp.vias
-        if len(vias) < 2 or (vias[0].host, vias[0].port or 5060) not in self._ours:
+        if len(vias) < 2 or not self._sent_by_ours(vias[0].host, vias[0].port):
             return []
         if not (200 <= resp.status < 300 and resp.cseq.method == "INVITE"):
             return []
         up = self._strip_via(resp)
+        self.stats["stateless"] += 1
         return [SendMessage(up, response_destination(up))]

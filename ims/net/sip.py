@@ -63,11 +63,14 @@ def sctp_available() -> tuple[bool, str]:
 
 
 class _Conn:
+    """One TCP/TLS connection, inbound or outbound, keyed by the remote (host, port, transport)."""
+
     def __init__(self, stream: trio.abc.Stream, remote: Address) -> None:
         self.stream = stream
         self.remote = remote
         self.lock = trio.Lock()
         self.last_used = trio.current_time()
+        self.scope = trio.CancelScope()  # cancelled to close the connection (idle, stuck writer)
 
 
 MessageHook = Callable[[str, bytes, Address, Address], None]
@@ -77,6 +80,7 @@ class SipStack:
     def __init__(self, core: SipCore, *, host: str, port: int, transports: tuple[str, ...] = ("udp", "tcp"),
                  tls_port: int | None = None, tls_server_context: ssl.SSLContext | None = None,
                  tls_client_context: ssl.SSLContext | None = None, idle_timeout: float = 300.0,
+                 connect_timeout: float = 5.0, write_timeout: float = 5.0,
                  on_message: MessageHook | None = None, events_buffer: int = 10000) -> None:
         self.core = core
         self.host = host
@@ -86,6 +90,8 @@ class SipStack:
         self.tls_server_context = tls_server_context
         self.tls_client_context = tls_client_context
         self.idle_timeout = idle_timeout
+        self.connect_timeout = connect_timeout
+        self.write_timeout = write_timeout  # a peer that stops reading is cut off, never stalls the stack
         self.on_message = on_message  # (direction, data, src, dst) for traces and pcaps
         self._udp: trio.socket.SocketType | None = None
         self._conns: dict[tuple[str, int, str], _Conn] = {}
@@ -241,7 +247,8 @@ class SipStack:
         self._conns[key] = conn
         try:
             async with stream:
-                await self._read_loop(conn, remote)
+                with conn.scope:
+                    await self._read_loop(conn, remote)
         finally:
             if self._conns.get(key) is conn:
                 del self._conns[key]
@@ -275,11 +282,17 @@ class SipStack:
 
     async def _write(self, conn: _Conn, data: bytes) -> bool:
         try:
-            async with conn.lock:
-                await conn.stream.send_all(data)
+            with trio.fail_after(self.write_timeout):
+                async with conn.lock:
+                    await conn.stream.send_all(data)
             conn.last_used = trio.current_time()
             return True
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except trio.TooSlowError:
+            log.info("closing %s: peer not reading (write blocked %.1f s)", conn.remote, self.write_timeout)
+            conn.scope.cancel()
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, ssl.SSLError,
+                OSError):
             return False
 
     async def _connect(self, dest: Address) -> _Conn | None:
@@ -288,7 +301,7 @@ class SipStack:
         if conn is not None:
             return conn
         try:
-            with trio.fail_after(5):
+            with trio.fail_after(self.connect_timeout):
                 stream: trio.abc.Stream = await trio.open_tcp_stream(dest.host, dest.port)
                 if dest.transport == "tls":
                     ctx = self.tls_client_context or ssl.create_default_context()
@@ -312,7 +325,8 @@ class SipStack:
         task_status.started()
         try:
             async with stream:
-                await self._read_loop(conn, dest)
+                with conn.scope:
+                    await self._read_loop(conn, dest)
         finally:
             if self._conns.get(key) is conn:
                 del self._conns[key]
@@ -323,21 +337,27 @@ class SipStack:
             now = trio.current_time()
             for conn in list(self._conns.values()):
                 if now - conn.last_used > self.idle_timeout:
-                    await conn.stream.aclose()
+                    log.info("closing idle connection %s", conn.remote)
+                    conn.scope.cancel()
 
     # -- sending --------------------------------------------------------------
     async def _send(self, message: Request | Response, dest: Address) -> None:
         data = message.to_bytes()
         if dest.transport == "udp" and isinstance(message, Request) and len(data) > MTU_LIMIT \
-                and "tcp" in self.transports:
-            # §18.1.1: too big for UDP - use TCP, and say so in the Via.
-            via = message.get_all("via")[0]
-            if "/UDP " in via.upper():
-                idx = via.upper().index("/UDP ")
-                message.headers.pop_first_value("via")
-                message.add("Via", via[:idx] + "/TCP " + via[idx + 5:], first=True)
-                data = message.to_bytes()
-            dest = Address(dest.host, dest.port, "tcp")
+                and "tcp" in self.transports and message.method != "ACK":
+            # §18.1.1: larger than 1300 bytes with an unknown path MTU -> a congestion-controlled
+            # transport, with the top Via saying so.  A destination without TCP gets UDP after all.
+            tcp_dest = Address(dest.host, dest.port, "tcp")
+            if await self._connect(tcp_dest) is not None:
+                via = message.get_all("via")[0]
+                if "/UDP " in via.upper():
+                    idx = via.upper().index("/UDP ")
+                    message.headers.pop_first_value("via")
+                    message.add("Via", via[:idx] + "/TCP " + via[idx + 5:], first=True)
+                    data = message.to_bytes()
+                dest = tcp_dest
+            else:
+                log.info("%s has no TCP: sending a %d-byte request over UDP", dest, len(data))
         self.stats["tx"] += 1
         if self.on_message:
             self.on_message("out", data, self.local_address(dest.transport), dest)

@@ -132,14 +132,16 @@ class _Context:
 
 def _status_rank(status: int) -> tuple[int, int]:
     """§16.7 step 6: a 6xx first; else the lowest class; within 4xx prefer the ones that say how
-    to retry (401, 407, 415, 420, 484); 408/500/503 last in their class."""
+    to retry (401, 407, 415, 420, 484), then busy/unavailable; 408/500/503 last in their class."""
     if 600 <= status < 700:
         return (0, 0)
     if status in (401, 407, 415, 420, 484):
         return (status // 100, 0)
+    if status in (486, 480):
+        return (status // 100, 1)  # what the callee's device said beats a stale binding's 404
     if status in (408, 500, 503):
-        return (status // 100, 2)
-    return (status // 100, 1)
+        return (status // 100, 3)
+    return (status // 100, 2)
 
 
 class ProxyCore:

@@ -38,14 +38,15 @@ from ims.sip.message import Request, Response, build_response, new_branch, new_c
 from ims.sip.transaction import TransactionLayer
 from ims.sip.uri import URI, SipURI
 
-# credentials(challenge, request, status) -> header value for Authorization/Proxy-Authorization, or None
-CredentialsHook = Callable[[Challenge, Request, int], str | None]
+# credentials(challenge, request) -> the Authorization / Proxy-Authorization value answering
+# ``challenge`` for ``request`` (digest math: ims.sip.auth), or None to give up.
+CredentialsHook = Callable[[Challenge, Request], str | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Registered:
     expires: int
-    response: Response
+    response: Response | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class IncomingCall:
 class CallProgress:
     call_id: str
     status: int
-    response: Response
+    response: Response | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +113,14 @@ class Call:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def _auth_header(status: int) -> str:
+    """§22.2 / §22.3: 401 is answered in Authorization, 407 in Proxy-Authorization."""
+    return "Proxy-Authorization" if status == 407 else "Authorization"
+
+
 class UserAgent:
-    def __init__(self, aor: SipURI, contact: SipURI, local: Address, *, outbound_proxy: Address | None = None,
-                 credentials: CredentialsHook | None = None, timers: TimerConfig = TimerConfig(),
+    def __init__(self, aor: SipURI, contact: SipURI, local: Address, outbound_proxy: Address | None = None,
+                 credentials: CredentialsHook | None = None, *, timers: TimerConfig = TimerConfig(),
                  user_agent: str = "ims-lab", display_name: str | None = None) -> None:
         self.aor = aor
         self.contact = contact
@@ -171,12 +177,17 @@ class UserAgent:
             call = self.calls.get(call_id)
             if call is None:
                 continue
-            if what == "2xx" and call.ok is not None and call.state == "answered":
-                if now >= call.ok_given_up_at:
-                    # §13.3.1.4: no ACK within 64*T1 - end the dialog with BYE.
-                    call.state = "confirmed"
-                    out.extend(self.bye(call_id, now))
-                    continue
+            if call.ok is None or call.state != "answered":
+                continue  # the ACK came: stale timer
+            if what == "no-ack":
+                # §13.3.1.4: no ACK within 64*T1: the dialog is confirmed but the
+                # session is ended with a BYE.
+                call.state = "confirmed"
+                call.ok = None
+                call.extra["end_reason"] = "no-ack"
+                out.extend(self.bye(call_id, now))
+            elif what == "2xx":
+                # §13.3.1.4: retransmit the 2xx, interval T1 doubling up to T2.
                 out.append(SendMessage(call.ok, call.dest or self._dest_for(call.invite.uri)))
                 call.ok_interval = min(2 * call.ok_interval, self.timers.t2)
                 self._arm(now + call.ok_interval, call_id, "2xx")
@@ -223,7 +234,9 @@ class UserAgent:
 
     # -- registration ----------------------------------------------------------
     def register(self, registrar: SipURI, expires: int, now: float,
-                 extra_headers: Iterable[tuple[str, str]] = (), authorization: str | None = None) -> list[Action]:
+                 extra_headers: Iterable[tuple[str, str]] = (), authorization: str | None = None,
+                 authorization_header: str = "Authorization") -> list[Action]:
+        """REGISTER ``contact`` for ``aor`` (§10.2); ``expires=0`` removes the binding."""
         self._reg_cseq += 1
         h = Headers()
         h.add("Via", self._via())
@@ -237,7 +250,7 @@ class UserAgent:
         h.add("Contact", f"<{self.contact}>;expires={expires}")
         h.add("Expires", str(expires))
         if authorization:
-            h.add("Authorization", authorization)
+            h.add(authorization_header, authorization)
         for n, v in extra_headers:
             h.add(n, v)
         h.add("User-Agent", self.user_agent)
@@ -253,10 +266,10 @@ class UserAgent:
             self._reg_tries += 1
             challenges = resp.www_authenticate if resp.status == 401 else resp.proxy_authenticate
             if challenges:
-                value = self.credentials(challenges[0], self._reg_request, resp.status)
+                value = self.credentials(challenges[0], self._reg_request)
                 if value:
                     return self.register(self._reg_request.uri, self._reg_expires, now,  # type: ignore[arg-type]
-                                         authorization=value)
+                                         authorization=value, authorization_header=_auth_header(resp.status))
         self._reg_tries = 0
         if 200 <= resp.status < 300:
             expires = self._reg_expires
@@ -311,12 +324,21 @@ class UserAgent:
             out.append(CallProgress(call.call_id, resp.status, resp))
             return out
         if resp.status < 300:
+            acks: dict[str, Request] = call.extra.setdefault("acks", {})  # type: ignore[assignment]
+            tag = resp.to.tag or ""
+            if tag in acks:
+                # §13.2.2.4: a 2xx retransmission gets the same ACK again.
+                dialog = call.dialogs.get(tag)
+                if dialog is not None:
+                    out.append(SendMessage(acks[tag], self._dest_for(dialog.next_hop())))
+                return out
             first = call.dialogs.confirmed is None
             dialog = call.dialogs.on_response(resp)
             if dialog is None:
                 return out
             ack = dialog.create_ack(resp)
             ack.add("Via", self._via(), first=True)
+            acks[tag] = ack
             dest = self._dest_for(dialog.next_hop())
             out.append(SendMessage(ack, dest))
             if dialog is call.dialogs.confirmed:
@@ -338,14 +360,14 @@ class UserAgent:
             call.auth_tries += 1
             challenges = resp.www_authenticate if resp.status == 401 else resp.proxy_authenticate
             if challenges:
-                value = self.credentials(challenges[0], call.invite, resp.status)
+                value = self.credentials(challenges[0], call.invite)
                 if value:
                     req = call.invite.copy()
                     req.headers.pop_first_value("via")
                     req.add("Via", self._via(), first=True)
                     seq = req.cseq.seq + 1
                     req.set("CSeq", f"{seq} INVITE")
-                    req.add("Authorization" if resp.status == 401 else "Proxy-Authorization", value)
+                    req.add(_auth_header(resp.status), value)
                     call.invite = req
                     call.dialogs = DialogSet(req)
                     key, acts = self.layer.send_request(req, call.dest or self._dest_for(req.uri), now)
@@ -360,8 +382,11 @@ class UserAgent:
         """A 2xx retransmission after the INVITE transaction ended: ACK again (§13.2.2.4)."""
         call = self.calls.get(resp.call_id)
         if call and call.role == "uac" and resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
-            if call.ack is not None and call.dialog is not None and resp.to.tag == call.dialog.remote_tag:
-                return [SendMessage(call.ack, self._dest_for(call.dialog.next_hop()))]
+            acks: dict[str, Request] = call.extra.get("acks", {})  # type: ignore[assignment]
+            ack = acks.get(resp.to.tag or "")
+            dialog = call.dialogs.get(resp.to.tag or "") if call.dialogs else None
+            if ack is not None and dialog is not None:
+                return [SendMessage(ack, self._dest_for(dialog.next_hop()))]
         return []
 
     def cancel(self, call_id: str, now: float) -> list[Action]:
@@ -467,7 +492,9 @@ class UserAgent:
         call.state = "answered"
         call.ok_interval = self.timers.t1
         call.ok_given_up_at = now + 64 * self.timers.t1
-        self._arm(now + call.ok_interval, call_id, "2xx")
+        if not self.local.reliable:  # §13.3.1.4: over TCP/TLS the transport does the retransmitting
+            self._arm(now + call.ok_interval, call_id, "2xx")
+        self._arm(call.ok_given_up_at, call_id, "no-ack")
         actions = self.layer.send_response(call.key, resp, now)
         for a in actions:
             if isinstance(a, SendMessage):
@@ -512,6 +539,7 @@ class UserAgent:
                 return []
             return self._on_invite_response(call, resp, now)
         if purpose == "bye" and resp.status >= 200:
-            if self.calls.pop(call_id, None) is not None:
-                return [CallEnded(call_id, by_remote=False)]
+            call = self.calls.pop(call_id, None)
+            if call is not None:
+                return [CallEnded(call_id, by_remote=False, reason=str(call.extra.get("end_reason", "bye")))]
         return []

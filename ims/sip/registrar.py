@@ -35,10 +35,22 @@ class Binding:
 
 
 class LocationService:
-    """AOR -> bindings, with expiry.  One per registrar/proxy node."""
+    """AOR -> bindings (RFC 3261 §10.3 "location service"), with expiry.
 
-    def __init__(self) -> None:
+    Bindings are keyed per AOR by +sip.instance/reg-id when present (RFC 5626 §6), else by
+    the contact URI; ``lookup`` returns the live ones, highest q first.  One per node.
+    """
+
+    def __init__(self, aors: Iterable[str] = ()) -> None:
         self._bindings: dict[str, dict[str, Binding]] = {}
+        self._known: set[str] = set(aors)  # provisioned, or registered at least once
+
+    def add_aor(self, aor: str) -> None:
+        """Provision an address-of-record (it exists even with no binding)."""
+        self._known.add(aor)
+
+    def known(self, aor: str) -> bool:
+        return aor in self._known
 
     def lookup(self, aor: str, now: float) -> list[Binding]:
         entries = self._bindings.get(aor)
@@ -50,6 +62,7 @@ class LocationService:
         return sorted(live, key=lambda b: -(b.q if b.q is not None else 1.0))
 
     def put(self, binding: Binding) -> None:
+        self._known.add(binding.aor)
         self._bindings.setdefault(binding.aor, {})[_binding_key(binding)] = binding
 
     def remove(self, aor: str, key: str | None = None) -> None:
@@ -91,6 +104,13 @@ def _uri_key(uri: SipURI) -> str:
 
 
 class Registrar:
+    """A registrar's REGISTER processing (§10.3 steps 1-8) over a :class:`LocationService`.
+
+    ``authenticate(request, now)`` returns a challenge (401/407/403 response) or None when the
+    request may proceed; ``known_aor(aor)`` says whether an address-of-record exists (404 if
+    not); ``aor_of(uri)`` canonicalises the To URI into the location service key.
+    """
+
     def __init__(self, domains: Iterable[str], location: LocationService, *, min_expires: int = 60,
                  max_expires: int = 7200, default_expires: int = 3600,
                  authenticate: Callable[[Request, float], Response | None] | None = None,
@@ -143,8 +163,10 @@ class Registrar:
         paths = [str(p) for p in req.paths]
         # step 6: '*' removes all bindings (§10.2.2)
         if any(c.is_star for c in contacts):
+            if len(contacts) != 1:
+                raise SipError("Contact '*' must be the only Contact (§10.3 step 6)", 400)
             if header_expires != 0:
-                raise SipError("Contact '*' requires Expires: 0", 400)
+                raise SipError("Contact '*' requires Expires: 0 (§10.2.2)", 400)
             for b in self.location.lookup(aor, now):
                 if b.call_id == call_id and cseq <= b.cseq:
                     raise SipError("CSeq is not above the stored one for this Call-ID (§10.3 step 6)", 500)
@@ -162,8 +184,10 @@ class Registrar:
                 return resp
             expires = min(expires, self.max_expires)
             assert c.address is not None
-            params = {k: v for k, v in c.params.items() if k not in ("expires", "q")}
-            binding = Binding(aor, c.uri, f"<{c.uri}>", now + expires, call_id, cseq, c.q, c.instance,
+            params = {k: v for k, v in c.params.items() if k != "expires"}
+            # The binding as the 200 will list it: the URI and its parameters (q, +sip.instance...).
+            text = f"<{c.uri}>" + "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+            binding = Binding(aor, c.uri, text, now + expires, call_id, cseq, c.q, c.instance,
                               c.params.get("reg-id"), paths, params)
             key = _binding_key(binding)
             existing = self.location.get(aor, key)
@@ -184,7 +208,7 @@ class Registrar:
         for b in self.location.lookup(aor, now):
             resp.add("Contact", f"{b.contact};expires={b.remaining(now)}")
         if req.paths:
-            for p in req._headers.get_raw("path"):
+            for p in req.headers.get_raw("path"):
                 resp.add("Path", p)  # RFC 3327 §5.3: echo Path
             resp.add("Supported", "path")
         return resp

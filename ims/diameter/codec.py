@@ -167,6 +167,7 @@ class DiameterMessage:
             msg = Message.from_bytes(data, plain_msg=True)
         except Exception as exc:  # noqa: BLE001 - the codec raises assorted types on bad AVPs
             raise DiameterError(5014, f"undecodable AVP: {exc}") from None
+        _check_values(msg.avps)
         h = msg.header
         flags = h.command_flags
         return cls(h.command_code, bool(flags & 0x80), h.application_id, list(msg.avps), h.hop_by_hop_identifier,
@@ -192,7 +193,10 @@ COMMAND_NAMES = {257: "CE", 280: "DW", 282: "DP", 300: "UA", 301: "SA", 302: "LI
 
 
 def _check_avps(data: bytes, pos: int, end: int) -> None:
-    """RFC 6733 §4.1: every AVP header and length must fit (python-diameter accepts short ones)."""
+    """RFC 6733 §4.1: every AVP header and length must fit (python-diameter accepts short ones).
+
+    DIAMETER_INVALID_AVP_LENGTH (5014, §7.1.5) names the AVP in Failed-AVP with
+    its code and vendor and a zero-filled payload of the minimum size."""
     while pos < end:
         if end - pos < 8:
             raise DiameterError(5014, f"truncated AVP header at offset {pos}")
@@ -201,12 +205,27 @@ def _check_avps(data: bytes, pos: int, end: int) -> None:
         length = int.from_bytes(data[pos + 5:pos + 8], "big")
         minimum = 12 if flags & 0x80 else 8
         if length < minimum or pos + length > end:
-            raise DiameterError(5014, f"AVP {code} at offset {pos} has invalid length {length}")
+            vendor = int.from_bytes(data[pos + 8:pos + 12], "big") if flags & 0x80 and end - pos >= 12 else 0
+            raise DiameterError(5014, f"AVP {code} at offset {pos} has invalid length {length}",
+                                failed_avp=avp(FAILED_AVP, [Avp(code, vendor, b"", flags & 0xC0)]))
         pos += (length + 3) & ~3
 
 
+def _check_values(avps: Iterable[Avp]) -> None:
+    """Decode every value once so a bad one is DIAMETER_INVALID_AVP_VALUE (5004) with Failed-AVP (§7.1.5),
+    not an exception deep in an application handler."""
+    for a in avps:
+        try:
+            value = a.value
+        except Exception as exc:  # noqa: BLE001 - AvpDecodeError and friends from the codec
+            raise DiameterError(5004, f"AVP {a.code} has an invalid value: {exc}",
+                                failed_avp=avp(FAILED_AVP, [a])) from None
+        if isinstance(value, list):
+            _check_values(value)
+
+
 def frame_length(header: bytes) -> int:
-    """Length from a 4+ byte header prefix; raises on impossible lengths."""
+    """Length from a 4+ byte header prefix; raises 5011 / 5015 (RFC 6733 §7.1.5) on a bad version or length."""
     if header[0] != 1:
         raise DiameterError(5011, f"unsupported Diameter version {header[0]}")
     length = int.from_bytes(header[1:4], "big")

@@ -1,21 +1,43 @@
-"""Synchronous control-plane clients, for the ``ims`` command, tests and users' scripts."""
+"""Synchronous control-plane clients: the same library for the ``ims`` command, tests and users' scripts.
+
+Plain blocking calls on a grpcio channel (no event loop needed)::
+
+    from ims.control.client import NodeClient, wait_healthy
+    wait_healthy("127.0.0.1:7001", timeout=10)
+    with NodeClient("127.0.0.1:7001") as node:
+        print(node.health(), node.stats())
+        for ev in node.events(timeout=30, kinds=["sip"]):
+            print(ev.seq, ev.direction, ev.summary)
+
+Every failure is a :class:`ControlError` naming the target and the gRPC
+status.  From trio code, call these through ``trio.to_thread.run_sync``:
+they block, and a server in the same process answers on the trio loop.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import grpc
 
 import ims.control  # noqa: F401 - generates the stubs
+from ims.control.events import NodeEvent
 from ims.control.gen import hss_pb2, hss_pb2_grpc, node_pb2, node_pb2_grpc
 
 
 class ControlError(RuntimeError):
-    pass
+    """A control RPC failed; ``code`` is the gRPC status (None for a refusal inside a successful reply)."""
+
+    def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NodeClient:
+    """The Node service of one node at ``target`` ("127.0.0.1:PORT"); ``timeout`` bounds each unary call."""
+
     def __init__(self, target: str, timeout: float = 5.0) -> None:
         self.target = target
         self.timeout = timeout
@@ -35,32 +57,65 @@ class NodeClient:
         try:
             return fn(request, timeout=self.timeout)
         except grpc.RpcError as exc:
-            raise ControlError(f"{self.target}: {exc.code().name}: {exc.details()}") from None
+            raise ControlError(f"{self.target}: {exc.code().name}: {exc.details()}", exc.code()) from None
 
     def health(self) -> dict[str, Any]:
+        """node, kind, state ("starting" | "running" | "stopping"), pid, uptime (s), version."""
         r = self._call(self.node.Health, node_pb2.Empty())
         return {"node": r.node, "kind": r.kind, "state": r.state, "pid": r.pid, "uptime": r.uptime,
                 "version": r.version}
 
-    def stats(self) -> dict[str, float]:
-        return dict(self._call(self.node.Stats, node_pb2.Empty()).counters)
+    def stats(self) -> dict[str, float | int]:
+        """The node's counters (ints stay ints), plus events_published/event_subscribers/events_dropped."""
+        r = self._call(self.node.Stats, node_pb2.Empty())
+        return {k: (v.int_value if v.WhichOneof("value") == "int_value" else v.float_value)
+                for k, v in r.stats.items()}
 
-    def shutdown(self) -> None:
-        self._call(self.node.Shutdown, node_pb2.Empty())
+    def config(self) -> dict[str, str]:
+        return dict(self._call(self.node.Config, node_pb2.Empty()).config)
+
+    def shutdown(self, reason: str = "") -> None:
+        """Ask the node to stop gracefully; returns once the node has accepted (it exits shortly after)."""
+        self._call(self.node.Shutdown, node_pb2.ShutdownRequest(reason=reason))
+
+    def events(self, timeout: float | None = None, *, kinds: Iterable[str] = (), depth: int = 0
+               ) -> Iterator[NodeEvent]:
+        """The node's messages as they are sent/received, from now on, until ``timeout`` seconds pass
+        (None: until the node stops) or the iterator is closed.
+
+        ``kinds`` filters on the node ("sip", "diameter", ...); ``depth`` bounds this subscriber's
+        queue on the node (0: the node's default).  An event's ``dropped`` counts the events this
+        subscriber lost just before it because it read too slowly.
+        """
+        call = self.node.Events(node_pb2.EventsRequest(kinds=list(kinds), depth=depth), timeout=timeout)
+        try:
+            for m in call:
+                yield NodeEvent(kind=m.kind, direction=m.direction, src=m.src, dst=m.dst, transport=m.transport,
+                                payload=m.payload, summary=m.summary, fields=dict(m.fields), time=m.time,
+                                node=m.node, seq=m.seq, dropped=m.dropped)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+                return
+            raise ControlError(f"{self.target}: {exc.code().name}: {exc.details()}", exc.code()) from None
+        finally:
+            call.cancel()
 
 
 def wait_healthy(target: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Poll Health until the node says "running"; its health dict.  ControlError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
+    last = "no answer"
     with NodeClient(target, timeout=1.0) as client:
         while True:
             try:
                 health = client.health()
                 if health["state"] == "running":
                     return health
-            except ControlError:
-                pass
+                last = f"state {health['state']}"
+            except ControlError as exc:
+                last = str(exc)
             if time.monotonic() > deadline:
-                raise ControlError(f"{target}: not healthy after {timeout} s")
+                raise ControlError(f"{target}: not healthy after {timeout} s ({last})")
             time.sleep(0.05)
 
 

@@ -1,19 +1,42 @@
-"""A node's gRPC control server, running beside its trio loop.
+"""A node's gRPC control server (ims/control/protos/node.proto), running beside its trio loop.
 
-grpcio's server handles each RPC on a thread of its own pool.  grpc.aio
-would need asyncio and trio-asyncio is no longer maintained, so the bridge
-is threads: a servicer that needs node state calls :meth:`ControlServer.call`,
-which runs an async function on the node's trio loop with
-``trio.from_thread.run`` and returns its result.  The loop never blocks on
-gRPC; starting and stopping the server happen on worker threads.  Control
-ports bind 127.0.0.1 by default.
+The bridge between grpcio and trio is threads, on purpose:
+
+* grpc.aio would need an asyncio loop in the process, and trio-asyncio (the
+  only way to share one thread between the two) is unmaintained; so the
+  classic grpcio server runs on its own thread pool, and the trio loop never
+  calls into gRPC except through ``trio.to_thread`` (start, stop).
+* An RPC that needs node state crosses into trio: :meth:`ControlServer.run_on_trio`
+  (``trio.from_thread.run`` with the node's ``TrioToken``) runs an async
+  function on the loop and hands its result back to the gRPC thread.  Stats
+  and Config are read the same way (``run_sync_on_trio``), so a node's
+  counters are only ever touched from its own thread.
+* The event stream goes the other way: trio code calls
+  ``server.events.publish(...)``, which appends to each subscriber's bounded
+  queue and returns; a gRPC thread per ``Events`` stream drains its queue.
+  A slow subscriber loses its oldest events (counted), never the node's time.
+  (:mod:`ims.control.events`.)
+
+Lifecycle: ``await nursery.start(control.serve)`` in the node's main nursery
+binds (127.0.0.1 by default; ``SO_REUSEPORT`` off, so a taken port is an
+error) and starts the gRPC threads.  A Shutdown RPC (or
+:meth:`request_shutdown`, e.g. from a SIGTERM handler) moves the node to
+"stopping", runs the cleanup callbacks registered with :meth:`on_shutdown`
+(Diameter DPR and the like, bounded by ``cleanup_timeout``), then cancels the
+nursery ``serve`` runs in.  However ``serve`` ends (that, or the nursery being
+cancelled from elsewhere), it stops the gRPC server with a grace period on a
+worker thread, shielded, so no RPC thread outlives the node's loop.
+
+This module is not the node runtime (argument parsing, logging, signals):
+see :mod:`ims.net.node`.  Nor is it a client: see :mod:`ims.control.client`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent import futures
 from typing import Any, TypeVar
 
@@ -21,77 +44,225 @@ import grpc
 import trio
 
 import ims
+from ims.control.events import DEFAULT_DEPTH, EventBus, NodeEvent
 from ims.control.gen import node_pb2, node_pb2_grpc
 
+log = logging.getLogger("ims.control")
+
 T = TypeVar("T")
+STATES = ("starting", "running", "stopping")
+MAX_DEPTH = 1_000_000
 
 
 class ControlServer:
-    def __init__(self, node: str, kind: str, *, host: str = "127.0.0.1", port: int = 0, workers: int = 4) -> None:
+    """The control service of one node.  Set ``stats``/``config``, publish to ``events``, then ``serve``."""
+
+    def __init__(self, node: str, kind: str, *, host: str = "127.0.0.1", port: int = 0, workers: int = 16,
+                 grace: float = 1.0, cleanup_timeout: float = 5.0, event_depth: int = DEFAULT_DEPTH) -> None:
         self.node = node
         self.kind = kind
         self.host = host
         self.port = port
+        self.grace = grace  # seconds in-flight RPCs get when the server stops
+        self.cleanup_timeout = cleanup_timeout
         self.state = "starting"
+        # serve() marks the node "running" once the gRPC server is up; a runtime that wants
+        # "running" to mean "listeners ready" clears this and calls set_running() itself.
+        self.auto_running = True
         self.started = time.monotonic()
-        self.stats: Callable[[], dict[str, float]] = dict
+        self.stats: Callable[[], Mapping[str, float | int]] = dict
+        self.config: Callable[[], Mapping[str, str]] = dict
+        self.events = EventBus(node, default_depth=event_depth)
+        self.shutdown_reason = ""
+        self._cleanups: list[Callable[[], Awaitable[Any]]] = []
+        self._cleanup_scope: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None
-        self._shutdown: trio.Event | None = None
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+        self._shutdown = trio.Event()
+        self._served = False
+        # Each Events stream holds a worker thread; keep some for unary RPCs (Health must always answer).
+        self.max_streams = max(1, workers - 4)
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"control-{node}"),
+            options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=workers)
         node_pb2_grpc.add_NodeServicer_to_server(_NodeServicer(self), self._server)
 
+    # -- configuration -----------------------------------------------------------------------------
     def add_servicer(self, add_fn: Callable[[Any, grpc.Server], None], servicer: object) -> None:
+        """Add a node-specific service, e.g. ``add_fn=hss_pb2_grpc.add_HssServicer_to_server``."""
+        if self._served:
+            raise RuntimeError("add_servicer after serve(): gRPC fixes its services when it starts")
         add_fn(servicer, self._server)
 
-    def call(self, async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """From a gRPC thread: run ``async_fn(*args)`` on the node's trio loop."""
-        assert self._token is not None
-        return trio.from_thread.run(async_fn, *args, trio_token=self._token)
+    def add_generic_rpc_handlers(self, handlers: tuple[grpc.GenericRpcHandler, ...]) -> None:
+        """Services without generated code (tests, raw-bytes methods)."""
+        self._server.add_generic_rpc_handlers(handlers)
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until cancelled or a Shutdown RPC; then stop the gRPC server."""
-        self._token = trio.lowlevel.current_trio_token()
-        self._shutdown = trio.Event()
-        bound = self._server.add_insecure_port(f"{self.host}:{self.port}")
-        if bound == 0:
-            raise OSError(f"cannot bind the control port {self.host}:{self.port}")
-        self.port = bound
-        await trio.to_thread.run_sync(self._server.start)
-        self.state = "running"
-        task_status.started(bound)
-        try:
-            await self._shutdown.wait()
-        finally:
-            self.state = "stopping"
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(lambda: self._server.stop(grace=0.5).wait(2))
+    def on_shutdown(self, async_fn: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``await async_fn()`` on graceful stop, before the node's nursery is cancelled (last added, first run)."""
+        self._cleanups.append(async_fn)
 
+    # -- the bridge ----------------------------------------------------------------------------
+    @property
+    def token(self) -> trio.lowlevel.TrioToken:
+        if self._token is None:
+            raise RuntimeError("the control server is not serving yet")
+        return self._token
+
+    def run_on_trio(self, async_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """From a gRPC worker thread: ``await async_fn(*args)`` on the node's loop; returns its result.
+
+        Raises ``trio.RunFinishedError`` when the node's loop has ended.
+        """
+        return trio.from_thread.run(async_fn, *args, trio_token=self.token)
+
+    call = run_on_trio  # the first name of this helper; kept for existing servicers
+
+    def run_sync_on_trio(self, fn: Callable[..., T], *args: Any) -> T:
+        """From a gRPC worker thread: ``fn(*args)`` on the node's loop (for reading node state)."""
+        return trio.from_thread.run_sync(fn, *args, trio_token=self.token)
+
+    # -- lifecycle --------------------------------------------------------------------------------
     @property
     def shutdown_requested(self) -> trio.Event:
-        assert self._shutdown is not None
+        """Set when a graceful stop has been asked for (Shutdown RPC, signal, request_shutdown)."""
         return self._shutdown
+
+    def set_running(self) -> None:
+        if self.state == "starting":
+            self.state = "running"
+
+    def request_shutdown(self, reason: str = "") -> None:
+        """Ask for a graceful stop (call on the trio thread).  A second request skips the remaining cleanups."""
+        if self._shutdown.is_set():
+            if self._cleanup_scope is not None:
+                log.warning("second stop request (%s): skipping the remaining cleanup", reason or "no reason")
+                self._cleanup_scope.cancel()
+            return
+        self.shutdown_reason = reason
+        self._shutdown.set()
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until a graceful stop or cancellation; ``task_status.started(bound_port)``.
+
+        Start it as a task of the node's main nursery: a graceful stop cancels that nursery.
+        """
+        if self._served:
+            raise RuntimeError("a ControlServer serves once (grpc servers cannot restart)")
+        self._served = True
+        self._token = trio.lowlevel.current_trio_token()
+        try:
+            self.port = await trio.to_thread.run_sync(self._start)
+            if self.auto_running:
+                self.set_running()
+            log.debug("control listening on %s:%d", self.host, self.port)
+            task_status.started(self.port)
+            await self._shutdown.wait()
+            await self._stop_node()
+        finally:
+            self.state = "stopping"
+            self.events.close()  # every Events stream ends cleanly
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._stop)
+
+    def _start(self) -> int:
+        address = f"{self.host}:{self.port}"
+        try:
+            bound = self._server.add_insecure_port(address)
+        except RuntimeError as exc:  # recent grpcio raises instead of returning 0
+            raise OSError(f"cannot bind the control port {address}: {exc}") from None
+        if bound == 0:
+            raise OSError(f"cannot bind the control port {address}")
+        self._server.start()
+        return bound
+
+    def _stop(self) -> None:
+        self._server.stop(self.grace).wait(self.grace + 5.0)
+
+    async def _stop_node(self) -> None:
+        self.state = "stopping"
+        log.info("stopping (%s)", self.shutdown_reason or "shutdown requested")
+        # Tasks that wait on shutdown_requested themselves run before the nursery is cancelled.
+        await trio.lowlevel.checkpoint()
+        with trio.move_on_after(self.cleanup_timeout) as self._cleanup_scope:
+            for fn in reversed(self._cleanups):
+                try:
+                    await fn()
+                except Exception:
+                    log.exception("shutdown cleanup %s failed", getattr(fn, "__qualname__", fn))
+        if self._cleanup_scope.cancelled_caught:
+            log.warning("shutdown cleanup cut short after %.1f s", self.cleanup_timeout)
+        nursery = trio.lowlevel.current_task().parent_nursery
+        if nursery is not None and nursery.parent_task is not trio.lowlevel.current_root_task():
+            nursery.cancel_scope.cancel()
+        # else: serve() was awaited by the main task itself; returning ends it.
+
+    # -- what the RPCs read ---------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return {"node": self.node, "kind": self.kind, "state": self.state, "pid": os.getpid(),
+                "uptime": time.monotonic() - self.started, "version": ims.__version__}
+
+    def collect_stats(self) -> dict[str, float | int]:
+        """The node's counters plus the event bus's (on the trio thread)."""
+        return {**self.stats(), **self.events.stats()}
+
+
+def _stat_value(value: Any) -> Any:
+    if isinstance(value, int):  # bool included
+        return node_pb2.StatValue(int_value=int(value))
+    return node_pb2.StatValue(float_value=float(value))
+
+
+def event_to_proto(ev: NodeEvent) -> Any:
+    return node_pb2.Event(time=ev.time, node=ev.node, kind=ev.kind, direction=ev.direction, src=ev.src, dst=ev.dst,
+                          transport=ev.transport, payload=ev.payload, summary=ev.summary, fields=dict(ev.fields),
+                          seq=ev.seq, dropped=ev.dropped)
 
 
 class _NodeServicer(node_pb2_grpc.NodeServicer):
+    """The Node service; runs on gRPC worker threads."""
+
     def __init__(self, server: ControlServer) -> None:
         self.s = server
 
-    def Health(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method names
-        return node_pb2.HealthReply(node=self.s.node, kind=self.s.kind, state=self.s.state, pid=os.getpid(),
-                                    uptime=time.monotonic() - self.s.started, version=ims.__version__)
+    def _on_trio(self, context: grpc.ServicerContext, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return self.s.run_sync_on_trio(fn, *args)
+        except trio.RunFinishedError:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"node {self.s.node} has stopped")
+        except Exception as exc:
+            log.exception("control RPC failed on the node's loop")
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable: context.abort raises")
 
-    def Stats(self, request: Any, context: Any) -> Any:  # noqa: N802
-        stats = self.s.call(_async_value, self.s.stats)
-        return node_pb2.StatsReply(counters={k: float(v) for k, v in stats.items()})
+    def Health(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC method names
+        return node_pb2.HealthReply(**self.s.health())
 
-    def Shutdown(self, request: Any, context: Any) -> Any:  # noqa: N802
-        self.s.call(_set, self.s.shutdown_requested)
+    def Stats(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        stats = self._on_trio(context, self.s.collect_stats)
+        return node_pb2.StatsReply(stats={str(k): _stat_value(v) for k, v in stats.items()})
+
+    def Config(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        config = self._on_trio(context, lambda: dict(self.s.config()))
+        return node_pb2.ConfigReply(config={str(k): str(v) for k, v in config.items()})
+
+    def Shutdown(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        reason = getattr(request, "reason", "") or f"Shutdown RPC from {context.peer()}"
+        self._on_trio(context, self.s.request_shutdown, reason)
         return node_pb2.Empty()
 
-
-async def _async_value(fn: Callable[[], T]) -> T:
-    return fn()
-
-
-async def _set(event: trio.Event) -> None:
-    event.set()
+    def Events(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
+        bus = self.s.events
+        if bus.subscribers >= self.s.max_streams:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"{bus.subscribers} event streams already open on {self.s.node}")
+        sub = bus.subscribe(min(request.depth, MAX_DEPTH), list(request.kinds) or None)
+        if not context.add_callback(sub.close):  # wakes us when the client cancels or its deadline passes
+            sub.close()
+        try:
+            while not sub.closed:
+                items, lost = sub.get(timeout=1.0)
+                for item in items:
+                    yield event_to_proto(bus.materialize(item, lost))
+                    lost = 0
+        finally:
+            bus.unsubscribe(sub)

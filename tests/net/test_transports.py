@@ -90,3 +90,18 @@ def test_sctp_transport_where_available() -> None:
     ok, why = sctp_available()
     if not ok:
         pytest.skip(f"SIP over SCTP needs kernel SCTP: {why}")
+
+
+async def test_18_1_1_large_request_stays_on_udp_when_the_destination_has_no_tcp() -> None:
+    core = FakeCore()
+    async with trio.open_nursery() as nursery:
+        stack = await _stack(nursery, core)
+        with await _udp_peer() as sock:  # UDP only: a TCP connect to this port is refused
+            dest = Address(PEER, sock.getsockname()[1], "udp")
+            big = parse_message(_options("z9hG4bKmtu", body=b"a=x\r\n" * 300))
+            await stack.execute([SendMessage(big, dest)])
+            with trio.fail_after(5):
+                data, _ = await sock.recvfrom(65535)
+            assert len(data) > 1300 and b"Via: SIP/2.0/UDP " in data
+            assert core.errors == [] and not stack._conns
+        nursery.cancel_scope.cancel()

@@ -245,13 +245,17 @@ class SipStack:
         conn = _Conn(stream, remote)
         key = (remote.host, remote.port, remote.transport)
         self._conns[key] = conn
-        try:
-            async with stream:
+        async with stream:
+            try:
                 with conn.scope:
                     await self._read_loop(conn, remote)
-        finally:
-            if self._conns.get(key) is conn:
-                del self._conns[key]
+            finally:
+                self._forget(conn)  # before the close: nobody may pick a closing connection
+
+    def _forget(self, conn: _Conn) -> None:
+        key = (conn.remote.host, conn.remote.port, conn.remote.transport)
+        if self._conns.get(key) is conn:
+            del self._conns[key]
 
     async def _read_loop(self, conn: _Conn, remote: Address) -> None:
         """Frame, parse and feed what a stream peer sends, in either direction of connection."""
@@ -289,6 +293,7 @@ class SipStack:
             return True
         except trio.TooSlowError:
             log.info("closing %s: peer not reading (write blocked %.1f s)", conn.remote, self.write_timeout)
+            self._forget(conn)
             conn.scope.cancel()
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, ssl.SSLError,
@@ -323,21 +328,21 @@ class SipStack:
         key = (dest.host, dest.port, dest.transport)
         conn = self._conns[key] = _Conn(stream, dest)
         task_status.started()
-        try:
-            async with stream:
+        async with stream:
+            try:
                 with conn.scope:
                     await self._read_loop(conn, dest)
-        finally:
-            if self._conns.get(key) is conn:
-                del self._conns[key]
+            finally:
+                self._forget(conn)
 
     async def _idle_reaper(self) -> None:
         while True:
-            await trio.sleep(max(1.0, self.idle_timeout / 4))
+            await trio.sleep(max(0.05, min(self.idle_timeout / 4, 30.0)))
             now = trio.current_time()
             for conn in list(self._conns.values()):
                 if now - conn.last_used > self.idle_timeout:
                     log.info("closing idle connection %s", conn.remote)
+                    self._forget(conn)
                     conn.scope.cancel()
 
     # -- sending --------------------------------------------------------------

@@ -1,7 +1,7 @@
 """``make demo``: a SIP registration and call through a real proxy process, message by message.
 
-Starts ``nodes/proxy`` as its own process on 127.0.2.1, runs two user agents
-(alice on 127.0.2.11, bob on 127.0.2.12) on real UDP sockets in this process,
+Starts ``nodes/proxy`` as its own process on 127.0.3.100, runs two user agents
+(alice on 127.0.3.101, bob on 127.0.3.102) on real UDP sockets in this process,
 registers both, has alice call bob, bob answer, and alice hang up.  Every SIP
 message on the wire is printed.  Exit status 0 means the whole flow worked.
 (The IMS lab - CSCFs, HSS, IMS-AKA - replaces this demo as it lands.)
@@ -27,8 +27,8 @@ from ims.sip.uacore import CallAnswered, CallEnded, CallProgress, IncomingCall, 
 from ims.sip.uri import SipURI
 
 ROOT = Path(__file__).resolve().parents[1]
-PROXY = Address("127.0.2.1", 5060)
-NAMES = {"127.0.2.1": "proxy", "127.0.2.11": "alice", "127.0.2.12": "bob"}
+PROXY = Address("127.0.3.100", 5060)
+NAMES = {"127.0.3.100": "proxy", "127.0.3.101": "alice", "127.0.3.102": "bob"}
 console = Console()
 T0 = time.monotonic()
 
@@ -57,8 +57,8 @@ async def ua(nursery: trio.Nursery, name: str, host: str) -> UaDriver:
 
 async def flow() -> None:
     async with trio.open_nursery() as nursery:
-        alice = await ua(nursery, "alice", "127.0.2.11")
-        bob = await ua(nursery, "bob", "127.0.2.12")
+        alice = await ua(nursery, "alice", "127.0.3.101")
+        bob = await ua(nursery, "bob", "127.0.3.102")
         console.rule("1. Registration (RFC 3261 §10)")
         for d in (alice, bob):
             await d.do(d.ua.register(SipURI.parse("sip:example.com"), 600, d.now))
@@ -66,7 +66,7 @@ async def flow() -> None:
             console.print(f"   [green]{d.ua.aor} registered for {reg.expires} s[/]")
         console.rule("2. Call set-up (RFC 3261 §13, via the proxy with Record-Route)")
         call_id, acts = alice.ua.invite(SipURI.parse("sip:bob@example.com"), alice.now,
-                                        body=b"v=0\r\no=- 1 1 IN IP4 127.0.2.11\r\ns=-\r\nc=IN IP4 127.0.2.11\r\n"
+                                        body=b"v=0\r\no=- 1 1 IN IP4 127.0.3.101\r\ns=-\r\nc=IN IP4 127.0.3.101\r\n"
                                              b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\n",
                                         content_type="application/sdp")
         await alice.do(acts)
@@ -101,8 +101,8 @@ def main() -> int:
         for col in ("node", "address", "role"):
             table.add_column(col)
         table.add_row("proxy", f"{PROXY.host}:{PROXY.port}/udp", "registrar + stateful proxy (own process)")
-        table.add_row("alice", "127.0.2.11:5060/udp", "user agent")
-        table.add_row("bob", "127.0.2.12:5060/udp", "user agent")
+        table.add_row("alice", "127.0.3.101:5060/udp", "user agent")
+        table.add_row("bob", "127.0.3.102:5060/udp", "user agent")
         console.print(table)
         trio.run(_bounded_flow)
         console.print("[bold green]demo passed[/]: registration, call and hang-up all worked")

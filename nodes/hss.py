@@ -127,16 +127,34 @@ def provision_from_topology(store: Store, path: str, node_name: str | None) -> i
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m nodes.hss", description="HSS node (Cx over Diameter)")
-    p.add_argument("--db", required=True, help="SQLite store (created if missing)")
+    p.add_argument("--db", help="SQLite store (created if missing)")
     p.add_argument("--diameter", default="127.0.0.1:3868", help="listen host:port")
-    p.add_argument("--origin-host", required=True)
-    p.add_argument("--realm", required=True)
+    p.add_argument("--origin-host")
+    p.add_argument("--realm")
     p.add_argument("--topology", help="lab file whose subscribers are provisioned at start")
+    p.add_argument("--node", help="with --topology: take this node's address, identity and ports from it")
+    p.add_argument("--run-dir", default=".", help="with --node: where the store lives (NAME.sqlite)")
     p.add_argument("--name", default="hss")
     p.add_argument("--ccf", help="Primary-Charging-Collection-Function-Name sent in SAA (DiameterURI)")
     p.add_argument("--control-port", type=int, default=0, help="gRPC control port on 127.0.0.1 (0: none)")
     p.add_argument("--log-level", default="INFO")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.topology and args.node:
+        from ims.topology import load
+
+        topo = load(args.topology)
+        node = topo.node(args.node)
+        assert node.diameter is not None
+        args.name = node.name
+        args.diameter = f"{node.address}:{node.diameter.port}"
+        args.origin_host = args.origin_host or topo.diameter_identity(node)
+        args.realm = args.realm or topo.domain_of(node).diameter_realm
+        args.db = args.db or f"{args.run_dir}/{node.name}.sqlite"
+        args.control_port = args.control_port or node.control_port
+    for required in ("db", "origin_host", "realm"):
+        if not getattr(args, required):
+            p.error(f"--{required.replace('_', '-')} is required (or --topology with --node)")
+    return args
 
 
 async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[Hss] = trio.TASK_STATUS_IGNORED) -> None:
@@ -151,12 +169,13 @@ async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[H
     # Charging-Information (TS 29.229 §6.3.19): the lab's CCF address, a DiameterURI in the home realm.
     ccf = args.ccf or f"aaa://ccf.{args.realm}:3868;transport=tcp"
     hss = Hss(store, HssConfig(args.origin_host, args.realm, (args.realm,), ccf), host)
+    stop = trio.Event()
     async with trio.open_nursery() as nursery:
+        await nursery.start(_signals, stop)  # first: a SIGTERM during start-up still stops cleanly
         await nursery.start(hss.diameter.run)
         nursery.start_soon(hss.store_worker)
         bound = await nursery.start(hss.diameter.serve, host, int(port))
         log.info("listening on %s:%d as %s", host, bound, args.origin_host)
-        stop = trio.Event()
         if args.control_port:
             control = ControlServer(args.name, "hss", port=args.control_port)
             control.stats = hss.counters
@@ -164,7 +183,6 @@ async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[H
             cport = await nursery.start(control.serve)
             log.info("control on 127.0.0.1:%d", cport)
             nursery.start_soon(_wait_then_set, control.shutdown_requested, stop)
-        nursery.start_soon(_signals, stop)
         task_status.started(hss)
         await stop.wait()
         log.info("stopping: DPR to %d peers", len(hss.diameter.peers))
@@ -173,8 +191,9 @@ async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[H
     store.close()
 
 
-async def _signals(stop: trio.Event) -> None:
+async def _signals(stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
         async for _ in signals:
             stop.set()
             return

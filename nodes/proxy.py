@@ -45,12 +45,26 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--mode", choices=["proxy", "redirect"])
     p.add_argument("--transports", help="comma-separated: udp,tcp")
     p.add_argument("--name", default="proxy")
+    p.add_argument("--topology", help="lab file; with --node, take this node's settings from it")
+    p.add_argument("--node", help="the node's name in --topology")
+    p.add_argument("--run-dir", help="the lab's run directory (unused: the proxy keeps no files)")
+    p.add_argument("--control-port", type=int, default=0, help="gRPC control port on 127.0.0.1 (0: none)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     cfg: dict[str, Any] = {}
     if args.config:
         with open(args.config, "rb") as fh:
             cfg = dict(tomllib.load(fh).get("proxy", {}))
+    if args.topology and args.node:
+        from ims.topology import load
+
+        topo = load(args.topology)
+        node = topo.node(args.node)
+        sip = node.sip
+        assert sip is not None
+        cfg.update(listen=f"{node.address}:{sip.port}", domain=topo.domain_of(node).name,
+                   transports=[t for t in sip.transports if t in ("udp", "tcp")], name=node.name,
+                   t1=node.timers.t1, t2=node.timers.t2, t4=node.timers.t4, control_port=node.control_port)
     for key in ("listen", "domain", "mode", "name"):
         if getattr(args, key):
             cfg[key] = getattr(args, key)
@@ -64,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     cfg.setdefault("parallel", True)
     cfg.setdefault("name", args.name)
     cfg["log_level"] = args.log_level
+    if args.control_port:
+        cfg["control_port"] = args.control_port
     return cfg
 
 
@@ -107,7 +123,8 @@ def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
                      timers=timers, record_route=bool(cfg["record_route"]))
 
 
-async def serve(cfg: dict[str, Any], *, task_status: trio.TaskStatus[SipStack] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(cfg: dict[str, Any], stop: trio.Event | None = None, *,
+                task_status: trio.TaskStatus[SipStack] = trio.TASK_STATUS_IGNORED) -> None:
     host, _, port_text = cfg["listen"].rpartition(":")
     port = int(port_text)
     core = build_core(cfg, host, port)
@@ -116,8 +133,21 @@ async def serve(cfg: dict[str, Any], *, task_status: trio.TaskStatus[SipStack] =
         await nursery.start(stack.run)
         log.info("listening on %s:%d (%s), domain %s, mode %s", host, stack.port, ",".join(cfg["transports"]),
                  cfg["domain"], cfg["mode"])
+        if cfg.get("control_port"):
+            from ims.control.server import ControlServer
+
+            control = ControlServer(cfg["name"], "proxy", port=int(cfg["control_port"]))
+            control.stats = lambda: {**core.stats, **stack.stats, "transactions": len(core.layer)}
+            await nursery.start(control.serve)
+            if stop is not None:
+                nursery.start_soon(_relay, control.shutdown_requested, stop)
         task_status.started(stack)
         nursery.start_soon(_drain, stack)
+
+
+async def _relay(event: trio.Event, stop: trio.Event) -> None:
+    await event.wait()
+    stop.set()
 
 
 async def _drain(stack: SipStack) -> None:
@@ -126,13 +156,21 @@ async def _drain(stack: SipStack) -> None:
 
 
 async def main_async(cfg: dict[str, Any]) -> None:
+    stop = trio.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(serve, cfg)
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                log.info("stopping on signal %d", signum)
-                nursery.cancel_scope.cancel()
-                return
+        await nursery.start(_signals, stop)  # before anything is announced: a SIGTERM must stop us cleanly
+        await nursery.start(serve, cfg, stop)
+        await stop.wait()
+        log.info("stopping")
+        nursery.cancel_scope.cancel()
+
+
+async def _signals(stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for _ in signals:
+            stop.set()
+            return
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,203 @@
+"""Bring a topology up as processes, watch them, bring it down: the orchestrator behind ``ims up``.
+
+Each node runs as ``python -m nodes.<kind> --topology FILE --node NAME
+--run-dir DIR``, in dependency order (the HSS before the CSCFs), with its
+log in ``DIR/logs/NAME.log`` and its PID in ``DIR/lab.json``.  Health comes
+from the node's gRPC control service.  ``down`` asks each node to shut down
+over gRPC (so it can send DPR or deregister), then SIGTERM, then SIGKILL -
+always by the PIDs this lab started.  This module never imports ``nodes``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ims.topology import Topology, load
+
+# Start order: what others depend on first (TS 23.228 roles).
+START_ORDER = ("hss", "mgw", "pstn", "scscf", "icscf", "tas", "bgcf", "mgcf", "pcscf", "proxy", "ue")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+@dataclass
+class NodeProcess:
+    name: str
+    kind: str
+    address: str
+    control_port: int
+    pid: int
+    log: str
+
+
+def implemented(kind: str) -> bool:
+    return importlib.util.find_spec(f"nodes.{kind}") is not None
+
+
+class Lab:
+    def __init__(self, topology: str | Path, run_dir: str | Path) -> None:
+        self.topology_path = Path(topology).resolve()
+        self.run_dir = Path(run_dir).resolve()
+        self.state_file = self.run_dir / "lab.json"
+
+    # -- state -----------------------------------------------------------------
+    def load_state(self) -> list[NodeProcess]:
+        if not self.state_file.exists():
+            return []
+        data = json.loads(self.state_file.read_text())
+        return [NodeProcess(**n) for n in data["nodes"]]
+
+    def _save(self, nodes: list[NodeProcess]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"topology": str(self.topology_path), "nodes": [asdict(n) for n in nodes]},
+                                  indent=2))
+        tmp.replace(self.state_file)
+
+    # -- up ------------------------------------------------------------------------
+    def up(self, *, timeout: float = 20.0, on_started=None) -> list[NodeProcess]:  # type: ignore[no-untyped-def]
+        from ims.control.client import ControlError, wait_healthy
+
+        running = [n for n in self.load_state() if alive(n.pid)]
+        if running:
+            raise LabError(f"a lab is already running from {self.run_dir} ({len(running)} nodes); run 'ims down'")
+        topo = load(self.topology_path)
+        missing = sorted({n.kind for n in topo.nodes if not implemented(n.kind)})
+        if missing:
+            raise LabError(f"{self.topology_path.name}: node kinds not implemented yet: {', '.join(missing)}")
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        started: list[NodeProcess] = []
+        order = sorted(topo.nodes, key=lambda n: START_ORDER.index(n.kind) if n.kind in START_ORDER else 99)
+        try:
+            for node in order:
+                log_path = self.run_dir / "logs" / f"{node.name}.log"
+                log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", f"nodes.{node.kind}", "--topology", str(self.topology_path),
+                     "--node", node.name, "--run-dir", str(self.run_dir)],
+                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                log.close()
+                entry = NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path))
+                started.append(entry)
+                self._save(started)
+                try:
+                    wait_healthy(f"127.0.0.1:{node.control_port}", timeout)
+                except ControlError:
+                    tail = last_lines(log_path, 10)
+                    code = proc.poll()
+                    why = f"exited with status {code}" if code is not None else f"not healthy after {timeout} s"
+                    raise LabError(f"node {node.name} ({node.kind}) {why}; last log lines:\n{tail}") from None
+                if on_started:
+                    on_started(entry)
+        except BaseException:
+            self.stop(started)
+            raise
+        # (a failed start leaves lab.json behind on purpose: 'ims status' shows what crashed)
+        return started
+
+    # -- down ----------------------------------------------------------------------------
+    def down(self, *, grace: float = 5.0) -> list[str]:
+        nodes = self.load_state()
+        report = self.stop(list(reversed(nodes)), grace=grace)
+        if self.state_file.exists():
+            self.state_file.unlink()
+        return report
+
+    def stop(self, nodes: list[NodeProcess], *, grace: float = 5.0) -> list[str]:
+        from ims.control.client import ControlError, NodeClient
+
+        report = []
+        for n in nodes:
+            if not alive(n.pid):
+                report.append(f"{n.name}: not running")
+                continue
+            how = "shutdown over gRPC"
+            try:
+                with NodeClient(f"127.0.0.1:{n.control_port}", timeout=2) as c:
+                    c.shutdown()
+            except ControlError:
+                how = "SIGTERM"
+                _signal(n.pid, signal.SIGTERM)
+            if not wait_gone(n.pid, grace):
+                _signal(n.pid, signal.SIGTERM)
+                how = "SIGTERM"
+                if not wait_gone(n.pid, grace):
+                    _signal(n.pid, signal.SIGKILL)
+                    wait_gone(n.pid, grace)
+                    how = "SIGKILL"
+            report.append(f"{n.name}: stopped ({how})")
+        return report
+
+    # -- status --------------------------------------------------------------------------
+    def status(self) -> list[dict[str, object]]:
+        from ims.control.client import ControlError, NodeClient
+
+        rows = []
+        for n in self.load_state():
+            row: dict[str, object] = {"name": n.name, "kind": n.kind, "address": n.address, "pid": n.pid,
+                                      "control": f"127.0.0.1:{n.control_port}"}
+            if not alive(n.pid):
+                row["state"] = "crashed"
+                row["last_log"] = last_lines(Path(n.log), 5)
+            else:
+                try:
+                    with NodeClient(f"127.0.0.1:{n.control_port}", timeout=2) as c:
+                        row["state"] = c.health()["state"]
+                        row["stats"] = c.stats()
+                except ControlError as exc:
+                    row["state"] = f"unreachable ({exc})"
+            rows.append(row)
+        return rows
+
+
+def alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it exited
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return True
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def last_lines(path: Path, n: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""

@@ -1,0 +1,87 @@
+"""``ims up`` / ``ims status`` / ``ims down`` on a lab of implemented nodes, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LAB = """
+[lab]
+name = "mini"
+
+[[domains]]
+name = "ims.example.net"
+
+[[nodes]]
+name = "hss"
+kind = "hss"
+address = "127.0.7.10"
+control_port = {hss_port}
+scscfs = []
+[nodes.diameter]
+port = 3868
+
+[[nodes]]
+name = "proxy"
+kind = "proxy"
+address = "127.0.7.20"
+control_port = {proxy_port}
+[nodes.sip]
+port = 5060
+"""
+
+
+def _free() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ims(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ims.cli", *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+
+
+def test_up_status_kill_detection_down(tmp_path: Path) -> None:
+    topo = tmp_path / "mini.toml"
+    topo.write_text(LAB.format(hss_port=_free(), proxy_port=_free()))
+    run_dir = str(tmp_path / "run")
+    up = _ims("up", str(topo), "--run-dir", run_dir)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "2 nodes healthy" in up.stdout
+    status = _ims("status", "--run-dir", run_dir, "--json")
+    rows = json.loads(status.stdout)
+    assert status.returncode == 0 and [r["name"] for r in rows] == ["hss", "proxy"]
+    assert all(r["state"] == "running" for r in rows)
+    again = _ims("up", str(topo), "--run-dir", run_dir)
+    assert again.returncode == 1 and "already running" in again.stdout
+    # A node killed behind the lab's back is reported as crashed, with its last log lines.
+    proxy_pid = next(r["pid"] for r in rows if r["name"] == "proxy")
+    os.kill(proxy_pid, signal.SIGKILL)
+    time.sleep(0.3)
+    status = _ims("status", "--run-dir", run_dir)
+    assert status.returncode == 1 and "proxy crashed" in status.stdout and "listening on" in status.stdout
+    down = _ims("down", "--run-dir", run_dir)
+    assert down.returncode == 0 and "hss: stopped (shutdown over gRPC)" in down.stdout
+    assert "proxy: not running" in down.stdout
+    assert not (tmp_path / "run" / "lab.json").exists()
+    logs = (tmp_path / "run" / "logs" / "hss.log").read_text().splitlines()
+    assert all(json.loads(line)["node"] == "hss" for line in logs if line.startswith("{"))
+
+
+def test_up_refuses_unimplemented_kinds_and_invalid_files(tmp_path: Path) -> None:
+    run = _ims("up", str(ROOT / "topologies" / "volte-basic.toml"), "--run-dir", str(tmp_path / "r"))
+    assert run.returncode == 1 and "not implemented yet" in run.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[nodes]]\nname = 1\n")
+    run = _ims("up", str(bad), "--run-dir", str(tmp_path / "r2"))
+    assert run.returncode == 1 and "domains: required field is missing" in run.stdout

@@ -9,8 +9,12 @@ domain are looked up in the location service and forked to every binding
     python -m nodes.proxy --config lab.toml        # [proxy] section
 
 Config keys (TOML ``[proxy]``): domain, listen ("host:port"), transports
-(["udp", "tcp"]), record_route (true), mode ("proxy" | "redirect"),
-parallel (true), min_expires (60), t1/t2/t4.
+(["udp", "tcp"], add "tls" for sips: on tls_port, default the SIP port + 1,
+i.e. 5061), record_route (true), mode ("proxy" | "redirect"), parallel
+(true), min_expires (60), t1/t2/t4, idle_timeout (300 s, TCP/TLS).
+TLS (RFC 3261 §26.3.1): tls_cert/tls_key (PEM files; without them a
+self-signed lab certificate is made at start), tls_verify (true: check the
+peer's certificate on outbound TLS), tls_ca (the CA file for that check).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import logging
 import signal
 import sys
 import time
+import tempfile
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -43,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--listen", help="host:port (default 127.0.0.1:5060)")
     p.add_argument("--domain", help="SIP domain served by the registrar")
     p.add_argument("--mode", choices=["proxy", "redirect"])
-    p.add_argument("--transports", help="comma-separated: udp,tcp")
+    p.add_argument("--transports", help="comma-separated: udp,tcp,tls")
     p.add_argument("--name", default="proxy")
     p.add_argument("--topology", help="lab file; with --node, take this node's settings from it")
     p.add_argument("--node", help="the node's name in --topology")
@@ -128,9 +134,12 @@ async def serve(cfg: dict[str, Any], stop: trio.Event | None = None, *,
     host, _, port_text = cfg["listen"].rpartition(":")
     port = int(port_text)
     core = build_core(cfg, host, port)
-    stack = SipStack(core, host=host, port=port, transports=tuple(cfg["transports"]))
+    stack = SipStack(core, host=host, port=port, transports=tuple(cfg["transports"]),
+                     idle_timeout=float(cfg.get("idle_timeout", 300.0)), **_tls_settings(cfg, host))
     async with trio.open_nursery() as nursery:
         await nursery.start(stack.run)
+        if "tls" in stack.bound:
+            log.info("TLS (sips:) on %s:%d", host, stack.bound["tls"])
         log.info("listening on %s:%d (%s), domain %s, mode %s", host, stack.port, ",".join(cfg["transports"]),
                  cfg["domain"], cfg["mode"])
         if cfg.get("control_port"):
@@ -143,6 +152,22 @@ async def serve(cfg: dict[str, Any], stop: trio.Event | None = None, *,
                 nursery.start_soon(_relay, control.shutdown_requested, stop)
         task_status.started(stack)
         nursery.start_soon(_drain, stack)
+
+
+def _tls_settings(cfg: dict[str, Any], host: str) -> dict[str, Any]:
+    """SipStack keyword arguments for SIP over TLS, when "tls" is among the transports."""
+    if "tls" not in cfg["transports"]:
+        return {}
+    from ims.net.tls import client_context, self_signed, server_context
+
+    cert, key = cfg.get("tls_cert"), cfg.get("tls_key")
+    if not cert or not key:
+        cert, key = self_signed(host, Path(tempfile.mkdtemp(prefix="ims-proxy-tls-")))
+        log.info("no tls_cert/tls_key: made a self-signed certificate %s", cert)
+    return {"tls_port": int(cfg.get("tls_port", 0)) or None,
+            "tls_server_context": server_context(Path(cert), Path(key)),
+            "tls_client_context": client_context(verify=bool(cfg.get("tls_verify", True)),
+                                                 cafile=Path(cfg["tls_ca"]) if cfg.get("tls_ca") else None)}
 
 
 async def _relay(event: trio.Event, stop: trio.Event) -> None:

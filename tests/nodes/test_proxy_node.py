@@ -1,18 +1,23 @@
-"""Two user agents and the proxy node as a real process, over loopback UDP and TCP."""
+"""The proxy node as a real process: two user agents register and call through it over loopback UDP and TCP;
+bad input, redirect mode, TLS, TOML configuration, JSON logs and a clean SIGTERM exit."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 
 from ims.net.sip import SipStack
+from ims.net.tls import client_context
 from ims.net.ua import UaDriver
 from ims.sip.events import Address
 from ims.sip.uacore import CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, Registered, UserAgent
@@ -31,26 +36,51 @@ def _free_port(host: str) -> int:
     return port
 
 
+class Node:
+    """``python -m nodes.proxy`` as a child process; its stderr (JSON lines) drained by a thread."""
+
+    def __init__(self, *args: str, ready: str = "listening on") -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "nodes.proxy", *args], cwd=ROOT,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._marker = ready
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout=15):
+            self.stop()
+            raise AssertionError("proxy node did not start: " + "".join(self.lines)[-2000:])
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if self._marker in line:
+                self._ready.set()
+        self._ready.set()  # EOF: the node exited
+
+    def events(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.lines]  # every line must be one JSON object
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self._reader.join(timeout=5)
+
+
 @pytest.fixture
-def proxy_node():
+def proxy_node() -> Iterator[tuple[int, subprocess.Popen[str]]]:
     port = _free_port(PROXY_HOST)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nodes.proxy", "--listen", f"{PROXY_HOST}:{port}", "--domain", "example.com"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
-    )
-    # Wait for the "listening" log line.
-    assert proc.stderr is not None
-    for _ in range(50):
-        line = proc.stderr.readline()
-        if "listening on" in line or not line:
-            break
-    yield port, proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    node = Node("--listen", f"{PROXY_HOST}:{port}", "--domain", "example.com")
+    yield port, node.proc
+    assert node.stop() == 0  # SIGTERM: a clean exit
+    events = node.events()
+    assert events[-1]["event"].startswith("stopped after") and all(e["node"] == "proxy" for e in events)
 
 
 async def _ua(nursery: trio.Nursery, name: str, host: str, transport: str, proxy: Address) -> UaDriver:
@@ -97,38 +127,95 @@ async def test_register_call_answer_hangup_through_proxy_process(proxy_node, tra
     assert proc.poll() is None
 
 
-async def test_garbage_gets_400_or_is_dropped_and_node_keeps_serving(proxy_node) -> None:
+def _request(method: str, ruri: str, src: str, sport: int, *, transport: str = "UDP", branch: str = "z9hG4bKt1",
+             cseq_method: str | None = None, extra: str = "") -> bytes:
+    return (f"{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/{transport} {src}:{sport};branch={branch};rport\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <{ruri}>\r\nCall-ID: {branch}@{src}\r\n"
+            f"CSeq: 1 {cseq_method or method}\r\n{extra}Content-Length: 0\r\n\r\n").encode()
+
+
+async def test_garbage_gets_400_or_is_dropped_and_node_keeps_serving(proxy_node) -> None:  # type: ignore[no-untyped-def]
     port, proc = proxy_node
-    sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    await sock.bind(("127.0.3.13", 0))
-    await sock.sendto(os.urandom(300), (PROXY_HOST, port))
-    bad = (b"OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.3.13:9;branch=z9hG4bKbad;rport\r\n"
-           b"From: <sip:a@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: x\r\n"
-           b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
-    await sock.sendto(bad, (PROXY_HOST, port))
-    with trio.fail_after(5):
-        data, _ = await sock.recvfrom(65535)
-    assert data.startswith(b"SIP/2.0 400 CSeq method 'INVITE' does not match request method 'OPTIONS'")
-    good = bad.replace(b"CSeq: 1 INVITE", b"CSeq: 1 OPTIONS")
-    await sock.sendto(good, (PROXY_HOST, port))
-    with trio.fail_after(5):
-        data, _ = await sock.recvfrom(65535)
-    assert data.startswith(b"SIP/2.0 200 OK")
-    sock.close()
+    with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        await sock.bind(("127.0.3.13", 0))
+        my_port = sock.getsockname()[1]
+        await sock.sendto(os.urandom(300), (PROXY_HOST, port))
+        # The Via claims port 9: with rport the answer must still come back here (RFC 3581 §4).
+        bad = _request("OPTIONS", "sip:example.com", "127.0.3.13", 9, branch="z9hG4bKbad", cseq_method="INVITE")
+        await sock.sendto(bad, (PROXY_HOST, port))
+        with trio.fail_after(5):
+            data, _ = await sock.recvfrom(65535)
+        assert data.startswith(b"SIP/2.0 400 CSeq method 'INVITE' does not match request method 'OPTIONS'")
+        await sock.sendto(_request("OPTIONS", "sip:example.com", "127.0.3.13", 9, branch="z9hG4bKgood"),
+                          (PROXY_HOST, port))
+        with trio.fail_after(5):
+            data, _ = await sock.recvfrom(65535)
+        assert data.startswith(b"SIP/2.0 200 OK")
+        assert f";rport={my_port};received=127.0.3.13".encode() in data or \
+            f";received=127.0.3.13;rport={my_port}".encode() in data  # §18.2.1 + RFC 3581 stamping
+    # A TCP peer sending garbage is disconnected; a new connection is served.
+    async with await trio.open_tcp_stream(PROXY_HOST, port, local_address="127.0.3.13") as stream:
+        await stream.send_all(b"NONSENSE WITHOUT LENGTH\r\n\r\n")
+        with trio.fail_after(5):
+            assert await stream.receive_some(1000) == b""
+    async with await trio.open_tcp_stream(PROXY_HOST, port, local_address="127.0.3.13") as stream:
+        local_port = stream.socket.getsockname()[1]
+        await stream.send_all(_request("OPTIONS", "sip:example.com", "127.0.3.13", local_port, transport="TCP",
+                                       branch="z9hG4bKtcp"))
+        with trio.fail_after(5):
+            data = await stream.receive_some(65535)
+        assert data.startswith(b"SIP/2.0 200 OK")
     assert proc.poll() is None
 
 
-def test_proxy_node_reads_its_toml_section(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port("127.0.3.5")
+async def test_redirect_mode_from_toml_answers_302_with_the_registered_contact(tmp_path: Path) -> None:
+    host = "127.0.3.5"
+    port = _free_port(host)
     cfg = tmp_path / "lab.toml"
-    cfg.write_text(f'[proxy]\ndomain = "lab.example"\nlisten = "127.0.3.5:{port}"\ntransports = ["udp"]\n'
+    cfg.write_text(f'[proxy]\ndomain = "lab.example"\nlisten = "{host}:{port}"\ntransports = ["udp"]\n'
                    'mode = "redirect"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "nodes.proxy", "--config", str(cfg)], cwd=ROOT,
-                            stderr=subprocess.PIPE, text=True)
+    node = Node("--config", str(cfg))
     try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        assert f"listening on 127.0.3.5:{port} (udp), domain lab.example, mode redirect" in line
+        assert any(f"listening on {host}:{port} (udp), domain lab.example, mode redirect" in line
+                   for line in node.lines)
+        with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            await sock.bind(("127.0.3.14", 0))
+            me = sock.getsockname()[1]
+            reg = _request("REGISTER", "sip:lab.example", "127.0.3.14", me, branch="z9hG4bKr1",
+                           extra=f"Contact: <sip:bob@127.0.3.14:{me}>\r\nExpires: 300\r\n")
+            reg = reg.replace(b"To: <sip:lab.example>", b"To: <sip:bob@lab.example>")
+            await sock.sendto(reg, (host, port))
+            with trio.fail_after(5):
+                data, _ = await sock.recvfrom(65535)
+            assert data.startswith(b"SIP/2.0 200 OK")
+            await sock.sendto(_request("INVITE", "sip:bob@lab.example", "127.0.3.14", me, branch="z9hG4bKi1"),
+                              (host, port))
+            with trio.fail_after(5):
+                data, _ = await sock.recvfrom(65535)
+                if data.startswith(b"SIP/2.0 100"):
+                    data, _ = await sock.recvfrom(65535)
+            assert data.startswith(b"SIP/2.0 302 ")  # §8.3.1: the caller is told where bob is
+            assert f"sip:bob@127.0.3.14:{me}".encode() in data.split(b"\r\nContact:", 1)[1]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert node.stop() == 0
+    node.events()  # every log line is JSON
+
+
+async def test_sips_over_tls_on_its_own_port(tmp_path: Path) -> None:
+    host = "127.0.3.6"
+    port = _free_port(host)
+    with socket.socket() as t:  # the TLS port (SIP port + 1) must be free too
+        t.bind((host, port + 1))
+    node = Node("--listen", f"{host}:{port}", "--domain", "example.com", "--transports", "udp,tcp,tls")
+    try:
+        assert any(f"TLS (sips:) on {host}:{port + 1}" in line for line in node.lines)
+        tcp = await trio.open_tcp_stream(host, port + 1, local_address="127.0.3.15")
+        async with trio.SSLStream(tcp, client_context(verify=False), server_hostname=host) as stream:
+            local_port = tcp.socket.getsockname()[1]
+            await stream.send_all(_request("OPTIONS", "sips:example.com", "127.0.3.15", local_port,
+                                           transport="TLS", branch="z9hG4bKtls"))
+            with trio.fail_after(5):
+                data = await stream.receive_some(65535)
+            assert data.startswith(b"SIP/2.0 200 OK")
+    finally:
+        assert node.stop() == 0

@@ -22,7 +22,7 @@ MMTEL = InitialFilterCriteria(
 VOICEMAIL = InitialFilterCriteria(1, ApplicationServer("sip:vm.ims.example.net", 1),
                                   TriggerPoint(False, (Spt(session_case=2),)))
 SUB = ImsSubscription(f"001@{REALM}", (
-    ServiceProfile((PublicIdentity(f"sip:alice@{REALM}", display_name="Alice"),
+    ServiceProfile((PublicIdentity(f"sip:alice@{REALM}", identity_type=0, display_name="Alice"),
                     PublicIdentity("tel:+15550001", identity_type=0)), (MMTEL, VOICEMAIL), subscribed_media_profile_id=7),
     ServiceProfile((PublicIdentity(f"sip:alice-work@{REALM}"), PublicIdentity(f"sip:alice-old@{REALM}", True)), ()),
 ))

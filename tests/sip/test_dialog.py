@@ -248,3 +248,334 @@ def test_uri_address_literals_transport_and_maddr() -> None:
     with pytest.raises(SipError) as exc:
         uri_address(parse_uri("tel:+15551234567"))
     assert exc.value.status == 416
+
+
+# ================================================================ UA core on dialogs (§13, §10.2): two UAs in memory
+
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ims.sip.events import (  # noqa: E402
+    RequestReceived, SendMessage, TimerConfig,
+)
+from ims.sip.headers import Challenge  # noqa: E402
+from ims.sip.transaction import TransactionLayer  # noqa: E402
+from ims.sip.uacore import (  # noqa: E402
+    CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, Registered, RegistrationFailed, UserAgent,
+)
+
+A_ADDR, B_ADDR, R_ADDR = Address("10.0.0.1", 5060), Address("10.0.0.2", 5060), Address("10.0.0.9", 5060)
+TIMERS = TimerConfig(t1=0.5, t2=4.0, t4=5.0)
+
+
+class StubRegistrar:
+    """A SipCore answering every request through ``callback(request) -> Response``."""
+
+    def __init__(self, callback: Callable[[Request], Response]) -> None:
+        self.layer = TransactionLayer(TIMERS)
+        self.callback = callback
+        self.seen: list[Request] = []
+
+    def receive(self, message: Any, source: Address, now: float) -> list[Any]:
+        out = []
+        for a in self.layer.receive(message, source, now):
+            if isinstance(a, RequestReceived):
+                self.seen.append(a.request)
+                out.extend(self.layer.send_response(a.key, self.callback(a.request), now))
+            else:
+                out.append(a)
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self.layer.next_deadline()
+
+    def handle_timers(self, now: float) -> list[Any]:
+        return self.layer.handle_timers(now)
+
+
+class Lab:
+    """Cores by address, a fake clock jumping from deadline to deadline, the wire log, app events."""
+
+    def __init__(self) -> None:
+        self.cores: dict[Address, Any] = {}
+        self.now = 0.0
+        self.wire: list[tuple[float, str, bytes]] = []  # (time, sender, bytes)
+        self.events: list[tuple[float, str, Any]] = []
+        self.drop: Callable[[bytes], bool] = lambda data: False
+
+    def name(self, addr: Address) -> str:
+        return {A_ADDR: "alice", B_ADDR: "bob", R_ADDR: "registrar"}[addr]
+
+    def run(self, origin: Address, actions: list[Any]) -> None:
+        queue = [(origin, a) for a in actions]
+        while queue:
+            src, a = queue.pop(0)
+            if not isinstance(a, SendMessage):
+                self.events.append((self.now, self.name(src), a))
+                continue
+            data = a.message.to_bytes()
+            self.wire.append((self.now, self.name(src), data))
+            if self.drop(data) or a.dest not in self.cores:
+                continue
+            queue.extend((a.dest, x) for x in self.cores[a.dest].receive(parse_message(data), src, self.now))
+
+    def advance_to(self, until: float) -> None:
+        while True:
+            due = [(dl, addr) for addr, c in self.cores.items() if (dl := c.next_deadline()) is not None]
+            if not due:
+                break
+            self.now, addr = min(due, key=lambda item: item[0])
+            if self.now > until:
+                break
+            self.run(addr, self.cores[addr].handle_timers(self.now))
+        self.now = until
+
+    def of(self, who: str, kind: type) -> list[Any]:
+        return [e for _, w, e in self.events if w == who and isinstance(e, kind)]
+
+    def starts(self, who: str | None = None) -> list[str]:
+        out = []
+        for _, w, data in self.wire:
+            if who is None or w == who:
+                f = data.split(b"\r\n", 1)[0].decode().split(" ")
+                out.append(f[1] if f[0] == "SIP/2.0" else f[0])
+        return out
+
+    def times(self, start: str, who: str) -> list[float]:
+        return [round(t, 6) for t, w, data in self.wire if w == who and data.startswith(start.encode())]
+
+
+def ua_pair(*, with_registrar: Callable[[Request], Response] | None = None,
+            credentials: Any = None) -> tuple[Lab, UserAgent, UserAgent]:
+    lab = Lab()
+    alice = UserAgent(SipURI.parse("sip:alice@atlanta.example.com"), SipURI.parse("sip:alice@10.0.0.1"), A_ADDR,
+                      None, credentials, timers=TIMERS)
+    bob = UserAgent(SipURI.parse("sip:bob@biloxi.example.com"), SipURI.parse("sip:bob@10.0.0.2"), B_ADDR,
+                    timers=TIMERS)
+    lab.cores[A_ADDR], lab.cores[B_ADDR] = alice, bob
+    if with_registrar is not None:
+        lab.cores[R_ADDR] = StubRegistrar(with_registrar)
+    return lab, alice, bob
+
+
+def _ok_register(req: Request) -> Response:
+    resp = build_response(req, 200, to_tag="reg")
+    resp.add("Contact", f"{req.get('contact').split(';')[0]};expires=1800")  # type: ignore[union-attr]
+    return resp
+
+
+REGISTRAR_URI = SipURI.parse("sip:10.0.0.9")
+
+
+def test_10_2_register_against_a_stub_registrar() -> None:
+    lab, alice, _ = ua_pair(with_registrar=_ok_register)
+    lab.run(A_ADDR, alice.register(REGISTRAR_URI, 3600, lab.now))
+    (reg,) = lab.of("alice", Registered)
+    assert reg.expires == 1800  # the registrar's choice, from our Contact's expires (§10.2.4)
+    (sent,) = lab.cores[R_ADDR].seen
+    assert sent.method == "REGISTER" and str(sent.uri) == "sip:10.0.0.9" and sent.expires == 3600
+    assert str(sent.to.uri) == str(sent.from_.uri) == "sip:alice@atlanta.example.com"
+    assert str(sent.contacts[0].uri) == "sip:alice@10.0.0.1"
+    lab.run(A_ADDR, alice.register(REGISTRAR_URI, 0, lab.now))  # refresh/removal: same Call-ID, CSeq + 1
+    first, second = lab.cores[R_ADDR].seen
+    assert second.call_id == first.call_id and second.cseq.seq == first.cseq.seq + 1
+
+
+def test_22_register_digest_retry_through_the_credentials_hook() -> None:
+    asked: list[tuple[Challenge, Request]] = []
+
+    def registrar(req: Request) -> Response:
+        if not req.authorization:
+            resp = build_response(req, 401, to_tag="reg")
+            resp.add("WWW-Authenticate", 'Digest realm="atlanta.example.com", nonce="abc", algorithm=MD5')
+            return resp
+        return _ok_register(req)
+
+    def hook(challenge: Challenge, request: Request) -> str:
+        asked.append((challenge, request))
+        return 'Digest username="alice", realm="atlanta.example.com", nonce="abc", uri="sip:10.0.0.9", response="00"'
+
+    lab, alice, _ = ua_pair(with_registrar=registrar, credentials=hook)
+    lab.run(A_ADDR, alice.register(REGISTRAR_URI, 600, lab.now))
+    assert [e.expires for e in lab.of("alice", Registered)] == [1800]
+    ((challenge, request),) = asked
+    assert challenge.params["nonce"] == "abc" and request.method == "REGISTER"
+    first, second = lab.cores[R_ADDR].seen
+    assert second.authorization[0].params["username"] == "alice"
+    assert second.cseq.seq == first.cseq.seq + 1 and second.call_id == first.call_id
+    assert second.top_via.branch != first.top_via.branch  # a new transaction
+
+
+def test_22_3_proxy_challenge_is_answered_in_proxy_authorization() -> None:
+    def registrar(req: Request) -> Response:
+        if req.get("proxy-authorization") is None:
+            resp = build_response(req, 407, to_tag="p")
+            resp.add("Proxy-Authenticate", 'Digest realm="p.example", nonce="n1"')
+            return resp
+        return _ok_register(req)
+
+    lab, alice, _ = ua_pair(with_registrar=registrar, credentials=lambda c, r: 'Digest username="alice"')
+    lab.run(A_ADDR, alice.register(REGISTRAR_URI, 600, lab.now))
+    assert lab.of("alice", Registered) and lab.cores[R_ADDR].seen[1].get("authorization") is None
+
+
+def test_10_2_registration_refused_and_timed_out() -> None:
+    lab, alice, _ = ua_pair(with_registrar=lambda req: build_response(req, 403, to_tag="r"))
+    lab.run(A_ADDR, alice.register(REGISTRAR_URI, 600, lab.now))
+    assert [e.status for e in lab.of("alice", RegistrationFailed)] == [403]
+    lab2, alice2, _ = ua_pair()  # nobody at the registrar's address
+    lab2.run(A_ADDR, alice2.register(REGISTRAR_URI, 600, 0.0))
+    lab2.advance_to(40.0)
+    assert [e.status for e in lab2.of("alice", RegistrationFailed)] == [408]  # Timer F
+    assert lab2.times("REGISTER", "alice") == [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+
+
+def _call(lab: Lab, alice: UserAgent) -> str:
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), lab.now, body=b"v=0\r\n",
+                                 content_type="application/sdp")
+    lab.run(A_ADDR, acts)
+    return call_id
+
+
+def test_13_call_answer_ack_bye_with_dialog_state() -> None:
+    lab, alice, bob = ua_pair()
+    call_id = _call(lab, alice)
+    (inc,) = lab.of("bob", IncomingCall)
+    assert inc.call_id == call_id and inc.request.body == b"v=0\r\n"
+    lab.run(B_ADDR, bob.ringing(call_id, lab.now))
+    assert [(e.call_id, e.status) for e in lab.of("alice", CallProgress)] == [(call_id, 180)]
+    assert alice.calls[call_id].dialogs.dialogs[bob.calls[call_id].local_tag].state == "early"
+    lab.run(B_ADDR, bob.answer(call_id, lab.now, body=b"v=0 answer\r\n", content_type="application/sdp"))
+    assert lab.of("alice", CallAnswered)[0].response.body == b"v=0 answer\r\n"
+    assert lab.of("bob", CallAnswered)  # the ACK arrived
+    a_d, b_d = alice.calls[call_id].dialog, bob.calls[call_id].dialog
+    assert a_d is not None and b_d is not None and a_d.state == b_d.state == "confirmed"
+    assert a_d.id == (b_d.id[0], b_d.id[2], b_d.id[1])  # the same dialog seen from both ends
+    lab.advance_to(40.0)
+    assert lab.starts() == ["INVITE", "180", "200", "ACK"]  # the ACK stopped Bob's 2xx retransmissions
+    lab.run(B_ADDR, bob.bye(call_id, lab.now))  # the callee hangs up this time
+    assert lab.of("alice", CallEnded)[0].by_remote and not lab.of("bob", CallEnded)[0].by_remote
+    assert lab.starts() == ["INVITE", "180", "200", "ACK", "BYE", "200"]
+    assert not alice.calls and not bob.calls
+
+
+def test_13_3_1_4_uas_retransmits_2xx_t1_doubling_to_t2_and_byes_at_64_t1() -> None:
+    lab, alice, bob = ua_pair()
+    call_id = _call(lab, alice)
+    lab.drop = lambda data: data.startswith(b"ACK")  # every ACK is lost
+    lab.run(B_ADDR, bob.answer(call_id, lab.now))
+    lab.advance_to(40.0)
+    oks = [t for t, w, d in lab.wire if w == "bob" and d.startswith(b"SIP/2.0 200") and b"INVITE" in d]
+    assert [round(t, 6) for t in oks] == [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    # The UAC core ACKs every 2xx it gets (§13.2.2.4), always the same ACK.
+    acks = [d for _, w, d in lab.wire if w == "alice" and d.startswith(b"ACK")]
+    assert len(acks) == len(oks) and len(set(acks)) == 1
+    # 64*T1 = 32 s without an ACK: the UAS core ends the session with a BYE (§13.3.1.4).
+    assert lab.times("BYE", "bob") == [32.0]
+    assert [(e.by_remote, e.reason) for e in lab.of("bob", CallEnded)] == [(False, "no-ack")]
+    assert lab.of("alice", CallEnded)[0].by_remote and not lab.of("bob", CallAnswered)
+
+
+def test_13_3_1_4_a_late_ack_stops_the_retransmissions() -> None:
+    lab, alice, bob = ua_pair()
+    call_id = _call(lab, alice)
+    lost = iter([True, True])
+    lab.drop = lambda data: data.startswith(b"ACK") and next(lost, False)
+    lab.run(B_ADDR, bob.answer(call_id, lab.now))
+    lab.advance_to(60.0)
+    assert lab.times("SIP/2.0 200", "bob") == [0.0, 0.5, 1.5]
+    assert bob.calls[call_id].state == "confirmed" and len(lab.of("bob", CallAnswered)) == 1
+    assert "BYE" not in lab.starts()
+
+
+def test_13_3_1_4_no_2xx_retransmission_by_the_core_over_tcp() -> None:
+    lab = Lab()
+    a_tcp, b_tcp = Address("10.0.0.1", 5060, "tcp"), Address("10.0.0.2", 5060, "tcp")
+    alice = UserAgent(SipURI.parse("sip:alice@a.example"), SipURI.parse("sip:alice@10.0.0.1;transport=tcp"), a_tcp,
+                      timers=TIMERS)
+    bob = UserAgent(SipURI.parse("sip:bob@b.example"), SipURI.parse("sip:bob@10.0.0.2;transport=tcp"), b_tcp,
+                    timers=TIMERS)
+    lab.cores = {a_tcp: alice, b_tcp: bob}
+    lab.name = lambda addr: "alice" if addr.host == "10.0.0.1" else "bob"  # type: ignore[method-assign]
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2;transport=tcp"), 0.0)
+    lab.run(a_tcp, acts)
+    lab.drop = lambda data: data.startswith(b"ACK")
+    lab.run(b_tcp, bob.answer(call_id, 0.0))
+    lab.advance_to(20.0)
+    assert lab.times("SIP/2.0 200", "bob") == [0.0]
+
+
+def test_9_cancel_after_ringing_gives_487_and_ends_both_sides() -> None:
+    lab, alice, bob = ua_pair()
+    call_id = _call(lab, alice)
+    lab.run(B_ADDR, bob.ringing(call_id, lab.now))
+    lab.run(A_ADDR, alice.cancel(call_id, lab.now))
+    assert [e.status for e in lab.of("alice", CallFailed)] == [487]
+    assert [(e.by_remote, e.reason) for e in lab.of("bob", CallEnded)] == [(True, "cancelled")]
+    assert lab.starts() == ["INVITE", "180", "CANCEL", "200", "487", "ACK"]
+    assert not alice.calls and not bob.calls
+
+
+def test_9_1_cancel_before_any_provisional_waits_for_one() -> None:
+    lab, alice, bob = ua_pair()
+    lab.drop = lambda data: data.startswith(b"SIP/2.0 100")  # no 100 Trying reaches Alice
+    call_id = _call(lab, alice)
+    assert alice.cancel(call_id, lab.now) == []  # §9.1: not before a provisional response
+    lab.advance_to(0.3)
+    assert "CANCEL" not in lab.starts()
+    lab.run(B_ADDR, bob.ringing(call_id, lab.now))  # now the CANCEL goes
+    assert [e.status for e in lab.of("alice", CallFailed)] == [487]
+    assert lab.starts()[-4:] == ["CANCEL", "200", "487", "ACK"]
+
+
+def test_13_reject_busy_486_is_acked_by_the_transaction() -> None:
+    lab, alice, bob = ua_pair()
+    call_id = _call(lab, alice)
+    lab.run(B_ADDR, bob.reject(call_id, 486, lab.now))
+    assert [(e.call_id, e.status) for e in lab.of("alice", CallFailed)] == [(call_id, 486)]
+    assert lab.starts() == ["INVITE", "486", "ACK"]
+    assert lab.of("bob", CallEnded) == [] and not bob.calls and not alice.calls
+
+
+def test_13_2_2_4_second_fork_2xx_is_acked_then_byed() -> None:
+    lab, alice, _ = ua_pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@biloxi.example.com"), 0.0)
+    invite_ = acts[0].message
+    out: list[Any] = []
+    for tag, host in (("fork1", "10.0.0.21"), ("fork2", "10.0.0.22")):
+        ok = build_response(invite_, 200, to_tag=tag)
+        ok.add("Contact", f"<sip:bob@{host}>")
+        out.append(alice.receive(ok, B_ADDR, 0.1))
+    first, second = out
+    assert [type(a).__name__ for a in first] == ["SendMessage", "CallAnswered"]
+    assert first[0].message.method == "ACK" and first[0].dest == Address("10.0.0.21", 5060)
+    sent = [(a.message.method, a.dest.host, a.message.to.tag) for a in second if isinstance(a, SendMessage)]
+    assert sent == [("ACK", "10.0.0.22", "fork2"), ("BYE", "10.0.0.22", "fork2")]
+    assert not any(isinstance(a, CallAnswered) for a in second)
+    assert alice.calls[call_id].dialog.remote_tag == "fork1"  # type: ignore[union-attr]
+    # The first fork's 2xx retransmitted: the same ACK again, no new event.
+    ok1 = build_response(invite_, 200, to_tag="fork1")
+    ok1.add("Contact", "<sip:bob@10.0.0.21>")
+    again = alice.receive(ok1, B_ADDR, 0.6)
+    assert [a.message.to_bytes() for a in again] == [first[0].message.to_bytes()]
+
+
+def test_17_1_4_transport_error_fails_the_call_503() -> None:
+    lab, alice, _ = ua_pair()
+    call_id = _call(lab, alice)
+    lab.run(A_ADDR, alice.transport_error(B_ADDR, lab.now))
+    assert [(e.call_id, e.status) for e in lab.of("alice", CallFailed)] == [(call_id, 503)]
+
+
+def test_12_2_2_in_dialog_request_for_unknown_dialog_is_481() -> None:
+    lab, alice, bob = ua_pair()
+    call_id = _call(lab, alice)
+    lab.run(B_ADDR, bob.answer(call_id, lab.now))
+    d = alice.calls[call_id].dialog
+    assert d is not None
+    stray = d.create_request("INFO")
+    stray.set("Call-ID", "nobody@10.0.0.1")
+    stray.add("Via", "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKstray", first=True)
+    key, acts = alice.layer.send_request(stray, B_ADDR, lab.now)
+    lab.run(A_ADDR, acts)
+    assert lab.starts()[-1] == "481"

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -78,9 +79,13 @@ def generate(protos_dir: Path = PROTOS, out_dir: Path = GEN) -> list[Path]:
         run = subprocess.run(cmd, cwd=protos_dir, capture_output=True, text=True, check=False)
         if run.returncode != 0:
             raise CodegenError(f"protoc failed ({run.returncode}) on {protos_dir}:\n{run.stderr.strip()}")
+        # Stamp outputs no older than their sources, even a proto dated in the future (clock skew),
+        # so a fresh build is never seen as stale again.
+        stamp = max(time.time(), Path(__file__).stat().st_mtime, *(p.stat().st_mtime for p in protos))
         written = []
         for made in sorted(tmp.iterdir()):
             made.write_text(_IMPORT.sub(r"from . import \1 as ", made.read_text()))
+            os.utime(made, (stamp, stamp))
             target = out_dir / made.name
             os.replace(made, target)
             written.append(target)

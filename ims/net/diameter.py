@@ -399,8 +399,10 @@ class DiameterNode:
         """RFC 6733 §5.5.4: send the SUSPECT peer's pending requests to an alternate, T flag set."""
         now = trio.current_time()
         for msg in pending:
+            if msg.get(DESTINATION_HOST) is not None:
+                continue  # meant for that host: another server cannot answer it (we are no relay)
             try:
-                other = self.route(msg.get_str(DESTINATION_HOST), msg.get_str(DESTINATION_REALM), exclude=conn)
+                other = self.route(None, msg.get_str(DESTINATION_REALM), exclude=conn)
             except NoRoute:
                 continue  # no alternate: the request waits for the peer or its timeout
             waiter = conn.waiters.pop(msg.hop_by_hop, None)

@@ -198,14 +198,28 @@ async def _signals(stop: trio.Event, *, task_status: trio.TaskStatus[None] = tri
             return
 
 
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError inside ``exc`` (trio wraps task errors in exception groups), if any."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _os_error(inner)) is not None:
+                return found
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     logs.setup(cfg["name"], cfg["log_level"])
     started = time.monotonic()
     try:
         trio.run(main_async, cfg)
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
+    except (OSError, BaseExceptionGroup) as exc:
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        log.error("cannot start: %s", cause)  # e.g. the address is taken: one line, exit status 1
         return 1
     log.info("stopped after %.1f s", time.monotonic() - started)
     return 0

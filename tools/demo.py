@@ -9,9 +9,12 @@ message on the wire is printed.  Exit status 0 means the whole flow worked.
 
 from __future__ import annotations
 
+import itertools
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,15 +91,16 @@ async def flow() -> None:
 
 def main() -> int:
     console.print("[bold]ims-lab demo[/]: a registrar/proxy process and two user agents on loopback")
+    # The node's JSON log goes to a file (a pipe nobody reads could fill up and stall it).
+    log_file = tempfile.NamedTemporaryFile(prefix="ims-demo-proxy-", suffix=".log", delete=False)
     proxy = subprocess.Popen([sys.executable, "-m", "nodes.proxy", "--listen", f"{PROXY.host}:{PROXY.port}",
                               "--domain", "example.com", "--transports", "udp"],
-                             cwd=ROOT, stderr=subprocess.PIPE, text=True)
+                             cwd=ROOT, stderr=log_file)
     try:
-        assert proxy.stderr is not None
-        while "listening on" not in (line := proxy.stderr.readline()):
-            if not line:
-                console.print("[red]the proxy node did not start[/]")
-                return 1
+        if not trio.run(_proxy_ready, proxy):
+            console.print(f"[red]the proxy node did not start[/] (exit status {proxy.poll()}); its log:")
+            console.print(Path(log_file.name).read_text()[-2000:], markup=False)
+            return 1
         table = Table(title="lab")
         for col in ("node", "address", "role"):
             table.add_column(col)
@@ -116,6 +120,31 @@ def main() -> int:
             proxy.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proxy.kill()
+            proxy.wait(timeout=10)
+        log_file.close()
+        Path(log_file.name).unlink(missing_ok=True)
+
+
+async def _proxy_ready(proxy: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
+    """True once the node answers an OPTIONS ping; False if it exits or stays silent for ``timeout`` s."""
+    with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        await sock.bind(("127.0.3.103", 0))
+        port = sock.getsockname()[1]
+        with trio.move_on_after(timeout):
+            for n in itertools.count():
+                if proxy.poll() is not None:
+                    return False
+                ping = (f"OPTIONS sip:{PROXY.host}:{PROXY.port} SIP/2.0\r\n"
+                        f"Via: SIP/2.0/UDP 127.0.3.103:{port};branch=z9hG4bKdemo{n};rport\r\n"
+                        f"Max-Forwards: 70\r\nFrom: <sip:demo@example.com>;tag=demo\r\n"
+                        f"To: <sip:{PROXY.host}>\r\nCall-ID: ready-{n}@127.0.3.103\r\nCSeq: {n + 1} OPTIONS\r\n"
+                        "Content-Length: 0\r\n\r\n")
+                await sock.sendto(ping.encode(), (PROXY.host, PROXY.port))
+                with trio.move_on_after(0.2):  # the node may not be bound yet: ask again
+                    data, _ = await sock.recvfrom(65535)
+                    if data.startswith(b"SIP/2.0 200"):
+                        return True
+    return False
 
 
 async def _bounded_flow() -> None:

@@ -219,3 +219,16 @@ async def test_sips_over_tls_on_its_own_port(tmp_path: Path) -> None:
             assert data.startswith(b"SIP/2.0 200 OK")
     finally:
         assert node.stop() == 0
+
+
+def test_taken_address_is_one_error_line_and_exit_status_1() -> None:
+    host = "127.0.3.7"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind((host, 0))
+        port = taken.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "nodes.proxy", "--listen", f"{host}:{port}"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.splitlines()
+    entry = json.loads(line)
+    assert entry["level"] == "error" and "cannot start" in entry["event"] and "in use" in entry["event"]

@@ -148,7 +148,11 @@ class SipStack:
         """Send what the core asked to send; queue the rest for the application."""
         for a in actions:
             if isinstance(a, SendMessage):
-                await self._send(a.message, a.dest)
+                try:
+                    await self._send(a.message, a.dest)
+                except SipError as exc:  # a message the core built cannot be serialized: its bug, not ours
+                    self.stats["send_errors"] += 1
+                    log.error("cannot send to %s: %s", a.dest, exc.reason)
             else:
                 try:
                     self.events_send.send_nowait(a)
@@ -158,14 +162,32 @@ class SipStack:
 
     async def _timer_loop(self) -> None:
         while True:
-            deadline = self.core.next_deadline()
+            deadline = self._core_call(self.core.next_deadline)
             with trio.move_on_at(deadline if deadline is not None else math.inf):
                 await self._wake.wait()
             self._wake = trio.Event()
             now = trio.current_time()
-            deadline = self.core.next_deadline()
+            deadline = self._core_call(self.core.next_deadline)
             if deadline is not None and deadline <= now:
-                await self.execute(self.core.handle_timers(now))
+                actions = self._core_call(self.core.handle_timers, now)
+                if actions is None:
+                    # The core failed on its own timers; it will likely fail again at once, so give the
+                    # rest of the node a turn instead of spinning (the failure is logged each time).
+                    await trio.sleep(0.1)
+                    continue
+                await self.execute(actions)
+
+    def _core_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the core outside message handling; a core bug is logged and counted, never fatal."""
+        try:
+            return fn(*args)
+        except Exception:  # noqa: BLE001 - one broken timer must not take the node down
+            self.stats["core_errors"] = self.stats.get("core_errors", 0) + 1
+            log.exception("core failed in %s", getattr(fn, "__name__", fn))
+            return None
+
+    async def _transport_error(self, dest: Address) -> None:
+        await self.execute(self._core_call(self.core.transport_error, dest, trio.current_time()) or [])
 
     def _on_bytes(self, data: bytes, source: Address, reply: Callable[[bytes], Any] | None) -> list[Action] | bytes | None:
         """Parse and feed; returns actions, or bytes to answer directly (400), or None."""
@@ -229,7 +251,7 @@ class SipStack:
         except OSError as exc:
             self.stats["send_errors"] += 1
             log.info("UDP send to %s failed: %s", dest, exc)
-            await self.execute(self.core.transport_error(dest, trio.current_time()))
+            await self._transport_error(dest)
 
     # -- TCP / TLS ----------------------------------------------------------
     async def _accept_tcp(self, stream: trio.SocketStream) -> None:
@@ -368,14 +390,14 @@ class SipStack:
             self.on_message("out", data, self.local_address(dest.transport), dest)
         if dest.transport == "udp":
             if self._udp is None:
-                await self.execute(self.core.transport_error(dest, trio.current_time()))
+                await self._transport_error(dest)
                 return
             await self._send_udp(data, dest)
             return
         conn = await self._connect(dest)
         if conn is None or not await self._write(conn, data):
             self.stats["send_errors"] += 1
-            await self.execute(self.core.transport_error(dest, trio.current_time()))
+            await self._transport_error(dest)
 
 
 def _family(host: str) -> int:

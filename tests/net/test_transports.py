@@ -445,3 +445,23 @@ async def test_18_1_1_large_request_stays_on_udp_when_the_destination_has_no_tcp
             assert len(data) > 1300 and b"Via: SIP/2.0/UDP " in data
             assert core.errors == [] and not stack._conns
         nursery.cancel_scope.cancel()
+
+
+async def test_core_failing_on_its_timers_is_logged_and_the_stack_keeps_serving() -> None:
+    class BrokenTimers(FakeCore):
+        def handle_timers(self, now: float) -> list[Action]:
+            self.fired.append(now)
+            raise RuntimeError("timer bug")
+
+    core = BrokenTimers()
+    core.answer = _ok
+    core.deadline = 0.0  # always due: the core raises every time it is asked
+    async with trio.open_nursery() as nursery:
+        stack = await _stack(nursery, core)
+        with await _udp_peer() as sock:
+            await sock.sendto(_options("z9hG4bKalive"), (HOST, stack.bound["udp"]))
+            with trio.fail_after(5):
+                data, _ = await sock.recvfrom(65535)
+            assert data.startswith(b"SIP/2.0 200 OK")
+        assert stack.stats["core_errors"] >= 1 and len(core.fired) < 50  # failed, logged, did not spin
+        nursery.cancel_scope.cancel()

@@ -30,6 +30,8 @@ def _mac(ip: str) -> bytes:
 
 
 class PcapWriter:
+    """A classic pcap (LINKTYPE_ETHERNET) of what the nodes sent; ``tcp()`` / ``udp()`` per payload."""
+
     def __init__(self, path: str | Path) -> None:
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET))
@@ -82,3 +84,13 @@ class PcapWriter:
         ack = self._flows[rkey][0]
         self._tcp_segment(t, src, dst, seq[0], ack, 0x18, payload)
         seq[0] += len(payload)
+
+    def close_tcp(self, t: float, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        """FIN from ``src``, FIN-ACK back, final ACK (RFC 9293 §3.6), so the stream ends cleanly in Wireshark."""
+        key, rkey = (src[0], src[1], dst[0], dst[1]), (dst[0], dst[1], src[0], src[1])
+        if key not in self._flows:
+            return
+        seq, rseq = self._flows.pop(key), self._flows.pop(rkey)
+        self._tcp_segment(t, src, dst, seq[0], rseq[0], 0x11, b"")
+        self._tcp_segment(t, dst, src, rseq[0], seq[0] + 1, 0x11, b"")
+        self._tcp_segment(t, src, dst, seq[0] + 1, rseq[0] + 1, 0x10, b"")

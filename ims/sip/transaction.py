@@ -440,6 +440,7 @@ class TransactionLayer:
         self._txns.pop(key, None)
 
     def next_deadline(self) -> float | None:
+        """When ``handle_timers`` must next be called (None: no timer armed)."""
         heap = self._heap
         while heap:
             at, _, key, name = heap[0]
@@ -450,6 +451,7 @@ class TransactionLayer:
         return None
 
     def handle_timers(self, now: float) -> list[Action]:
+        """Fire every timer (A..M, and the 200 ms 100-Trying timer) due at ``now``."""
         out: list[Action] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -463,6 +465,14 @@ class TransactionLayer:
 
     # -- inbound -----------------------------------------------------------
     def receive(self, message: Request | Response, source: Address, now: float) -> list[Action]:
+        """A parsed message from the transport.
+
+        Responses go to their client transaction (§17.1.3) or come back as
+        ``StrayResponse``; requests are stamped with received/rport (§18.2.1),
+        matched (§17.2.3) and absorbed if they are retransmissions, or create a
+        server transaction and come back as ``RequestReceived``; an ACK for a 2xx
+        comes back as ``AckReceived``; a CANCEL is answered here (§9.2).
+        """
         if isinstance(message, Response):
             return self._receive_response(message, source, now)
         return self._receive_request(message, source, now)
@@ -516,6 +526,13 @@ class TransactionLayer:
 
     # -- outbound ----------------------------------------------------------
     def send_request(self, request: Request, dest: Address, now: float) -> tuple[TransactionKey, list[Action]]:
+        """Start a client transaction for ``request`` (its top Via must carry the branch).
+
+        INVITE gets the §17.1.1 machine, anything else §17.1.2; ``dest.transport``
+        decides whether retransmission timers run. Raises ``SipError`` for ACK
+        (no transaction: send it as a ``SendMessage``), a missing branch or a
+        branch already in use.
+        """
         if request.method == "ACK":
             raise SipError("ACK is not a transaction: send it with SendMessage")
         branch = request.top_via.branch
@@ -533,13 +550,23 @@ class TransactionLayer:
         return key, txn.start(now)
 
     def send_response(self, key: TransactionKey, response: Response, now: float) -> list[Action]:
+        """The TU answers the server transaction ``key``; sent per §18.2.2 (``response_destination``).
+
+        Returns nothing if the transaction is gone or no longer takes that response.
+        """
         txn = self._txns.get(key)
         if txn is None or not hasattr(txn, "send_response"):
             return []  # transaction already gone (e.g. Timer L/J ran out); nothing to do
         return txn.send_response(response, now)
 
     def cancel(self, key: TransactionKey, now: float) -> tuple[TransactionKey | None, list[Action]]:
-        """§9.1: CANCEL a pending INVITE client transaction (only once it got a 1xx)."""
+        """§9.1: CANCEL a pending INVITE client transaction in its own non-INVITE transaction.
+
+        The CANCEL copies the INVITE's Request-URI, top Via (same branch), Route,
+        From, To, Call-ID and CSeq number. Returns ``(None, [])`` once the INVITE
+        got its final response. §9.1 also says not to send it before a provisional
+        response: that wait is the TU's (``UserAgent.cancel`` does it).
+        """
         txn = self._txns.get(key)
         if not isinstance(txn, InviteClientTransaction) or txn.state not in ("calling", "proceeding"):
             return None, []

@@ -30,6 +30,7 @@ from ims.sip.events import (
     StrayResponse,
     TimerConfig,
     TransactionKey,
+    TransactionTerminated,
     TransactionTimeout,
     TransportFailure,
 )
@@ -140,6 +141,9 @@ class UserAgent:
         self._reg_tries = 0
         self._pending: dict[TransactionKey, tuple[str, str]] = {}  # client txn -> (purpose, call_id)
         self._server: dict[TransactionKey, str] = {}  # server txn -> call_id
+        # §8.2.2.2 merged requests: (From tag, Call-ID, CSeq) of out-of-dialog requests -> server txn
+        self._merged: dict[tuple[str, str, int, str], TransactionKey] = {}
+        self._merged_by_key: dict[TransactionKey, tuple[str, str, int, str]] = {}
 
     # -- helpers -------------------------------------------------------------
     def _via(self) -> str:
@@ -218,6 +222,11 @@ class UserAgent:
                 out.extend(self._on_cancel(a.key, now))
             elif isinstance(a, StrayResponse):
                 out.extend(self._on_stray(a.response, now))
+            elif isinstance(a, TransactionTerminated):
+                ident = self._merged_by_key.pop(a.key, None)
+                if ident is not None and self._merged.get(ident) == a.key:
+                    del self._merged[ident]
+                self._server.pop(a.key, None)
             elif isinstance(a, (TransactionTimeout, TransportFailure)):
                 purpose, call_id = self._pending.pop(a.key, ("", ""))
                 status = 408 if isinstance(a, TransactionTimeout) else 503
@@ -425,6 +434,16 @@ class UserAgent:
     # -- calls: UAS ------------------------------------------------------------
     def _on_request(self, key: TransactionKey, req: Request, source: Address, now: float) -> list[Action]:
         method = req.method
+        if not req.to.tag:
+            # §8.2.2.2: the same request reaching us again by another path (forked
+            # by a proxy and merged back) has the same From tag, Call-ID and CSeq
+            # but another transaction: answer it 482 (Loop Detected).
+            ident = (req.from_.tag or "", req.call_id, req.cseq.seq, method)
+            other = self._merged.get(ident)
+            if other is not None and other != key and self.layer.get(other) is not None:
+                return self.layer.send_response(key, build_response(req, 482, to_tag=new_tag()), now)
+            self._merged[ident] = key
+            self._merged_by_key[key] = ident
         if method == "INVITE":
             if req.to.tag:
                 return self._in_dialog(key, req, now)

@@ -579,3 +579,21 @@ def test_12_2_2_in_dialog_request_for_unknown_dialog_is_481() -> None:
     key, acts = alice.layer.send_request(stray, B_ADDR, lab.now)
     lab.run(A_ADDR, acts)
     assert lab.starts()[-1] == "481"
+
+
+def test_8_2_2_2_merged_request_is_482() -> None:
+    lab, alice, bob = ua_pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@10.0.0.2"), 0.0)
+    invite_ = acts[0].message
+    lab.run(A_ADDR, acts)
+    # The same INVITE arriving by a second path: same From tag/Call-ID/CSeq, another branch.
+    copy = invite_.copy()
+    copy.headers.pop_first_value("via")
+    copy.add("Via", "SIP/2.0/UDP 10.0.0.30:5060;branch=z9hG4bKotherpath", first=True)
+    out = bob.receive(copy, Address("10.0.0.30", 5060), 0.1)
+    assert [a.message.status for a in out if isinstance(a, SendMessage)] == [482]
+    assert len([e for e in lab.of("bob", IncomingCall)]) == 1
+    # Once the first INVITE transaction is over, the identity is forgotten.
+    lab.run(B_ADDR, bob.reject(call_id, 486, 0.2))
+    lab.advance_to(60.0)
+    assert not bob._merged and not bob._server

@@ -23,7 +23,8 @@ error) and starts the gRPC threads.  A Shutdown RPC (or
 :meth:`request_shutdown`, e.g. from a SIGTERM handler) moves the node to
 "stopping", runs the cleanup callbacks registered with :meth:`on_shutdown`
 (Diameter DPR and the like, bounded by ``cleanup_timeout``), then cancels the
-nursery ``serve`` runs in.  However ``serve`` ends (that, or the nursery being
+nursery ``serve`` runs in (unless the node waits on ``shutdown_requested``
+and stops itself).  However ``serve`` ends (that, or the nursery being
 cancelled from elsewhere), it stops the gRPC server with a grace period on a
 worker thread, shielded, so no RPC thread outlives the node's loop.
 
@@ -79,6 +80,7 @@ class ControlServer:
         self._token: trio.lowlevel.TrioToken | None = None
         self._shutdown = trio.Event()
         self._served = False
+        self._node_owns_stop = False
         # Each Events stream holds a worker thread; keep some for unary RPCs (Health must always answer).
         self.max_streams = max(1, workers - 4)
         self._server = grpc.server(
@@ -124,7 +126,13 @@ class ControlServer:
     # -- lifecycle --------------------------------------------------------------------------------
     @property
     def shutdown_requested(self) -> trio.Event:
-        """Set when a graceful stop has been asked for (Shutdown RPC, signal, request_shutdown)."""
+        """Set when a graceful stop has been asked for (Shutdown RPC, signal, request_shutdown).
+
+        A node that reads this event (at setup) owns its stop: ``serve`` then runs the cleanups and
+        returns without cancelling the nursery, and the node cancels it when its own
+        shutdown work is done.  Nodes that do not look at it are stopped by ``serve``.
+        """
+        self._node_owns_stop = True
         return self._shutdown
 
     def set_running(self) -> None:
@@ -191,6 +199,8 @@ class ControlServer:
                     log.exception("shutdown cleanup %s failed", getattr(fn, "__qualname__", fn))
         if self._cleanup_scope.cancelled_caught:
             log.warning("shutdown cleanup cut short after %.1f s", self.cleanup_timeout)
+        if self._node_owns_stop:
+            return
         nursery = trio.lowlevel.current_task().parent_nursery
         if nursery is not None and nursery.parent_task is not trio.lowlevel.current_root_task():
             nursery.cancel_scope.cancel()

@@ -365,3 +365,38 @@ def test_subscription_wakes_a_waiting_consumer() -> None:
     bus.publish(NodeEvent("log", "out", summary="hello"))
     t.join(30)
     assert not t.is_alive() and got[0][0][0][2].summary == "hello"
+
+
+async def test_health_says_starting_until_the_node_is_ready() -> None:
+    """As run_node uses it: gRPC up early (Health answers), "running" only once the node says so."""
+    control = ControlServer("slow-start", "test", port=0)
+    control.auto_running = False
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(control.serve)
+            with NodeClient(f"127.0.0.1:{port}") as client:
+                assert (await trio.to_thread.run_sync(client.health))["state"] == "starting"
+                with pytest.raises(ControlError, match="not healthy after 0.2 s \\(state starting\\)"):
+                    await trio.to_thread.run_sync(wait_healthy, f"127.0.0.1:{port}", 0.2)
+                control.set_running()
+                assert (await trio.to_thread.run_sync(wait_healthy, f"127.0.0.1:{port}", 5.0))["state"] == "running"
+            control.request_shutdown("done")
+
+
+async def test_a_node_waiting_on_shutdown_requested_stops_itself() -> None:
+    """The older pattern (nodes.hss, nodes.proxy): the node relays the request and does its own
+    teardown (e.g. DPR) before cancelling; serve() must not cut that teardown short."""
+    control = ControlServer("legacy", "test", port=0)
+    steps: list[str] = []
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            requested = control.shutdown_requested  # read at setup, as those nodes do
+            port = await nursery.start(control.serve)
+            with NodeClient(f"127.0.0.1:{port}") as client:
+                await trio.to_thread.run_sync(client.shutdown)
+            await requested.wait()
+            for _ in range(20):  # the node's own teardown (a DPR/DPA exchange); Cancelled here if serve cut it
+                await trio.lowlevel.checkpoint()
+            steps.append("teardown done")
+            nursery.cancel_scope.cancel()
+    assert steps == ["teardown done"]

@@ -15,9 +15,15 @@ place in the SIP stack that awaits.
   unframeable stream is disconnected.
 - Requests larger than 1300 bytes switch from UDP to TCP (§18.1.1) when this
   stack has TCP.
-- SCTP: Linux ``IPPROTO_SCTP`` sockets where the kernel has SCTP;
-  :func:`sctp_available` tells, and binding it elsewhere raises
-  :class:`TransportUnavailable` with the reason.
+- SCTP (RFC 4168): one-to-one ``IPPROTO_SCTP`` stream sockets where the
+  kernel has SCTP, framed and reused like TCP; :func:`sctp_available` tells,
+  and asking for it elsewhere raises :class:`TransportUnavailable` with the
+  reason ("SCTP is not supported by this kernel").
+- Outbound connections leave from the stack's own address, so captures and
+  ``received`` show the node's 127.0.x.y rather than 127.0.0.1.
+
+It is not a transaction layer: retransmissions, timers and response routing
+(§18.2.2) belong to the core.
 """
 
 from __future__ import annotations
@@ -107,7 +113,6 @@ class SipStack:
             ok, why = sctp_available()
             if not ok:
                 raise TransportUnavailable(why)
-            raise TransportUnavailable("SIP over SCTP (RFC 4168) is not implemented yet")
         if "tls" in self.transports and self.tls_server_context is None:
             raise TransportUnavailable("TLS needs a server certificate (tls_server_context)")
         async with trio.open_nursery() as nursery:
@@ -132,6 +137,14 @@ class SipStack:
                 tls_listeners = [trio.SSLListener(ln, self.tls_server_context, https_compatible=False)
                                  for ln in listeners]
                 nursery.start_soon(trio.serve_listeners, self._accept_tls, tls_listeners)
+            if "sctp" in self.transports:
+                sock = _sctp_socket(self.host)
+                await sock.bind((self.host, self.port))
+                sock.listen(128)
+                self.bound["sctp"] = sock.getsockname()[1]
+                if not self.port:
+                    self.port = self.bound["sctp"]
+                nursery.start_soon(trio.serve_listeners, self._accept_sctp, [trio.SocketListener(sock)])
             nursery.start_soon(self._timer_loop)
             nursery.start_soon(self._idle_reaper)
             task_status.started()
@@ -258,6 +271,10 @@ class SipStack:
         host, port = stream.socket.getpeername()[:2]
         await self._serve_conn(stream, Address(host, port, "tcp"))
 
+    async def _accept_sctp(self, stream: trio.SocketStream) -> None:
+        host, port = stream.socket.getpeername()[:2]
+        await self._serve_conn(stream, Address(host, port, "sctp"))
+
     async def _accept_tls(self, stream: trio.SSLStream) -> None:
         sock = stream.transport_stream.socket  # type: ignore[attr-defined]
         host, port = sock.getpeername()[:2]
@@ -329,7 +346,17 @@ class SipStack:
             return conn
         try:
             with trio.fail_after(self.connect_timeout):
-                stream: trio.abc.Stream = await trio.open_tcp_stream(dest.host, dest.port)
+                stream: trio.abc.Stream
+                if dest.transport == "sctp":
+                    if "sctp" not in self.transports:
+                        raise OSError("this stack has no SCTP transport")
+                    sock = _sctp_socket(self.host)
+                    await sock.bind((self.host, 0))
+                    await sock.connect((dest.host, dest.port))
+                    stream = trio.SocketStream(sock)
+                else:
+                    local = None if self.host in ("", "0.0.0.0", "::") else self.host
+                    stream = await trio.open_tcp_stream(dest.host, dest.port, local_address=local)
                 if dest.transport == "tls":
                     ctx = self.tls_client_context or ssl.create_default_context()
                     stream = trio.SSLStream(stream, ctx, server_hostname=dest.host)
@@ -398,6 +425,11 @@ class SipStack:
         if conn is None or not await self._write(conn, data):
             self.stats["send_errors"] += 1
             await self._transport_error(dest)
+
+
+def _sctp_socket(host: str) -> trio.socket.SocketType:
+    """A one-to-one style SCTP socket (RFC 6458 §4), usable as a trio stream."""
+    return trio.socket.socket(_family(host), socket.SOCK_STREAM, getattr(socket, "IPPROTO_SCTP", 132))
 
 
 def _family(host: str) -> int:

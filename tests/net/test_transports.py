@@ -82,11 +82,28 @@ async def test_sctp_is_reported_clearly_when_the_kernel_lacks_it() -> None:
         await stack.run()
 
 
-def test_sctp_transport_where_available() -> None:
+async def test_rfc4168_call_over_sctp_where_the_kernel_has_it() -> None:
     ok, why = sctp_available()
     if not ok:
         pytest.skip(f"SIP over SCTP needs kernel SCTP: {why}")
-
+    async with trio.open_nursery() as nursery:
+        drivers = []
+        for name, host in (("alice", "127.0.3.33"), ("bob", "127.0.3.34")):
+            ua = UserAgent(SipURI.parse(f"sip:{name}@{host}"), SipURI.parse(f"sip:{name}@{host}"),
+                           Address(host, 0, "sctp"))
+            stack = SipStack(ua, host=host, port=0, transports=("udp", "sctp"))
+            await nursery.start(stack.run)
+            ua.local = Address(host, stack.bound["sctp"], "sctp")
+            ua.contact = SipURI.parse(f"sip:{name}@{host}:{stack.bound['sctp']};transport=sctp")
+            drivers.append(UaDriver(ua, stack))
+        alice, bob = drivers
+        call_id, acts = alice.ua.invite(bob.ua.contact, alice.now)
+        await alice.do(acts)
+        await bob.wait_for(IncomingCall)
+        await bob.do(bob.ua.answer(call_id, bob.now))
+        await alice.wait_for(CallAnswered)
+        assert list(alice.stack._conns)[0][2] == "sctp"
+        nursery.cancel_scope.cancel()
 
 
 # -- the driver on a fake core ------------------------------------------------------------------

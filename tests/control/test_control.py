@@ -400,3 +400,15 @@ async def test_a_node_waiting_on_shutdown_requested_stops_itself() -> None:
             steps.append("teardown done")
             nursery.cancel_scope.cancel()
     assert steps == ["teardown done"]
+
+
+async def test_events_iterator_ends_at_its_timeout() -> None:
+    control = ControlServer("quiet", "test", port=0)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(control.serve)
+            with NodeClient(f"127.0.0.1:{port}") as client:
+                started = time.monotonic()
+                got = await trio.to_thread.run_sync(lambda: list(client.events(timeout=0.3)))
+                assert got == [] and 0.25 < time.monotonic() - started < 10
+            control.request_shutdown("done")

@@ -71,21 +71,20 @@ async def test_18_1_1_large_request_switches_to_tcp(tmp_path: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
+SCTP_OK, SCTP_WHY = sctp_available()
+
+
+@pytest.mark.skipif(SCTP_OK, reason="this kernel has SCTP; the unavailable path is not reachable")
 async def test_sctp_is_reported_clearly_when_the_kernel_lacks_it() -> None:
-    ok, why = sctp_available()
-    if ok:
-        pytest.skip("this kernel has SCTP; the unavailable path is not reachable")
-    assert "SCTP is not supported by this kernel" in why
+    assert "SCTP is not supported by this kernel" in SCTP_WHY
     ua = UserAgent(SipURI.parse("sip:a@127.0.3.32"), SipURI.parse("sip:a@127.0.3.32"), Address("127.0.3.32", 0))
     stack = SipStack(ua, host="127.0.3.32", port=0, transports=("udp", "sctp"))
     with pytest.raises(TransportUnavailable, match="SCTP is not supported"):
         await stack.run()
 
 
+@pytest.mark.skipif(not SCTP_OK, reason=f"SIP over SCTP needs kernel SCTP: {SCTP_WHY}")
 async def test_rfc4168_call_over_sctp_where_the_kernel_has_it() -> None:
-    ok, why = sctp_available()
-    if not ok:
-        pytest.skip(f"SIP over SCTP needs kernel SCTP: {why}")
     async with trio.open_nursery() as nursery:
         drivers = []
         for name, host in (("alice", "127.0.3.33"), ("bob", "127.0.3.34")):

@@ -426,6 +426,9 @@ class TransactionLayer:
         self._heap: list[tuple[float, int, TransactionKey, str]] = []
         self._seq = itertools.count()
 
+    #: §18.2.2, also reachable as a module function.
+    response_destination = staticmethod(response_destination)
+
     # -- bookkeeping -----------------------------------------------------
     def __len__(self) -> int:
         return len(self._txns)

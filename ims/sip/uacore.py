@@ -511,8 +511,9 @@ class UserAgent:
         call.state = "answered"
         call.ok_interval = self.timers.t1
         call.ok_given_up_at = now + 64 * self.timers.t1
-        if not self.local.reliable:  # §13.3.1.4: over TCP/TLS the transport does the retransmitting
-            self._arm(now + call.ok_interval, call_id, "2xx")
+        # §13.3.1.4: retransmitted even over TCP/TLS, since the 2xx travels end to end
+        # and hops between the UAS and the UAC may be UDP.
+        self._arm(now + call.ok_interval, call_id, "2xx")
         self._arm(call.ok_given_up_at, call_id, "no-ack")
         actions = self.layer.send_response(call.key, resp, now)
         for a in actions:

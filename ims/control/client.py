@@ -24,7 +24,7 @@ import grpc
 
 import ims.control  # noqa: F401 - generates the stubs
 from ims.control.events import NodeEvent
-from ims.control.gen import hss_pb2, hss_pb2_grpc, node_pb2, node_pb2_grpc
+from ims.control.gen import node_pb2, node_pb2_grpc
 
 
 class ControlError(RuntimeError):
@@ -119,42 +119,10 @@ def wait_healthy(target: str, timeout: float = 10.0) -> dict[str, Any]:
             time.sleep(0.05)
 
 
-class HssClient(NodeClient):
-    def __init__(self, target: str, timeout: float = 10.0) -> None:
-        super().__init__(target, timeout)
-        self.hss = hss_pb2_grpc.HssStub(self.channel)
+def __getattr__(name: str) -> Any:
+    """``HssClient`` lives with its servicer in :mod:`ims.control.hss`; this name stays for old imports."""
+    if name == "HssClient":
+        from ims.control.hss import HssClient
 
-    def _result(self, r: Any) -> Any:
-        if not r.ok:
-            raise ControlError(r.message)
-        return r
-
-    def add_subscriber(self, **fields: Any) -> None:
-        impus = fields.pop("impus", [])
-        if isinstance(impus, str):
-            impus = impus.split()
-        self._result(self._call(self.hss.AddSubscriber, hss_pb2.Subscriber(impus=impus, **{
-            k: str(v) for k, v in fields.items() if v is not None})))
-
-    def get_subscriber(self, identity: str) -> dict[str, Any]:
-        r = self._call(self.hss.GetSubscriber, hss_pb2.Identity(identity=identity))
-        return {"impi": r.impi, "imsi": r.imsi, "impus": list(r.impus), "msisdn": r.msisdn, "amf": r.amf,
-                "sqn": r.sqn, "service_profile": r.service_profile}
-
-    def list_subscribers(self) -> list[dict[str, Any]]:
-        r = self._call(self.hss.ListSubscribers, hss_pb2.ListRequest())
-        return [{"impi": s.impi, "imsi": s.imsi, "msisdn": s.msisdn, "impus": " ".join(s.impus)}
-                for s in r.subscribers]
-
-    def delete_subscriber(self, impi: str) -> None:
-        self._result(self._call(self.hss.DeleteSubscriber, hss_pb2.Identity(identity=impi)))
-
-    def import_subscribers(self, csv_text: str) -> int:
-        return int(self._result(self._call(self.hss.ImportSubscribers, hss_pb2.CsvImport(csv=csv_text))).count)
-
-    def deregister(self, impi: str) -> int:
-        """RTR to the serving S-CSCF; returns the RTA's result code."""
-        return int(self._result(self._call(self.hss.Deregister, hss_pb2.Identity(identity=impi))).result_code)
-
-    def push_profile(self, impi: str) -> int:
-        return int(self._result(self._call(self.hss.PushProfile, hss_pb2.Identity(identity=impi))).result_code)
+        return HssClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -223,6 +223,10 @@ class UserAgent:
             elif isinstance(a, StrayResponse):
                 out.extend(self._on_stray(a.response, now))
             elif isinstance(a, TransactionTerminated):
+                purpose, call_id = self._pending.pop(a.key, ("", ""))
+                call = self.calls.get(call_id) if purpose == "invite" else None
+                if call is not None and call.dialogs is not None and call.key == a.key:
+                    call.dialogs.terminate_others()  # §13.2.2.4: the INVITE is over, early forks end
                 ident = self._merged_by_key.pop(a.key, None)
                 if ident is not None and self._merged.get(ident) == a.key:
                     del self._merged[ident]

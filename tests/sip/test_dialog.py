@@ -598,3 +598,18 @@ def test_8_2_2_2_merged_request_is_482() -> None:
     lab.run(B_ADDR, bob.reject(call_id, 486, 0.2))
     lab.advance_to(60.0)
     assert not bob._merged and not bob._server
+
+
+def test_13_2_2_4_early_forks_end_with_the_invite_transaction() -> None:
+    lab, alice, _ = ua_pair()
+    call_id, acts = alice.invite(SipURI.parse("sip:bob@biloxi.example.com"), 0.0)
+    invite_ = acts[0].message
+    for status, tag in ((180, "fork1"), (183, "fork2"), (200, "fork2")):
+        resp = build_response(invite_, status, to_tag=tag)
+        resp.add("Contact", f"<sip:bob@10.0.0.{20 + int(tag[-1])}>")
+        alice.receive(resp, B_ADDR, 0.1)
+    ds = alice.calls[call_id].dialogs
+    assert ds is not None and ds.dialogs["fork1"].state == "early" and ds.confirmed is ds.dialogs["fork2"]
+    alice.handle_timers(0.1 + 64 * TIMERS.t1)  # Timer M ends the INVITE client transaction
+    assert ds.dialogs["fork1"].state == "terminated" and ds.dialogs["fork2"].state == "confirmed"
+    assert not alice._pending

@@ -80,6 +80,46 @@ def split_values(value: str) -> list[str]:
     return out
 
 
+def split_list(value: str, what: str) -> list[str]:
+    """Like :func:`split_values` but an empty element (``a,,b``) is an error (§7.3.1 grammar)."""
+    if "," not in value:
+        v = value.strip()
+        if not v:
+            raise SipParseError(f"Bad {what} header: empty value")
+        return [v]
+    values = split_values_keep_empty(value)
+    if not all(values):
+        raise SipParseError(f"Bad {what} header: empty value between commas")
+    return values
+
+
+def split_values_keep_empty(value: str) -> list[str]:
+    """Comma split outside quotes and ``<>``, keeping empty elements."""
+    out: list[str] = []
+    start = 0
+    quoted = angle = False
+    i, n = 0, len(value)
+    while i < n:
+        c = value[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "<":
+            angle = True
+        elif c == ">":
+            angle = False
+        elif c == "," and not angle:
+            out.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip())
+    return out
+
+
 class Headers:
     """Ordered header fields; each entry is ``[name as written, canonical name, value]``."""
 
@@ -320,7 +360,7 @@ class Contact:
     def parse(cls, text: str) -> Contact:
         if text.strip() == "*":
             return cls(None)
-        return cls(NameAddr.parse(text, "Contact"))
+        return cls(NameAddr.parse(text, "Contact header"))
 
     @property
     def is_star(self) -> bool:

@@ -34,6 +34,7 @@ from ims.sip.headers import (
     Via,
     canonical,
     option_tags,
+    split_list,
     split_values,
 )
 from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, SipURI, parse_uri
@@ -61,6 +62,13 @@ REASONS = {
     505: "Version Not Supported", 513: "Message Too Large", 580: "Precondition Failure",
     600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
 }
+
+
+# Methods of RFC 3261 and of the extensions this project implements.
+KNOWN_METHODS = frozenset({
+    "INVITE", "ACK", "OPTIONS", "BYE", "CANCEL", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+})
 
 
 def new_branch() -> str:
@@ -160,8 +168,7 @@ class SipMessage:
     @property
     def vias(self) -> list[Via]:
         def parse() -> list[Via]:
-            values = self._headers.get_all("via")
-            return [Via.parse(v) for v in values]
+            return [Via.parse(v) for raw in self._headers.get_raw("via") for v in split_list(raw, "Via")]
         return self._cached("via", parse)
 
     @property
@@ -468,7 +475,19 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     if first.startswith("SIP/"):
         msg = _response_line(first)
     else:
-        msg = _request_line(first)
+        try:
+            msg = _request_line(first)
+        except SipParseError as exc:
+            # Still read the headers so that the server can answer with this reason (§8.2 / §21.4.1).
+            partial = exc.partial if exc.partial is not None else _bare_request(first)
+            read: list[list[str]] = []
+            try:
+                _split_folded(partial, lines, read)
+            except SipParseError:
+                pass
+            partial._headers = Headers._from_parsed(read)
+            exc.partial = partial
+            raise
     items: list[list[str]] = []
     if "\r\n " in head or "\r\n\t" in head:
         _split_folded(msg, lines, items)
@@ -491,7 +510,7 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         raise
     if cl is not None:
         if len(body) < cl:
-            raise SipParseError(f"Content-Length {cl} exceeds the body of {len(body)} bytes",
+            raise SipParseError(f"Content-Length {cl} exceeds body of {len(body)} bytes",
                                 partial=msg if isinstance(msg, Request) else None)
         if len(body) > cl:
             if not datagram:
@@ -549,10 +568,30 @@ def _response_line(line: str) -> Response:
     return r
 
 
+def _bare_request(line: str) -> Request:
+    """A request whose start line could not be read: method and URI as far as they go."""
+    parts = line.split()
+    r = Request.__new__(Request)
+    r._cache, r._raw, r._body, r.version = {}, None, b"", "SIP/2.0"
+    r.method = parts[0] if parts and _is_token(parts[0]) else "UNKNOWN"
+    r._uri_text, r._uri = (parts[1] if len(parts) > 1 else ""), None
+    r._headers = Headers()
+    return r
+
+
 def _request_line(line: str) -> Request:
     parts = line.split(" ")
     if len(parts) != 3:
-        raise SipParseError(f"Bad request line (expected 'METHOD URI SIP/2.0' with single spaces): {line[:80]!r}")
+        # §7.1: Method SP Request-URI SP SIP-Version, exactly one SP each (RFC 4475 §3.1.2.8-10).
+        if line != line.rstrip(" \t"):
+            why = "whitespace after the SIP-Version"
+        elif "  " in line or "\t" in line:
+            why = "more than one SP between elements"
+        elif len(parts) > 3:
+            why = "whitespace inside the Request-URI"
+        else:
+            why = "expected 'Method Request-URI SIP-Version'"
+        raise SipParseError(f"Bad request line: {why}: {line[:80]!r}")
     method, uri_text, version = parts
     if not _is_token(method):
         raise SipParseError(f"Bad method {method[:40]!r} in request line")
@@ -601,7 +640,9 @@ def _check(msg: Request | Response, items: list[list[str]]) -> None:
         _check_date(date)
     if isinstance(msg, Request):
         if cseq.method != msg.method:
-            raise SipParseError(f"CSeq method {cseq.method!r} does not match request method {msg.method!r}")
+            # RFC 4475 §3.1.2.18: for a method we do not implement, 501 is the better answer.
+            raise SipParseError(f"CSeq method {cseq.method!r} does not match request method {msg.method!r}",
+                                status=400 if msg.method in KNOWN_METHODS else 501)
         msg.max_forwards  # noqa: B018
 
 

@@ -50,7 +50,8 @@ def parse_params(text: str, what: str = "parameter") -> Params:
     for item in text.split(";"):
         item = item.strip()
         if not item:
-            continue  # tolerate ';;' and a trailing ';' (RFC 4475 §3.1.1.x)
+            # §25.1: a parameter is never empty; RFC 4475 §3.1.2.1 (badinv01) must be rejected.
+            raise SipParseError(f"Bad {what}: empty parameter (';;' or a trailing ';')")
         name, eq, value = item.partition("=")
         name = name.strip()
         if not name or not only(name, _PARAM_NAME_CHARS):
@@ -207,15 +208,12 @@ class SipURI:
             return False
         if self.host.lower() != other.host.lower() or self.port != other.port:
             return False
+        pa, pb = _norm_params(self.params), _norm_params(other.params)
         for name in _MUST_MATCH:
-            a, b = self.params.get(name), other.params.get(name)
-            if (name in self.params) != (name in other.params):
+            if (name in pa) != (name in pb):
                 return False
-            if a is not None and b is not None and _unq(a).lower() != _unq(b).lower():
-                return False
-        for name in self.params.keys() & other.params.keys():
-            a, b = self.params[name], other.params[name]
-            if (a is None) != (b is None) or (a is not None and b is not None and _unq(a).lower() != _unq(b).lower()):
+        for name in pa.keys() & pb.keys():
+            if pa[name] != pb[name]:
                 return False
         ha = {k.lower(): _unq(v) for k, v in self.headers.items()}
         hb = {k.lower(): _unq(v) for k, v in other.headers.items()}
@@ -223,6 +221,11 @@ class SipURI:
 
     def __hash__(self) -> int:
         return hash((self.scheme, _unq(self.user), self.host.lower(), self.port))
+
+
+def _norm_params(params: Params) -> dict[str, str | None]:
+    """§19.1.4: parameter names and values compare case-insensitively and unescaped (once)."""
+    return {unquote(k).lower(): None if v is None else unquote(v).lower() for k, v in params.items()}
 
 
 def _unq(text: str | None) -> str | None:
@@ -331,6 +334,8 @@ def parse_uri(text: str) -> URI:
         return SipURI.parse(text)
     if scheme == "tel":
         return TelURI.parse(text)
+    if text[0] == "<":
+        raise _bad("Bad URI: enclosed in <> where a bare URI is required", text)
     if not scheme[0].isalpha() or not only(scheme, _ALNUM + "+-."):
         raise _bad("Bad URI scheme", text)
     if any(c in text for c in " \t<>\""):

@@ -19,7 +19,7 @@ def test_valid_and_invalid_files(tmp_path: Path) -> None:
     good = tmp_path / "wsinv.sip"
     good.write_bytes(VALID["3.1.1.1-wsinv"])
     bad = tmp_path / "mismatch.sip"
-    bad.write_bytes(INVALID["3.1.2.17-mismatch01-cseq-method"][0])
+    bad.write_bytes(INVALID["3.1.2.17-mismatch01"][0])
     run = _run(str(good), str(bad))
     assert run.returncode == 1
     assert f"{good}: valid" in run.stdout

@@ -118,8 +118,14 @@ def build_core(cfg: dict[str, Any], host: str, port: int) -> ProxyCore:
 
     def route(req: Request) -> Forward | Reject:
         bindings = location.lookup(aor_of(req.uri), clock())
+        # One event line per call attempt (INVITE); other requests only at DEBUG (STYLE §8: no per-packet INFO).
+        level = logging.INFO if req.method == "INVITE" else logging.DEBUG
         if not bindings:
+            log.log(level, "%s %s -> 404 (no binding)", req.method, req.uri,
+                    extra={"call_id": req.call_id, "method": req.method, "status": 404})
             return Reject(404, "Not Found (no binding for this address-of-record)")
+        log.log(level, "%s %s -> %s", req.method, req.uri, ", ".join(str(b.uri) for b in bindings),
+                extra={"call_id": req.call_id, "method": req.method})
         return Forward([Target(b.uri, q=b.q if b.q is not None else 1.0, path=tuple(b.path)) for b in bindings],
                        parallel=bool(cfg["parallel"]))
 

@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,7 @@ class Node:
         self.proc = subprocess.Popen([sys.executable, "-m", "nodes.proxy", *args], cwd=ROOT,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
+        self._more = threading.Condition()
         self._ready = threading.Event()
         self._marker = ready
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -54,12 +56,19 @@ class Node:
     def _drain(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.lines.append(line)
+            with self._more:
+                self.lines.append(line)
+                self._more.notify_all()
             if self._marker in line:
                 self._ready.set()
         self._ready.set()  # EOF: the node exited
 
-    def events(self) -> list[dict[str, object]]:
+    def wait_for_events(self, pred: Callable[[list[dict[str, Any]]], bool], timeout: float = 5) -> None:
+        """Block until ``pred(events)`` holds (the log is read by a thread, so it can lag the wire)."""
+        with self._more:
+            assert self._more.wait_for(lambda: pred(self.events()), timeout=timeout), self.lines[-10:]
+
+    def events(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines]  # every line must be one JSON object
 
     def stop(self) -> int:
@@ -74,13 +83,14 @@ class Node:
 
 
 @pytest.fixture
-def proxy_node() -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def proxy_node() -> Iterator[tuple[int, Node]]:
     port = _free_port(PROXY_HOST)
     node = Node("--listen", f"{PROXY_HOST}:{port}", "--domain", "example.com")
-    yield port, node.proc
+    yield port, node
     assert node.stop() == 0  # SIGTERM: a clean exit
     events = node.events()
     assert events[-1]["event"].startswith("stopped after") and all(e["node"] == "proxy" for e in events)
+    assert all(e.get("call_id") for e in events if e.get("method") == "INVITE")  # call events name the call
 
 
 async def _ua(nursery: trio.Nursery, name: str, host: str, transport: str, proxy: Address) -> UaDriver:
@@ -96,7 +106,7 @@ async def _ua(nursery: trio.Nursery, name: str, host: str, transport: str, proxy
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_register_call_answer_hangup_through_proxy_process(proxy_node, transport: str) -> None:
-    port, proc = proxy_node
+    port, node = proxy_node
     proxy = Address(PROXY_HOST, port, transport)
     async with trio.open_nursery() as nursery:
         alice = await _ua(nursery, "alice", "127.0.3.11", transport, proxy)
@@ -124,7 +134,13 @@ async def test_register_call_answer_hangup_through_proxy_process(proxy_node, tra
         await alice.do(acts)
         assert (await alice.wait_for(CallFailed)).status == 404
         nursery.cancel_scope.cancel()
-    assert proc.poll() is None
+    assert node.proc.poll() is None
+    # The node's JSON log tells the story: both registrations and both call attempts, with their Call-IDs.
+    node.wait_for_events(lambda events: sum(e.get("method") == "INVITE" for e in events) == 2)
+    events = node.events()
+    assert sum("REGISTER" in str(e["event"]) for e in events) == 2
+    invites = [e for e in events if e.get("method") == "INVITE"]
+    assert [e.get("status") for e in invites] == [None, 404] and invites[0]["call_id"] == call_id
 
 
 def _request(method: str, ruri: str, src: str, sport: int, *, transport: str = "UDP", branch: str = "z9hG4bKt1",
@@ -135,7 +151,7 @@ def _request(method: str, ruri: str, src: str, sport: int, *, transport: str = "
 
 
 async def test_garbage_gets_400_or_is_dropped_and_node_keeps_serving(proxy_node) -> None:  # type: ignore[no-untyped-def]
-    port, proc = proxy_node
+    port, node = proxy_node
     with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         await sock.bind(("127.0.3.13", 0))
         my_port = sock.getsockname()[1]
@@ -165,7 +181,7 @@ async def test_garbage_gets_400_or_is_dropped_and_node_keeps_serving(proxy_node)
         with trio.fail_after(5):
             data = await stream.receive_some(65535)
         assert data.startswith(b"SIP/2.0 200 OK")
-    assert proc.poll() is None
+    assert node.proc.poll() is None
 
 
 async def test_redirect_mode_from_toml_answers_302_with_the_registered_contact(tmp_path: Path) -> None:

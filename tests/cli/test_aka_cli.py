@@ -1,4 +1,4 @@
-"""``ims aka`` as a user runs it, against TS 35.208 test set 1."""
+"""``ims aka`` as a user runs it (``python -m ims.cli aka ...``), against TS 35.208 test sets."""
 
 from __future__ import annotations
 
@@ -6,40 +6,72 @@ import json
 import subprocess
 import sys
 
-from ims.aka import Usim
+import pytest
 
-SET1 = dict(k="465b5ce8b199b49faa5f0a2ee238a6bc", op="cdc202d5123e20f62b6d676ac72cb318",
-            rand="23553cbe9637a89d218ae64dae47bf35", sqn="ff9bb4d0b607", amf="b9b9")
+from ims.aka import SqnScheme, make_auts
+from tests.aka.test_milenage import SETS
+
+FIELDS = ("k", "rand", "sqn", "amf", "op", "opc", "f1", "f1*", "f2", "f5", "f3", "f4", "f5*")
+
+
+def _set(name: str) -> dict[str, str]:
+    return dict(zip(FIELDS, SETS[name], strict=True))
 
 
 def _ims(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ims.cli", "aka", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "ims.cli", "aka", *args], capture_output=True, text=True,
+                          timeout=60)
 
 
-def test_milenage_set1_json() -> None:
-    run = _ims("milenage", "--k", SET1["k"], "--op", SET1["op"], "--rand", SET1["rand"], "--sqn", SET1["sqn"],
-               "--amf", SET1["amf"], "--json")
-    assert run.returncode == 0, run.stdout + run.stderr
+@pytest.mark.parametrize("name, key", [("ts35208-4.3.1-set1", "op"), ("ts35208-4.3.7-set7", "opc"),
+                                       ("ts35208-4.3.20-set20", "op")])
+def test_milenage_json_matches_the_set(name: str, key: str) -> None:
+    s = _set(name)
+    run = _ims("milenage", "--k", s["k"], f"--{key}", s[key], "--rand", s["rand"], "--sqn", s["sqn"],
+               "--amf", s["amf"], "--json")
+    assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert out["OPc"] == "cd63cb71954a9f4e48a5994e37a02baf" and out["MAC-A"] == "4a9ffac354dfafb3"
-    assert out["RES"] == "a54211d5e3ba50bf" and out["AK*"] == "451e8beca43b"
-    assert out["AUTN"].endswith("b9b9" + "4a9ffac354dfafb3")
+    ak = int(s["f5"], 16)
+    assert out == {"OPc": s["opc"], "MAC-A": s["f1"], "MAC-S": s["f1*"], "RES": s["f2"], "CK": s["f3"],
+                   "IK": s["f4"], "AK": s["f5"], "AK*": s["f5*"],
+                   "AUTN": f"{int(s['sqn'], 16) ^ ak:012x}" + s["amf"] + s["f1"]}
 
 
-def test_bad_hex_and_length_name_the_option() -> None:
-    run = _ims("milenage", "--k", "zz", "--opc", SET1["op"], "--rand", SET1["rand"], "--sqn", SET1["sqn"],
-               "--amf", SET1["amf"])
-    assert run.returncode == 2 and "--k: 'zz' is not hexadecimal" in run.stdout
-    run = _ims("milenage", "--k", SET1["k"], "--opc", SET1["op"][:30], "--rand", SET1["rand"], "--sqn", SET1["sqn"],
-               "--amf", SET1["amf"])
-    assert run.returncode == 2 and "--opc: must be 16 bytes (32 hex digits), got 30" in run.stdout
+def test_milenage_text_output_set1() -> None:
+    s = _set("ts35208-4.3.1-set1")
+    run = _ims("milenage", "--k", s["k"], "--op", s["op"], "--rand", s["rand"], "--sqn", s["sqn"],
+               "--amf", s["amf"])
+    assert run.returncode == 0 and run.stderr == ""
+    lines = dict(line.split() for line in run.stdout.splitlines())
+    assert lines["RES"] == "a54211d5e3ba50bf" and lines["AUTN"] == "55f328b43577b9b94a9ffac354dfafb3"
 
 
-def test_resync_recovers_sqn_ms_and_rejects_bad_auts() -> None:
-    k, opc = bytes.fromhex(SET1["k"]), bytes.fromhex("cd63cb71954a9f4e48a5994e37a02baf")
-    usim = Usim(k, opc, sqn_ms=0x123456)
-    auts = usim.auts(bytes.fromhex(SET1["rand"]))
-    run = _ims("resync", "--k", SET1["k"], "--op", SET1["op"], "--rand", SET1["rand"], "--auts", auts.hex(), "--json")
-    assert run.returncode == 0 and json.loads(run.stdout)["SQN_MS"] == "000000123456"
-    bad = _ims("resync", "--k", SET1["k"], "--op", SET1["op"], "--rand", SET1["rand"], "--auts", "00" * 14)
-    assert bad.returncode == 1 and "MAC-S mismatch" in bad.stdout
+def test_bad_values_give_one_line_naming_the_option_and_exit_2() -> None:
+    s = _set("ts35208-4.3.1-set1")
+    base = ["--rand", s["rand"], "--sqn", s["sqn"], "--amf", s["amf"]]
+    run = _ims("milenage", "--k", "zz", "--opc", s["opc"], *base)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == ["ims aka milenage: --k: 'zz' is not hexadecimal"]
+    run = _ims("milenage", "--k", s["k"], "--opc", s["opc"][:30], *base)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == ["ims aka milenage: --opc: must be 16 bytes (32 hex digits), got 30"]
+    run = _ims("milenage", "--k", s["k"], "--op", s["op"], "--rand", s["rand"], "--sqn", s["sqn"], "--amf", "b9")
+    assert run.returncode == 2 and "--amf: must be 2 bytes (4 hex digits), got 2" in run.stderr
+    run = _ims("resync", "--k", s["k"], "--op", s["op"], "--rand", s["rand"], "--auts", "00" * 13)
+    assert run.returncode == 2 and "--auts: must be 14 bytes (28 hex digits), got 26" in run.stderr
+    run = _ims("milenage", "--k", s["k"], *base)  # neither --op nor --opc: argparse's own usage error
+    assert run.returncode == 2 and "--op" in run.stderr
+
+
+def test_resync_recovers_sqn_ms_and_says_when_mac_s_fails() -> None:
+    s = _set("ts35208-4.3.2-set2")
+    scheme = SqnScheme()
+    sqn_ms = scheme.join(123456, 7)
+    auts = make_auts(bytes.fromhex(s["k"]), bytes.fromhex(s["opc"]), bytes.fromhex(s["rand"]), sqn_ms)
+    run = _ims("resync", "--k", s["k"], "--op", s["op"], "--rand", s["rand"], "--auts", auts.hex(), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"SQN_MS": f"{sqn_ms:012x}", "SEQ_MS": "123456", "IND_MS": "7",
+                                      "NEXT_SQN": f"{scheme.join(123457, 8):012x}"}
+    bad = _ims("resync", "--k", s["k"], "--opc", s["opc"], "--rand", s["rand"], "--auts", auts[:-1].hex() + "00")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("ims aka resync: MAC-S does not verify")

@@ -178,11 +178,11 @@ async def test_rfc3539_silent_peer_fails_over_to_the_alternate_then_goes_down() 
             conn = await nursery.start(client.connect, HSS_IP, mute_port)
             await nursery.start(client.connect, HSS2_IP, port2)
             assert set(client.peers) == {HSS, f"hss2.{REALM}"}
-            sent_to: list[tuple[str, int]] = []
-            client.on_message = lambda d, m, data, src, dst: sent_to.append(dst) if d == "out" and m.request \
-                and m.command_code == CMD_UA else None
+            sent_to: list[tuple[str, bool]] = []
+            client.on_message = lambda d, m, data, src, dst: sent_to.append((dst[0], bool(data[4] & 0x10))) \
+                if d == "out" and m.request and m.command_code == CMD_UA else None
             answer = await client.request(uar())  # by realm: the first peer, the mute one, until failover
-            assert sent_to[0][0] == HSS_IP and sent_to[-1][0] == HSS2_IP
+            assert sent_to == [(HSS_IP, False), (HSS2_IP, True)]  # RFC 6733 §5.5.4: resent with the T flag
             assert answer.result_code == DIAMETER_FIRST_REGISTRATION and answer.origin_host == f"hss2.{REALM}"
             assert HSS not in client.peers
             with trio.fail_after(3):

@@ -268,17 +268,24 @@ class SipStack:
 
     # -- TCP / TLS ----------------------------------------------------------
     async def _accept_tcp(self, stream: trio.SocketStream) -> None:
-        host, port = stream.socket.getpeername()[:2]
-        await self._serve_conn(stream, Address(host, port, "tcp"))
+        await self._accept(stream, stream.socket, "tcp")
 
     async def _accept_sctp(self, stream: trio.SocketStream) -> None:
-        host, port = stream.socket.getpeername()[:2]
-        await self._serve_conn(stream, Address(host, port, "sctp"))
+        await self._accept(stream, stream.socket, "sctp")
 
     async def _accept_tls(self, stream: trio.SSLStream) -> None:
-        sock = stream.transport_stream.socket  # type: ignore[attr-defined]
-        host, port = sock.getpeername()[:2]
-        await self._serve_conn(stream, Address(host, port, "tls"))
+        await self._accept(stream, stream.transport_stream.socket, "tls")  # type: ignore[attr-defined]
+
+    async def _accept(self, stream: trio.abc.Stream, sock: trio.socket.SocketType, transport: str) -> None:
+        # A handler error would end serve_listeners and the whole stack: a peer that is already
+        # gone (reset before we looked) is simply forgotten.
+        try:
+            host, port = sock.getpeername()[:2]
+        except OSError as exc:
+            log.info("inbound %s connection gone before it was served: %s", transport, exc)
+            await stream.aclose()
+            return
+        await self._serve_conn(stream, Address(host, port, transport))
 
     async def _serve_conn(self, stream: trio.abc.Stream, remote: Address) -> None:
         conn = _Conn(stream, remote)

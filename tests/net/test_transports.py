@@ -481,3 +481,30 @@ async def test_core_failing_on_its_timers_is_logged_and_the_stack_keeps_serving(
             assert data.startswith(b"SIP/2.0 200 OK")
         assert stack.stats["core_errors"] >= 1 and len(core.fired) < 50  # failed, logged, did not spin
         nursery.cancel_scope.cancel()
+
+
+async def test_tls_port_survives_plaintext_and_abandoned_handshakes(tmp_path: Path) -> None:
+    crt, key = self_signed(HOST, tmp_path)
+    core = FakeCore()
+    core.answer = _ok
+    async with trio.open_nursery() as nursery:
+        stack = await _stack(nursery, core, transports=("udp", "tls"), tls_server_context=server_context(crt, key))
+        tls_port = stack.bound["tls"]
+        async with await _tcp_client(tls_port) as plain:  # SIP in clear text to the TLS port
+            await plain.send_all(_options("z9hG4bKplain", "TCP"))
+            with trio.fail_after(5):
+                while True:
+                    try:
+                        if await plain.receive_some(65536) == b"":
+                            break
+                    except trio.BrokenResourceError:
+                        break
+        half = await _tcp_client(tls_port)  # connects, then leaves without a handshake
+        await half.aclose()
+        tcp = await _tcp_client(tls_port)
+        async with trio.SSLStream(tcp, client_context(cafile=crt), server_hostname=HOST) as tls:
+            await tls.send_all(_options("z9hG4bKtls2", "TLS"))
+            with trio.fail_after(5):
+                (frame,) = await _read_frames(tls, 1)
+            assert frame.startswith(b"SIP/2.0 200 OK")
+        nursery.cancel_scope.cancel()

@@ -147,3 +147,18 @@ def test_mar_round_trip_property(impi: str, impu: str, authorization: bytes, n: 
                                    server_name="sip:s", sip_number_auth_items=n,
                                    sip_auth_data_item=cx.SipAuthDataItem(cx.SCHEME_AKAV2, sip_authorization=authorization))
     assert cx.parse(wire(req.to_message())) == req
+
+
+@given(st.binary(min_size=0, max_size=200))
+def test_random_bytes_only_raise_the_typed_error(data: bytes) -> None:
+    frame = b"\x01" + (20 + len(data) - len(data) % 4).to_bytes(3, "big") + b"\x80\x00\x01\x2c" + bytes(12) + data
+    frame = frame[:20 + len(data) - len(data) % 4]
+    try:
+        msg = DiameterMessage.from_bytes(frame)
+    except DiameterError as exc:
+        assert exc.result_code in (5004, 5014, 5015)
+        return
+    try:
+        cx.parse(msg)
+    except DiameterError as exc:
+        assert exc.result_code in (5005, 3001)

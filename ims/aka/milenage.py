@@ -33,14 +33,17 @@ def _xor(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
-def _rot(x: bytes, r_bytes: int) -> bytes:
-    """Cyclic left rotation by r bits; TS 35.206's r1..r5 are whole bytes (64, 0, 32, 64, 96)."""
-    return x[r_bytes:] + x[:r_bytes]
+_MASK128 = (1 << 128) - 1
 
 
-# TS 35.206 §4.1: r1..r5 (in bytes) and c1..c5 (128-bit constants with bit 127-i set).
-_R = (8, 0, 4, 8, 12)
-_C = tuple(i.to_bytes(16, "big") for i in (0, 1, 2, 4, 8))
+def _rot128(x: int, r: int) -> int:
+    """Cyclic rotation of a 128-bit block by r bit positions toward the most significant end."""
+    return ((x << r) | (x >> (128 - r))) & _MASK128 if r else x
+
+
+# TS 35.206 §4.1: r1..r5 = 64, 0, 32, 64, 96 and c1..c5 (128-bit constants, c1 = 0, then bits 0..3 set).
+_R = (64, 0, 32, 64, 96)
+_C = (0, 1, 2, 4, 8)
 
 
 def _encryptor(k: bytes) -> Any:
@@ -55,9 +58,13 @@ def compute_opc(k: bytes, op: bytes) -> bytes:
 
 
 class Milenage:
-    """The MILENAGE functions for one subscriber key K and operator variant OP/OPc."""
+    """The MILENAGE functions for one subscriber key K and operator variant OP/OPc.
 
-    __slots__ = ("k", "opc", "_e")
+    Internally blocks are 128-bit ints between AES calls: one int<->bytes
+    conversion per block instead of one per xor.
+    """
+
+    __slots__ = ("k", "opc", "_e", "_opc")
 
     def __init__(self, k: bytes, *, op: bytes | None = None, opc: bytes | None = None) -> None:
         self.k: bytes = _check("K", k, 16)
@@ -69,20 +76,24 @@ class Milenage:
         else:
             op = _check("OP", op, 16)
             self.opc = _xor(self._e(op), op)
+        self._opc = int.from_bytes(self.opc, "big")
 
-    def _temp(self, rand: bytes) -> bytes:
+    def _ek(self, x: int) -> int:
+        return int.from_bytes(self._e(x.to_bytes(16, "big")), "big")
+
+    def _temp(self, rand: bytes) -> int:
         """TEMP = E_K(RAND xor OPc)."""
-        return self._e(_xor(_check("RAND", rand, 16), self.opc))  # type: ignore[no-any-return]
+        return self._ek(int.from_bytes(_check("RAND", rand, 16), "big") ^ self._opc)
 
-    def _out(self, temp: bytes, i: int) -> bytes:
+    def _out(self, temp: int, i: int) -> bytes:
         """OUTi = E_K(rot(TEMP xor OPc, ri) xor ci) xor OPc for i = 2..5 (index 1..4 here)."""
-        return _xor(self._e(_xor(_rot(_xor(temp, self.opc), _R[i]), _C[i])), self.opc)
+        return (self._ek(_rot128(temp ^ self._opc, _R[i]) ^ _C[i]) ^ self._opc).to_bytes(16, "big")
 
-    def _out1(self, temp: bytes, sqn: bytes, amf: bytes) -> bytes:
+    def _out1(self, temp: int, sqn: bytes, amf: bytes) -> bytes:
         """OUT1 = E_K(TEMP xor rot(IN1 xor OPc, r1) xor c1) xor OPc, IN1 = SQN||AMF||SQN||AMF."""
-        in1 = _check("SQN", sqn, 6) + _check("AMF", amf, 2)
-        in1 += in1
-        return _xor(self._e(_xor(temp, _xor(_rot(_xor(in1, self.opc), _R[0]), _C[0]))), self.opc)
+        half = _check("SQN", sqn, 6) + _check("AMF", amf, 2)
+        in1 = int.from_bytes(half + half, "big")
+        return (self._ek(temp ^ _rot128(in1 ^ self._opc, _R[0]) ^ _C[0]) ^ self._opc).to_bytes(16, "big")
 
     def f1(self, rand: bytes, sqn: bytes, amf: bytes) -> bytes:
         """MAC-A (8 bytes), the network authentication code: OUT1[0..63]."""

@@ -37,7 +37,7 @@ from ims.sip.headers import (
     split_list,
     split_values,
 )
-from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, SipURI, parse_uri
+from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, SipURI, parse_params, parse_uri
 
 T = TypeVar("T")
 
@@ -350,6 +350,22 @@ class SipMessage:
         if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
             raise SipParseError(f"Bad RAck header: {v!r}")
         return int(parts[0]), int(parts[1]), parts[2]
+
+    @property
+    def accept(self) -> list[str]:
+        """Accept media ranges without their parameters, lower-cased (§20.1)."""
+        return [v.partition(";")[0].strip().lower() for v in self._headers.get_all("accept")]
+
+    @property
+    def subscription_state(self) -> tuple[str, dict[str, str | None]] | None:
+        """Subscription-State (RFC 6665 §8.2.3): (substate, params such as expires/reason)."""
+        v = self._headers.get("subscription-state")
+        if v is None:
+            return None
+        state, _, ptext = v.partition(";")
+        if not state.strip() or not _is_token(state.strip()):
+            raise SipParseError(f"Bad Subscription-State header: {v!r}")
+        return state.strip().lower(), parse_params(ptext, "Subscription-State parameter")
 
     @property
     def event(self) -> str | None:

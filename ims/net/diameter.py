@@ -283,7 +283,7 @@ class DiameterNode:
                         nursery.start_soon(conn.run)
                         await conn.execute(peer.connected(trio.current_time()))
                         with trio.move_on_after(self.request_timeout + 1):
-                            await conn.up.wait()
+                            await _first(conn.up, conn.ended)  # CEA, or the connection ended without one
                         if conn.up.is_set() and peer_host and conn.host != peer_host:
                             log.error("peer at %s:%d is %s, expected %s", host, port, conn.host, peer_host)
                             await conn.execute(peer.disconnect(trio.current_time()))
@@ -471,6 +471,17 @@ class DiameterNode:
             answer.add(exc.failed_avp)
         answer.error = not exc.experimental and 3000 <= exc.result_code < 4000  # §7.1.3
         return answer
+
+
+async def _first(*events: trio.Event) -> None:
+    """Return when any of ``events`` is set."""
+    async with trio.open_nursery() as nursery:
+        async def wait(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        for event in events:
+            nursery.start_soon(wait, event)
 
 
 def _local_address(host_ip: str) -> str | None:

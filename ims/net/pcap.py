@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 LINKTYPE_ETHERNET = 1
+MAX_SEGMENT = 65000  # TCP payload per frame: fits the IPv4 Total Length with headers
 
 
 def _checksum(data: bytes) -> int:
@@ -82,8 +83,11 @@ class PcapWriter:
             self._tcp_segment(t, src, dst, 1000, 5000, 0x10, b"")
         seq = self._flows[key]
         ack = self._flows[rkey][0]
-        self._tcp_segment(t, src, dst, seq[0], ack, 0x18, payload)
-        seq[0] += len(payload)
+        # IPv4 Total Length is 16 bits: a large message (Diameter allows 1 MiB here) goes in several segments.
+        for i in range(0, max(len(payload), 1), MAX_SEGMENT):
+            chunk = payload[i:i + MAX_SEGMENT]
+            self._tcp_segment(t, src, dst, seq[0], ack, 0x18, chunk)
+            seq[0] += len(chunk)
 
     def close_tcp(self, t: float, src: tuple[str, int], dst: tuple[str, int]) -> None:
         """FIN from ``src``, FIN-ACK back, final ACK (RFC 9293 §3.6), so the stream ends cleanly in Wireshark."""

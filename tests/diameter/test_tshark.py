@@ -161,3 +161,17 @@ def test_pcap_udp_and_tcp_checksums_verified_by_tshark(tmp_path: Path) -> None:
     assert sip.stdout.split() == ["OPTIONS"] * 3
     flags = tshark("-r", str(pcap), "-Y", "tcp.flags.fin == 1", "-T", "fields", "-e", "tcp.stream")
     assert len(flags.stdout.split()) == 2  # FIN both ways
+
+
+def test_pcap_large_diameter_message_is_segmented_and_reassembled(tmp_path: Path) -> None:
+    pcap = tmp_path / "big.pcap"
+    big = cx.PushProfileRequest(origin_host=HSS, origin_realm=REALM, destination_host=SCSCF, destination_realm=REALM,
+                                user_name=IMPI, user_data="<IMSSubscription>" + "x" * 200_000 + "</IMSSubscription>"
+                                ).to_message()
+    big.hop_by_hop, big.end_to_end = 1, 2
+    with PcapWriter(pcap) as w:
+        w.tcp(1_700_000_000.0, (HSS_IP, 3868), (SCSCF_IP, 40000), big.to_bytes())
+    out = tshark("-r", str(pcap), "-Y", "diameter", "-T", "fields", "-e", "diameter.cmd.code", "-e", "diameter.Session-Id")
+    assert out.stdout.split("\t")[0] == "305", out.stdout
+    bad = tshark("-r", str(pcap), "-Y", "_ws.malformed || _ws.expert.severity >= warning")
+    assert bad.returncode == 0 and bad.stdout.strip() == "", bad.stdout

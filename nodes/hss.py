@@ -1,111 +1,179 @@
-"""HSS: the subscriber database of the lab, serving Cx to the I-CSCF and S-CSCF over Diameter.
+"""HSS: the subscriber database of the lab, serving Cx/Dx to the I-CSCF and S-CSCF over Diameter.
 
-    python -m nodes.hss --db hss.sqlite --diameter 127.0.1.10:3868 \
-        --origin-host hss.ims.example.net --realm ims.example.net [--topology lab.toml]
+    python -m nodes.hss --name hss --diameter 127.0.6.1:3868 --origin-host hss.ims.example.com \
+        --realm ims.example.com --db hss.sqlite --control-port 7010 [--topology lab.toml]
+    python -m nodes.hss --config lab.toml --node hss [--run-dir DIR]
 
-Listens for Diameter peers (CER/CEA, DWR/DWA, DPR/DPA), answers UAR, MAR,
-SAR and LIR from SQLite (on one worker thread, never on the event loop), and
-pushes RTR/PPR to the S-CSCF that serves a user when asked (``--deregister``
-hooks are in :meth:`Hss.deregister`).  With ``--topology`` the subscribers,
-service profiles and S-CSCF capabilities of the lab file are provisioned at
-start (existing records are left alone).  SIGTERM sends DPR to every peer.
+What it listens on: Diameter over TCP (CER/CEA, DWR/DWA, DPR/DPA by the
+driver) for UAR, MAR, SAR and LIR (TS 29.228 §6.1, §6.3), and the gRPC
+control service on 127.0.0.1 (Node + Hss services: provisioning, RTR, PPR).
+
+How it answers: every Cx request is queued to one store thread, which
+answers all requests waiting at that moment in one SQLite transaction
+(group commit) and only then hands the answers back - so the SQN of every
+vector in an MAA is on disk before the MAA is written (kill -9 at any point
+never leads to an SQN being issued twice).  The event loop never touches
+SQLite.  Provisioning changes take the same thread.
+
+What it pushes: RTR (network-initiated deregistration, TS 29.228 §6.1.3)
+and PPR (profile change, §6.2.2) to the S-CSCF serving the user, by the
+Diameter identity stored at its SAR, over the connection that S-CSCF opened.
+
+With ``--topology`` the lab file's subscribers, service profiles and S-CSCF
+capabilities are provisioned at start (existing subscribers are kept).
+SIGTERM (or the Shutdown RPC) sends DPR to every peer and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import sqlite3
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from ims.control.gen import hss_pb2_grpc
-from ims.control.server import ControlServer
-from ims.diameter import cx as cxmsg
+from ims.control.hss import HssServicer
 from ims.diameter.codec import DiameterMessage
-from ims.diameter.errors import DiameterError
+from ims.diameter.errors import DiameterError, DiameterTimeout
 from ims.diameter.peer import LocalIdentity
-from ims.hss.control import HssServicer
 from ims.hss.cx import HssConfig, HssCx
-from ims.hss.store import Store, StoreError, make_subscriber
-from ims.net import logs
+from ims.hss.provisioning import make_subscriber, parse_csv_rows
+from ims.hss.store import Store, StoreError
 from ims.net.diameter import DiameterNode, PeerConn
+from ims.net.node import NodeContext, parse_node_args, run_node
 
 log = logging.getLogger("nodes.hss")
 
+_Job = tuple[DiameterMessage, trio.Event, list[Any]]
+
 
 class Hss:
-    def __init__(self, store: Store, config: HssConfig, host_ip: str) -> None:
+    """The HSS function: a Diameter node whose Cx requests are answered from the store thread."""
+
+    def __init__(self, store: Store, config: HssConfig, host_ip: str, *, batch_max: int = 256) -> None:
         self.store = store
         self.cx = HssCx(store, config)
         self.config = config
-        self.limiter = trio.CapacityLimiter(1)  # one SQLite connection, one thread at a time
-        self.server_hosts: dict[str, str] = {}  # Server-Name (SIP URI) -> S-CSCF Diameter identity
+        self.batch_max = batch_max
+        self.limiter = trio.CapacityLimiter(1)  # one SQLite connection, used by one thread at a time
         self.diameter = DiameterNode(LocalIdentity(config.origin_host, config.origin_realm, host_ip),
                                      handler=self.on_request)
-        self._queue_send, self._queue = trio.open_memory_channel[tuple[DiameterMessage, trio.Event, list]](10000)
+        self._jobs_in, self._jobs = trio.open_memory_channel[_Job](100_000)
+        self.stats = {"batches": 0, "batched_requests": 0, "rtr": 0, "ppr": 0}
 
+    # -- Cx server ---------------------------------------------------------------------
     async def on_request(self, msg: DiameterMessage, conn: PeerConn) -> DiameterMessage:
-        server = msg.get_str(cxmsg.SERVER_NAME, cxmsg.V)
-        if server and msg.origin_host:
-            self.server_hosts[server] = msg.origin_host
         done, slot = trio.Event(), []  # type: ignore[var-annotated]
-        await self._queue_send.send((msg, done, slot))
+        self._jobs_in.send_nowait((msg, done, slot))  # bounded only by memory: the peers bound what is outstanding
         await done.wait()
         answer = slot[0]
         if isinstance(answer, Exception):
-            raise answer
-        log.debug("%s -> %s", msg.summary(), answer.result_code,
-                  extra={"session_id": msg.session_id, "command": msg.summary(), "result": answer.result_code})
-        return answer
+            raise answer  # DiameterError: the driver answers with its result code
+        return answer  # type: ignore[no-any-return]
 
-    async def store_worker(self, *, batch_max: int = 64) -> None:
-        """Group commit: every Cx request waiting now is answered in one SQLite transaction
-        on the store thread; answers leave only after that commit (so SQNs are durable)."""
-        async for first in self._queue:
+    async def store_worker(self) -> None:
+        """Group commit: the requests waiting now are answered in one SQLite transaction on the
+        store thread; their answers leave only after that commit (so SQNs are durable)."""
+        async for first in self._jobs:
             batch = [first]
-            while len(batch) < batch_max:
+            while len(batch) < self.batch_max:
                 try:
-                    batch.append(self._queue.receive_nowait())
+                    batch.append(self._jobs.receive_nowait())
                 except trio.WouldBlock:
                     break
-            answers = await trio.to_thread.run_sync(self.cx.handle_batch, [m for m, _, _ in batch],
-                                                    limiter=self.limiter)
+            try:
+                answers = await trio.to_thread.run_sync(self.cx.handle_batch, [m for m, _, _ in batch],
+                                                        limiter=self.limiter)
+            except Exception as exc:  # noqa: BLE001 - the commit itself failed: no answer is valid
+                log.exception("store batch of %d failed", len(batch))
+                answers = [DiameterError(5012, f"HSS store failure: {exc}")] * len(batch)
+            self.stats["batches"] += 1
+            self.stats["batched_requests"] += len(batch)
             for (_, done, slot), answer in zip(batch, answers):
                 slot.append(answer)
                 done.set()
 
-    async def run_store(self, fn: Any, *args: Any) -> Any:
+    async def run_store(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a store operation on the store thread (never on the loop)."""
         return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
-    def counters(self) -> dict[str, float]:
-        return {**self.cx.stats, **self.diameter.stats, "peers": len(self.diameter.peers)}
+    def counters(self) -> dict[str, int | float]:
+        return {**self.cx.stats, **self.diameter.stats, **self.stats, "peers": len(self.diameter.peers)}
 
-    async def deregister(self, impi: str, reason: int = 8, info: str = "") -> int | None:
-        """Network-initiated deregistration: RTR to the serving S-CSCF (TS 29.228 §6.2.1)."""
-        rtr, server = await trio.to_thread.run_sync(self.cx.build_rtr, impi, reason, info, limiter=self.limiter)
-        host = self.server_hosts.get(server)
-        if host:
-            rtr.add(cxmsg.avp(293, host))  # Destination-Host
-        rta = await self.diameter.request(rtr)
-        if rta.result_code == 2001:
-            await trio.to_thread.run_sync(self.store.set_registration, impi, "NOT_REGISTERED", None,
-                                          limiter=self.limiter)
-        return rta.result_code
+    # -- HSS-initiated ----------------------------------------------------------------
+    async def deregister(self, identity: str, reason: int = 0, info: str = "") -> int:
+        """Network-initiated deregistration: RTR to the serving S-CSCF; the RTA's result code."""
+        push = await self.run_store(self.cx.build_rtr, identity, reason, info)
+        log.info("RTR for %s to %s", identity, push.destination_host or push.server_name)
+        rta = await self.diameter.request(push.request)
+        self.stats["rtr"] += 1
+        await self.run_store(self.cx.rtr_answered, push, rta.result_code)
+        return int(rta.result_code or 0)
 
-    async def push_profile(self, impi: str) -> int | None:
-        ppr, server = await trio.to_thread.run_sync(self.cx.build_ppr, impi, limiter=self.limiter)
-        host = self.server_hosts.get(server)
-        if host:
-            ppr.add(cxmsg.avp(293, host))
-        return (await self.diameter.request(ppr)).result_code
+    async def push_profile(self, identity: str) -> int:
+        """PPR with the current User-Data to the serving S-CSCF; the PPA's result code, 0 if none serves."""
+        push = await self.run_store(self.cx.build_ppr, identity)
+        if push is None:
+            return 0
+        log.info("PPR for %s to %s", identity, push.destination_host or push.server_name)
+        ppa = await self.diameter.request(push.request)
+        self.stats["ppr"] += 1
+        return int(ppa.result_code or 0)
+
+    # -- provisioning (the Hss gRPC service) --------------------------------------------------
+    async def add(self, record: dict[str, Any]) -> None:
+        await self.run_store(self.store.add, make_subscriber(record))
+
+    async def find(self, identity: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            sub = self.store.find(identity)
+            if sub is None:
+                return None
+            rows = self.store.impu_rows(sub.impi)
+            return {**sub.public(), "irs": sub.irs,
+                    "registration": [f"{r.impu} {r.state} {r.scscf or '-'}" for r in rows]}
+        return await self.run_store(read)  # type: ignore[no-any-return]
+
+    async def list_all(self) -> list[dict[str, Any]]:
+        return await self.run_store(self.store.list)  # type: ignore[no-any-return]
+
+    async def delete(self, impi: str) -> None:
+        await self.run_store(self.store.delete, impi)
+
+    async def import_csv(self, text: str, name: str) -> int:
+        subs, where = parse_csv_rows(text, name)
+        return await self.run_store(self.store.add_many, subs, where)  # type: ignore[no-any-return]
+
+    async def update(self, identity: str, service_profile: str | None, barred: bool | None) -> int:
+        """Provisioning edit; TS 29.228 §6.2.2: a served user's S-CSCF gets the new profile by PPR."""
+        impi = identity
+        if service_profile is not None:
+            impi = await self.run_store(self.store.set_subscriber_profile, identity, service_profile)
+        if barred is not None:
+            impi = await self.run_store(self.store.set_barring, identity, barred)
+        return await self.push_profile(impi)
+
+    async def set_service_profile(self, name: str, ifcs: list[dict[str, Any]], ifc_xml: str | None) -> int:
+        """Create or replace a profile; a PPR to the S-CSCF of every served user that has it."""
+        if ifc_xml:
+            import xml.etree.ElementTree as ET
+
+            try:
+                ET.fromstring(f"<ifcs>{ifc_xml}</ifcs>")
+            except ET.ParseError as exc:
+                raise StoreError(f"ifc_xml: not XML: {exc}") from None
+        impis = await self.run_store(self.store.set_service_profile, name, ifcs, ifc_xml)
+        sent = 0
+        for impi in impis:
+            if await self.push_profile(impi):
+                sent += 1
+        return sent
 
 
-def provision_from_topology(store: Store, path: str, node_name: str | None) -> int:
+def provision_from_topology(store: Store, path: str, node_name: str | None = None) -> int:
     """Seed subscribers, service profiles and the S-CSCF capability table from a lab file."""
     from ims.topology import load
 
@@ -115,8 +183,7 @@ def provision_from_topology(store: Store, path: str, node_name: str | None) -> i
         store.set_service_profile(sp.name, [i.model_dump() for i in sp.ifcs])
     for n in topo.nodes_of("scscf"):
         caps = n.capabilities
-        sip = n.sip
-        name = f"sip:{n.address}:{sip.port if sip else 5060}"
+        name = f"sip:{n.address}:{n.sip.port if n.sip else 5060}"
         store.set_scscf_capabilities(name, caps.mandatory if caps else [], caps.optional if caps else [])
     for s in topo.subscribers:
         if store.get(s.impi) is None:
@@ -125,26 +192,32 @@ def provision_from_topology(store: Store, path: str, node_name: str | None) -> i
     return added
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m nodes.hss", description="HSS node (Cx over Diameter)")
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nodes.hss", description="HSS node (Cx/Dx over Diameter)")
     p.add_argument("--db", help="SQLite store (created if missing)")
-    p.add_argument("--diameter", default="127.0.0.1:3868", help="listen host:port")
-    p.add_argument("--origin-host")
-    p.add_argument("--realm")
-    p.add_argument("--topology", help="lab file whose subscribers are provisioned at start")
+    p.add_argument("--diameter", default="127.0.6.1:3868", help="Diameter listen host:port")
+    p.add_argument("--origin-host", help="Diameter identity (Origin-Host)")
+    p.add_argument("--realm", help="Diameter realm (Origin-Realm)")
+    p.add_argument("--topology", "--config", dest="topology",
+                   help="lab file: its subscribers are provisioned at start; with --node, this node's settings")
     p.add_argument("--node", help="with --topology: take this node's address, identity and ports from it")
     p.add_argument("--run-dir", default=".", help="with --node: where the store lives (NAME.sqlite)")
-    p.add_argument("--name", default="hss")
     p.add_argument("--ccf", help="Primary-Charging-Collection-Function-Name sent in SAA (DiameterURI)")
-    p.add_argument("--control-port", type=int, default=0, help="gRPC control port on 127.0.0.1 (0: none)")
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args(argv)
+    p.add_argument("--home-network", action="append", default=[],
+                   help="Visited-Network-Identifier allowed to register (repeatable; default: the realm)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = build_parser()
+    args = parse_node_args(p, "hss", argv)
     if args.topology and args.node:
         from ims.topology import load
 
         topo = load(args.topology)
         node = topo.node(args.node)
-        assert node.diameter is not None
+        if node.diameter is None:
+            p.error(f"node {args.node} of {args.topology} has no [diameter] section")
         args.name = node.name
         args.diameter = f"{node.address}:{node.diameter.port}"
         args.origin_host = args.origin_host or topo.diameter_identity(node)
@@ -157,62 +230,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-async def main_async(args: argparse.Namespace, *, task_status: trio.TaskStatus[Hss] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(node: NodeContext) -> None:
+    args = node.args
     host, _, port = args.diameter.rpartition(":")
     try:
         store = Store(args.db)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open the store {args.db}: {exc}") from None
-    if args.topology:
-        added = provision_from_topology(store, args.topology, args.name)
-        log.info("provisioned %d subscribers from %s", added, args.topology)
+        if args.topology:
+            added = provision_from_topology(store, args.topology, args.name)
+            node.log.info("provisioned %d subscribers from %s", added, args.topology)
+    except StoreError as exc:
+        raise OSError(str(exc)) from None  # run_node: "cannot start: ...", exit 1
     # Charging-Information (TS 29.229 §6.3.19): the lab's CCF address, a DiameterURI in the home realm.
     ccf = args.ccf or f"aaa://ccf.{args.realm}:3868;transport=tcp"
-    hss = Hss(store, HssConfig(args.origin_host, args.realm, (args.realm,), ccf), host)
-    stop = trio.Event()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(_signals, stop)  # first: a SIGTERM during start-up still stops cleanly
-        await nursery.start(hss.diameter.run)
-        nursery.start_soon(hss.store_worker)
-        bound = await nursery.start(hss.diameter.serve, host, int(port))
-        log.info("listening on %s:%d as %s", host, bound, args.origin_host)
-        if args.control_port:
-            control = ControlServer(args.name, "hss", port=args.control_port)
-            control.stats = hss.counters
-            control.add_servicer(hss_pb2_grpc.add_HssServicer_to_server, HssServicer(control, hss))
-            cport = await nursery.start(control.serve)
-            log.info("control on 127.0.0.1:%d", cport)
-            nursery.start_soon(_wait_then_set, control.shutdown_requested, stop)
-        task_status.started(hss)
-        await stop.wait()
-        log.info("stopping: DPR to %d peers", len(hss.diameter.peers))
-        await hss.diameter.close()
-        nursery.cancel_scope.cancel()
-    store.close()
-
-
-async def _signals(stop: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        task_status.started()
-        async for _ in signals:
-            stop.set()
-            return
-
-
-async def _wait_then_set(event: trio.Event, stop: trio.Event) -> None:
-    await event.wait()
-    stop.set()
+    config = HssConfig(args.origin_host, args.realm, tuple(args.home_network) or (args.realm,), ccf)
+    hss = Hss(store, config, host)
+    node.control.stats = hss.counters
+    node.control.config = lambda: {"diameter": args.diameter, "origin_host": args.origin_host,
+                                   "realm": args.realm, "db": str(args.db), "ccf": ccf}
+    node.control.add_servicer(hss_pb2_grpc.add_HssServicer_to_server,
+                              HssServicer(node.control, hss, (ValueError, DiameterError, DiameterTimeout)))
+    await node.start_control()
+    await node.nursery.start(hss.diameter.run)
+    node.nursery.start_soon(hss.store_worker)
+    bound = await node.nursery.start(hss.diameter.serve, host, int(port))
+    node.log.info("Diameter on %s:%d as %s", host, bound, args.origin_host)
+    node.on_shutdown(hss.diameter.close)  # DPR to every peer (RFC 6733 §5.4) before the nursery goes
+    await node.ready()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logs.setup(args.name, args.log_level)
-    try:
-        trio.run(main_async, args)
-    except (OSError, StoreError, DiameterError) as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    return 0
+    return run_node(serve, kind="hss", args=parse_args(argv))
 
 
 if __name__ == "__main__":

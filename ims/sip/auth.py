@@ -6,8 +6,9 @@ Two layers:
   :func:`digest_response`, :func:`aka_password`, :func:`aka_nonce` /
   :func:`parse_aka_nonce`, :func:`parse_auts`;
 * thin wrappers over the message layer's ``Challenge`` / ``Credentials``:
-  :func:`build_challenge` (network), :func:`build_authorization` (UE) and
-  :func:`verify_response` (network).
+  :func:`build_challenge` (network), :func:`build_authorization` (UE),
+  :func:`verify_response` (network), and for a sync failure
+  :func:`credentials_auts` / :func:`resync_authorization` (network).
 
 With AKA the digest "password" is RES (AKAv1, RFC 3310 §3.3) or
 base64(HMAC-MD5(RES||IK||CK, "http-digest-akav2-password")) (AKAv2, RFC 4169
@@ -195,6 +196,16 @@ def credentials_auts(credentials: Credentials) -> bytes | None:
     """The AUTS of a sync-failure answer, or None when ``credentials`` has no auts directive."""
     value = credentials.params.get("auts")
     return None if value is None else parse_auts(value)
+
+
+def resync_authorization(credentials: Credentials) -> bytes | None:
+    """RAND || AUTS for the MAR's SIP-Authorization AVP (TS 29.228 / TS 33.203 resynchronisation),
+    or None when ``credentials`` carries no auts; RAND comes from the AKA nonce being answered."""
+    auts = credentials_auts(credentials)
+    if auts is None:
+        return None
+    rand, _autn, _server_data = parse_aka_nonce(credentials.params.get("nonce", ""))
+    return rand + auts
 
 
 def verify_response(credentials: Credentials, *, password: bytes | str, method: str, body: bytes = b"") -> bool:

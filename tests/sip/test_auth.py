@@ -11,7 +11,7 @@ import pytest
 from ims.aka import SqnScheme, SyncFailure, Usim, generate_vector, resync
 from ims.sip.auth import (
     DigestError, aka_nonce, aka_password, build_authorization, build_challenge, credentials_auts, digest_response,
-    parse_aka_nonce, parse_auts, verify_response,
+    parse_aka_nonce, parse_auts, resync_authorization, verify_response,
 )
 from ims.sip.headers import Challenge, Credentials
 from tests.aka.test_milenage import unpack
@@ -131,7 +131,7 @@ def test_ims_aka_both_sides(algorithm: str) -> None:
     value = build_authorization(ch, username=IMPI, password=aka_password(algorithm, r.res, r.ck, r.ik),
                                 method="REGISTER", uri=f"sip:{REALM}")
     cred = Credentials.parse(value)
-    assert credentials_auts(cred) is None
+    assert credentials_auts(cred) is None and resync_authorization(cred) is None
     assert verify_response(cred, password=aka_password(algorithm, v.xres, v.ck, v.ik), method="REGISTER")
     assert not verify_response(cred, password=aka_password(algorithm, bytes(8), v.ck, v.ik), method="REGISTER")
 
@@ -150,7 +150,7 @@ def test_rfc3310_3_4_sync_failure_carries_auts_over_an_empty_password() -> None:
     assert verify_response(cred, password=b"", method="REGISTER")
     # S-CSCF -> HSS: RAND || AUTS; the HSS recovers SQN_MS and the next vector is accepted.
     auts = credentials_auts(cred)
-    assert auts is not None
+    assert auts is not None and resync_authorization(cred) == v.rand + auts  # SIP-Authorization of the MAR
     sqn_ms = resync(K, OPC, v.rand, auts)
     assert sqn_ms == s.join(700, 4)
     nxt = generate_vector(K, OPC, s.next_sqn(s.after_resync(sqn_ms, sqn_he=s.join(3, 3))), b"\x80\x00")

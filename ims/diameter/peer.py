@@ -313,6 +313,9 @@ class Peer:
                 except DiameterError:
                     req = _header_only(frame)
                 out.append(self._error_answer(req, exc))
+                if int.from_bytes(frame[5:8], "big") == CMD_CE and not self.is_open:
+                    self.rfc_state = PeerState.CLOSED  # §5.3: a CER that cannot be accepted ends the connection
+                    out.append(CloseConnection(f"bad CER: {exc.message}"))
             return out
         code = msg.command_code
         if code == CMD_CE:

@@ -29,7 +29,9 @@ from ims.diameter.codec import (
     AUTH_SESSION_STATE, DESTINATION_HOST, DESTINATION_REALM, ERROR_MESSAGE, EXPERIMENTAL_RESULT,
     EXPERIMENTAL_RESULT_CODE, ORIGIN_HOST, ORIGIN_REALM, RESULT_CODE, VENDOR_ID, DiameterMessage, avp, vendor_app,
 )
-from ims.diameter.constants import CX_APPLICATION_ID, DIAMETER_UNABLE_TO_COMPLY, NO_STATE_MAINTAINED
+from ims.diameter.constants import (
+    CX_APPLICATION_ID, DIAMETER_UNABLE_TO_COMPLY, DO_NOT_WANT_TO_TALK_TO_YOU, NO_STATE_MAINTAINED, REBOOTING,
+)
 from ims.diameter.cx import CxAnswer, CxRequest
 from ims.diameter.errors import DiameterError, DiameterTimeout, NoRoute
 from ims.diameter.peer import (
@@ -298,6 +300,10 @@ class DiameterNode:
                     self.conns.discard(conn)
             if self._closing:
                 break
+            if peer.disconnect_cause == DO_NOT_WANT_TO_TALK_TO_YOU:
+                delay = backoff_max  # RFC 6733 §5.4.3: it asked us to stay away
+            elif peer.disconnect_cause == REBOOTING:
+                delay = 0.5  # it is coming back: try again soon
             with trio.move_on_after(delay):
                 await self._wait_closing()
             delay = min(delay * 2, backoff_max)

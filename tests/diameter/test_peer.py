@@ -289,3 +289,22 @@ def test_codec_round_trip_of_raw_helpers() -> None:
     back = DiameterMessage.from_bytes(msg.to_bytes())
     assert back.request and back.hop_by_hop == 5 and back.end_to_end == 6 and back.get(RESULT_CODE) == 1
     assert CMD_UA == 300
+
+
+def test_5_3_cer_without_origin_host_is_refused_and_closed() -> None:
+    a = Peer(A, initiator=True)
+    (cer,) = sent(a.connected(0.0))
+    cer.avps = [x for x in cer.avps if x.code != ORIGIN_HOST]
+    b = Peer(B, initiator=False)
+    out = b.receive_data(cer.to_bytes(), 0.0)
+    (cea,) = sent(out)
+    assert cea.result_code == 5005 and any(isinstance(x, CloseConnection) for x in out)
+    assert not any(isinstance(x, PeerUp) for x in out) and b.rfc_state is PeerState.CLOSED
+
+
+def test_5_6_transport_lost_while_waiting_for_the_connection() -> None:
+    a = Peer(A, initiator=True)
+    a.start(0.0)
+    assert a.connection_lost(0.1) == [] and a.rfc_state is PeerState.CLOSED
+    a2, _ = open_pair()
+    assert a2.connection_lost(0.2) == [PeerDown("transport closed")] and not a2.is_open

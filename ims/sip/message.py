@@ -508,14 +508,20 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     if "\r\n " in head or "\r\n\t" in head:
         _split_folded(msg, lines, items)
     else:
-        match = _HEADER_LINE.fullmatch
-        for line in lines[1:]:
-            m = match(line)
-            if m is None:
-                _split_folded(msg, [first, line], [])  # raises the precise error
-                raise SipParseError(f"Bad header line {line[:60]!r}", partial=_partial(msg, items))
-            name, value = m.group(1, 2)
-            items.append([name, canonical(name), value.rstrip(" \t")])
+        # One C-level pass over the whole block; a line it cannot read makes the count differ,
+        # and the general splitter then names the fault.
+        found = _HEADER_LINES(head, len(first) + 2)
+        if len(found) != len(lines) - 1:
+            _split_folded(msg, lines, [])  # raises the precise error
+            raise SipParseError("Bad header line", partial=_partial(msg, items))
+        canon = _CANON
+        for name, value in found:
+            key = canon.get(name)
+            if key is None:
+                key = canonical(name)
+            if value[-1:] in (" ", "\t"):
+                value = value.rstrip(" \t")
+            items.append([name, key, value])
     msg._headers = Headers._from_parsed(items)
     body = data[end + 4 :]
     try:
@@ -540,6 +546,19 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
 
 # token, optional blanks, ':', value (§7.3.1); no backtracking: the name class excludes ' ', '\t' and ':'.
 _HEADER_LINE = re.compile(r"([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*:[ \t]*([^\r\n]*)")
+# The same, anchored at line starts over a whole header block (value without trailing blanks).
+_HEADER_LINES = re.compile(
+    r"^([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*:[ \t]*([^\r\n]*)(?:\r\n|\Z)",
+    re.MULTILINE).findall
+# Common spellings -> canonical names without a function call.
+_CANON = {n: canonical(n) for n in (
+    "Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq", "Contact", "m", "Max-Forwards", "Route",
+    "Record-Route", "Content-Type", "c", "Content-Length", "l", "Expires", "Supported", "k", "Require",
+    "Proxy-Require", "Allow", "Accept", "User-Agent", "Authorization", "WWW-Authenticate",
+    "P-Asserted-Identity", "P-Preferred-Identity", "P-Access-Network-Info", "P-Charging-Vector",
+    "Security-Client", "Security-Server", "Security-Verify", "Accept-Contact", "P-Preferred-Service",
+    "Session-Expires", "Min-SE", "Path", "Service-Route", "P-Associated-URI", "P-Visited-Network-ID",
+    "Event", "Subscription-State", "RSeq", "RAck", "Date", "Server", "Content-Disposition")}
 
 
 def _split_folded(msg: Request | Response, lines: list[str], items: list[list[str]]) -> None:

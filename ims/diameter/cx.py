@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
+
+from diameter.message.avp import Avp
 
 from ims.diameter.codec import (  # noqa: F401 - DiameterMessage and avp are re-exported
     AUTH_SESSION_STATE, DESTINATION_HOST, DESTINATION_REALM, EXPERIMENTAL_RESULT, EXPERIMENTAL_RESULT_CODE,
@@ -68,6 +71,7 @@ def new_session_id(origin_host: str) -> str:
 
 def request(command: int, origin_host: str, origin_realm: str, destination_realm: str, *avps: object,
             destination_host: str | None = None) -> DiameterMessage:
+    """An untyped Cx request with the §6.1 header AVPs; prefer the typed classes below."""
     msg = DiameterMessage(command, True, CX_APPLICATION_ID)
     msg.add(avp(SESSION_ID, new_session_id(origin_host)), vendor_app(CX_APPLICATION_ID),
             avp(AUTH_SESSION_STATE, NO_STATE_MAINTAINED), avp(ORIGIN_HOST, origin_host),
@@ -94,30 +98,30 @@ def answer(req: DiameterMessage, origin_host: str, origin_realm: str, result: in
 
 
 # -- AVP helpers -------------------------------------------------------------
-def user_name(impi: str):  # type: ignore[no-untyped-def]
+def user_name(impi: str) -> Avp:
     return avp(USER_NAME, impi)
 
 
-def public_identity(impu: str):  # type: ignore[no-untyped-def]
+def public_identity(impu: str) -> Avp:
     return avp(PUBLIC_IDENTITY, impu, V)
 
 
-def server_name(name: str):  # type: ignore[no-untyped-def]
+def server_name(name: str) -> Avp:
     return avp(SERVER_NAME, name, V)
 
 
-def visited_network(name: str):  # type: ignore[no-untyped-def]
+def visited_network(name: str) -> Avp:
     return avp(VISITED_NETWORK_IDENTIFIER, name, V)
 
 
-def server_capabilities(mandatory: list[int], optional: list[int], names: list[str] = ()):  # type: ignore[no-untyped-def, assignment]
+def server_capabilities(mandatory: list[int], optional: list[int], names: Sequence[str] = ()) -> Avp:
     members = [avp(MANDATORY_CAPABILITY, m, V) for m in mandatory] + \
               [avp(OPTIONAL_CAPABILITY, o, V) for o in optional] + [avp(SERVER_NAME, n, V) for n in names]
     return avp(SERVER_CAPABILITIES, members, V)
 
 
 def auth_data_item(number: int, scheme: str, *, authenticate: bytes | None = None,
-                   authorization: bytes | None = None, ck: bytes | None = None, ik: bytes | None = None):  # type: ignore[no-untyped-def]
+                   authorization: bytes | None = None, ck: bytes | None = None, ik: bytes | None = None) -> Avp:
     members = [avp(SIP_ITEM_NUMBER, number, V), avp(SIP_AUTHENTICATION_SCHEME, scheme, V)]
     if authenticate is not None:
         members.append(avp(SIP_AUTHENTICATE, authenticate, V))
@@ -130,11 +134,11 @@ def auth_data_item(number: int, scheme: str, *, authenticate: bytes | None = Non
     return avp(SIP_AUTH_DATA_ITEM, members, V)
 
 
-def charging_information(ccf: str):  # type: ignore[no-untyped-def]
+def charging_information(ccf: str) -> Avp:
     return avp(CHARGING_INFORMATION, [avp(PRIMARY_CHARGING_COLLECTION_FUNCTION_NAME, ccf, V)], V)
 
 
-def deregistration_reason(code: int, info: str = ""):  # type: ignore[no-untyped-def]
+def deregistration_reason(code: int, info: str = "") -> Avp:
     members = [avp(REASON_CODE, code, V)]
     if info:
         members.append(avp(REASON_INFO, info, V))

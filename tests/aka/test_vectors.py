@@ -108,6 +108,7 @@ def test_6_3_5_after_resync_keeps_sqn_he_when_its_next_would_be_accepted() -> No
     he = s.join(90, 4)
     assert s.after_resync(s.join(90, 1), sqn_he=he) == he  # next SEQ 91 > 90: keep, never go back
     assert s.after_resync(s.join(12, 0), sqn_he=he) == he
+    assert s.after_resync(s.join(91, 0), sqn_he=he) == s.join(91, 0)  # next SEQ 91 = SEQ_MS: not above it
     far = s.join(12 + DELTA + 5, 0)
     assert s.after_resync(s.join(12, 0), sqn_he=far) == s.join(12, 0)  # more than delta ahead: reset
 

@@ -54,3 +54,25 @@ def test_csv_import_thousands_all_or_nothing(tmp_path: Path) -> None:
     again = _ims(db, "import", str(good))
     assert again.returncode == 1 and "nothing imported" in again.stdout
     assert len(json.loads(_ims(db, "list", "--json").stdout)) == 2000
+
+
+def test_update_profile_and_commands_that_need_a_running_hss(tmp_path: Path) -> None:
+    db = tmp_path / "hss.sqlite"
+    assert _ims(db, "add", "--imsi", "001010000000001", "--impi", "1@ims.example.net", "--impu",
+                "sip:alice@ims.example.net tel:+15550001|sip:alice-work@ims.example.net", "--k", K, "--op",
+                "cdc202d5123e20f62b6d676ac72cb318", "--password", "pw").returncode == 0
+    shown = json.loads(_ims(db, "show", "1@ims.example.net").stdout)
+    assert shown["implicit_sets"] == [["sip:alice@ims.example.net", "tel:+15550001"], ["sip:alice-work@ims.example.net"]]
+    assert shown["auth_schemes"] == ["Digest-AKAv1-MD5", "Digest-AKAv2-MD5", "SIP Digest"]
+    missing = _ims(db, "update", "1@ims.example.net", "--service-profile", "gold")
+    assert missing.returncode == 1 and "unknown service profile gold" in missing.stdout
+    ifcs = '[{"priority": 1, "server": "sip:tas.example", "trigger": {"method": "INVITE"}}]'
+    assert _ims(db, "profile", "gold", "--ifcs", ifcs).returncode == 0
+    assert _ims(db, "update", "1@ims.example.net", "--service-profile", "gold").returncode == 0
+    assert _ims(db, "update", "sip:alice-work@ims.example.net", "--bar").returncode == 0
+    shown = json.loads(_ims(db, "show", "tel:+15550001").stdout)
+    assert shown["service_profile"] == "gold" and shown["barred_impus"] == ["sip:alice-work@ims.example.net"]
+    dereg = _ims(db, "deregister", "1@ims.example.net")
+    assert dereg.returncode == 1 and "needs --control" in dereg.stdout
+    unknown = _ims(db, "update", "sip:ghost@x", "--bar")
+    assert unknown.returncode == 1 and "unknown identity sip:ghost@x" in unknown.stdout

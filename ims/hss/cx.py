@@ -229,7 +229,7 @@ class HssCx:
             self.store.resync_sqn(sub.impi, sqn_ms)
             self.stats["resync"] += 1
         count = max(1, min(req.sip_number_auth_items, MAX_VECTORS))
-        sub, sqns = self.store.reserve_sqns(sub.impi, count)  # committed (with the batch) before the MAA leaves
+        sqns = self.store.reserve_sqns(sub.impi, count)  # committed (with the batch) before the MAA leaves
         items = []
         for n, sqn in enumerate(sqns, 1):
             v = generate_vector(sub.k, sub.opc, sqn, sub.amf, milenage=m)

@@ -373,19 +373,22 @@ class Store:
         with self._tx():
             self.conn.execute("UPDATE impu SET scscf = ?, scscf_host = ? WHERE impi = ?", [scscf, scscf_host, impi])
 
-    def reserve_sqns(self, impi: str, count: int) -> tuple[Subscriber, list[int]]:
-        """Take ``count`` fresh SQNs and commit the last one before returning (never reissued)."""
+    def reserve_sqns(self, impi: str, count: int) -> list[int]:
+        """Take ``count`` fresh SQNs (TS 33.102 C.1.1) and store the last before returning: never reissued.
+
+        The update is committed with the enclosing transaction (the HSS's group commit), which
+        ends before any answer carrying these SQNs is released.
+        """
         with self._tx():
-            sub = self.get(impi)
-            if sub is None:
+            row = self.conn.execute("SELECT sqn FROM impi WHERE impi = ?", [impi]).fetchone()
+            if row is None:
                 raise UnknownIdentity(f"unknown impi {impi}")
-            sqns, sqn = [], sub.sqn
+            sqns, sqn = [], int(row[0])
             for _ in range(count):
                 sqn = self._scheme.next_sqn(sqn)
                 sqns.append(sqn)
             self.conn.execute("UPDATE impi SET sqn = ? WHERE impi = ?", [sqn, impi])
-        sub.sqn = sqn
-        return sub, sqns
+        return sqns
 
     def resync_sqn(self, impi: str, sqn_ms: int) -> None:
         """TS 33.102 C.3.4: continue from the USIM's SQN_MS (never backwards from our own)."""

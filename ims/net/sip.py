@@ -9,7 +9,8 @@ place in the SIP stack that awaits.
 - UDP: one socket; a malformed datagram is answered 400 with the parse
   error's reason when enough of the request is readable, else dropped and
   logged (never raised).
-- TCP/TLS: connections are reused per remote address in both directions;
+- TCP/TLS: connections are reused per remote address in both directions,
+  opened in a task of their own (messages queue behind the connect);
   inbound messages are framed by Content-Length; double-CRLF keep-alives get
   a CRLF; idle connections close after ``idle_timeout``; a peer sending an
   unframeable stream is disconnected.
@@ -79,6 +80,14 @@ class _Conn:
         self.scope = trio.CancelScope()  # cancelled to close the connection (idle, stuck writer)
 
 
+class _Pending:
+    """Messages waiting for a connection that is being opened."""
+
+    def __init__(self, queue: list[bytes]) -> None:
+        self.queue = queue
+        self.done = trio.Event()
+
+
 MessageHook = Callable[[str, bytes, Address, Address], None]
 
 
@@ -101,6 +110,7 @@ class SipStack:
         self.on_message = on_message  # (direction, data, src, dst) for traces and pcaps
         self._udp: trio.socket.SocketType | None = None
         self._conns: dict[tuple[str, int, str], _Conn] = {}
+        self._connecting: dict[tuple[str, int, str], list[bytes]] = {}  # queued behind a connect in progress
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
         self.events_send, self.events = trio.open_memory_channel[Any](events_buffer)
@@ -428,10 +438,41 @@ class SipStack:
                 return
             await self._send_udp(data, dest)
             return
-        conn = await self._connect(dest)
-        if conn is None or not await self._write(conn, data):
-            self.stats["send_errors"] += 1
-            await self._transport_error(dest)
+        key = (dest.host, dest.port, dest.transport)
+        conn = self._conns.get(key)
+        if conn is not None:
+            if not await self._write(conn, data):
+                self.stats["send_errors"] += 1
+                await self._transport_error(dest)
+            return
+        # No connection yet: connect in a task of its own, so that a slow or silent peer (SYN dropped,
+        # TLS handshake never answered) never holds up the receive loops; later messages to the same
+        # peer queue behind the first, in order.
+        pending = self._connecting.get(key)
+        if pending is not None:
+            pending.queue.append(data)
+            return
+        self._connecting[key] = _Pending([data])
+        assert self._nursery is not None
+        self._nursery.start_soon(self._connect_and_flush, dest)
+
+    async def _connect_and_flush(self, dest: Address) -> None:
+        key = (dest.host, dest.port, dest.transport)
+        pending = self._connecting[key]
+        try:
+            conn = await self._connect(dest)
+            for data in pending.queue:  # the list may grow while we write: iterate it live
+                if conn is None or not await self._write(conn, data):
+                    self.stats["send_errors"] += 1
+                    await self._transport_error(dest)
+        finally:
+            del self._connecting[key]
+            pending.done.set()
+
+    async def drain(self) -> None:
+        """Wait until every message handed to :meth:`execute` has gone out or been reported failed."""
+        while self._connecting:
+            await next(iter(self._connecting.values())).done.wait()
 
 
 def _sctp_socket(host: str) -> trio.socket.SocketType:

@@ -369,6 +369,7 @@ async def test_peer_that_stops_reading_is_cut_off_and_reported() -> None:
         with trio.fail_after(20):
             while not core.errors:  # the peer accepts (kernel backlog) but never reads
                 await stack.execute([SendMessage(big, dest)])
+                await stack.drain()
         assert core.errors == [dest] and not stack._conns
         listener.close()
         nursery.cancel_scope.cancel()
@@ -382,6 +383,8 @@ async def test_send_to_a_closed_tcp_port_reports_transport_error() -> None:
             await s.bind((PEER, 0))
             dead = Address(PEER, s.getsockname()[1], "tcp")
         await stack.execute([SendMessage(parse_message(_options("z9hG4bKdead", "TCP")), dead)])
+        with trio.fail_after(5):
+            await stack.drain()
         assert core.errors == [dead] and stack.stats["send_errors"] == 1
         nursery.cancel_scope.cancel()
 
@@ -436,6 +439,8 @@ async def test_tls_verification_is_configurable(tmp_path: Path) -> None:
         strict = FakeCore()
         stack = await _stack(nursery, strict, tls_client_context=client_context(verify=True))
         await stack.execute([SendMessage(req, dest)])
+        with trio.fail_after(5):
+            await stack.drain()
         assert strict.errors == [dest]
         # Verification off (a lab talking to self-signed nodes): the request goes through.
         lax = FakeCore()
@@ -507,4 +512,28 @@ async def test_tls_port_survives_plaintext_and_abandoned_handshakes(tmp_path: Pa
             with trio.fail_after(5):
                 (frame,) = await _read_frames(tls, 1)
             assert frame.startswith(b"SIP/2.0 200 OK")
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_silent_peer_being_connected_never_holds_up_other_traffic() -> None:
+    core = FakeCore()
+    core.answer = _ok
+    async with trio.open_nursery() as nursery:
+        stack = await _stack(nursery, core, connect_timeout=2.0)
+        silent = trio.socket.socket()  # accepts TCP (kernel backlog) but never speaks TLS
+        await silent.bind((PEER, 0))
+        silent.listen(1)
+        dest = Address(PEER, silent.getsockname()[1], "tls")
+        started = trio.current_time()
+        for branch in ("z9hG4bKs1", "z9hG4bKs2"):  # the second queues behind the first connect
+            await stack.execute([SendMessage(parse_message(_options(branch, "TLS")), dest)])
+        with await _udp_peer() as sock:
+            await sock.sendto(_options("z9hG4bKmeanwhile"), (HOST, stack.bound["udp"]))
+            with trio.fail_after(1):
+                data, _ = await sock.recvfrom(65535)
+            assert data.startswith(b"SIP/2.0 200 OK") and core.errors == []  # answered while connecting
+        with trio.fail_after(5):
+            await stack.drain()
+        assert core.errors == [dest, dest] and trio.current_time() - started >= 2.0  # both reported
+        silent.close()
         nursery.cancel_scope.cancel()

@@ -1,7 +1,7 @@
 """MAR->MAA round trips per second against the HSS process (one client, many outstanding requests).
 
 Starts ``nodes.hss`` on 127.0.6.50 with the volte-basic subscribers, connects
-one Diameter client, keeps CONCURRENCY MARs in flight for DURATION seconds
+one Diameter client, keeps 256 and then 512 MARs in flight for DURATION seconds
 (bounded at MAX_REQUESTS), three runs; prints the median.  Each MAR asks for
 one AKA vector, so each answer commits one SQN to SQLite before it leaves.
 """
@@ -27,7 +27,7 @@ from ims.net.diameter import DiameterNode
 ROOT = Path(__file__).resolve().parents[1]
 REALM = "ims.mnc001.mcc001.3gppnetwork.org"
 HOST, PORT = "127.0.6.50", 3868
-CONCURRENCY, DURATION, MAX_REQUESTS = 256, 5.0, 30000
+CONCURRENCY_LEVELS, DURATION, MAX_REQUESTS = (256, 512), 5.0, 30000
 
 
 def _mar() -> cx.DiameterMessage:  # type: ignore[name-defined]
@@ -37,7 +37,7 @@ def _mar() -> cx.DiameterMessage:  # type: ignore[name-defined]
                       cx.server_name("sip:127.0.1.30:5060"))
 
 
-async def _run() -> tuple[int, int, float]:
+async def _run(concurrency: int) -> tuple[int, int, float]:
     client = DiameterNode(LocalIdentity(f"scscf.{REALM}", REALM, "127.0.6.51"), request_timeout=10)
     done = failed = 0
     async with trio.open_nursery() as nursery:
@@ -62,7 +62,7 @@ async def _run() -> tuple[int, int, float]:
                     failed += 1
 
         async with trio.open_nursery() as workers:
-            for _ in range(CONCURRENCY):
+            for _ in range(concurrency):
                 workers.start_soon(worker)
         elapsed = trio.current_time() - start
         nursery.cancel_scope.cancel()
@@ -70,7 +70,7 @@ async def _run() -> tuple[int, int, float]:
 
 
 def main() -> None:
-    rates = []
+    medians = {}
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen([sys.executable, "-m", "nodes.hss", "--db", os.path.join(tmp, "hss.sqlite"),
                                  "--diameter", f"{HOST}:{PORT}", "--origin-host", f"hss.{REALM}", "--realm", REALM,
@@ -78,16 +78,21 @@ def main() -> None:
                                 cwd=ROOT)
         try:
             time.sleep(1.0)
-            for i in range(3):
-                done, failed, elapsed = trio.run(_run)
-                rate = done / elapsed
-                rates.append(rate)
-                print(f"run {i + 1}: {done} MAA ok, {failed} failed in {elapsed:.2f} s = {rate:,.0f} MAR/s")
+            for concurrency in CONCURRENCY_LEVELS:
+                rates = []
+                for i in range(3):
+                    done, failed, elapsed = trio.run(_run, concurrency)
+                    rate = done / elapsed
+                    rates.append(rate)
+                    print(f"{concurrency} outstanding, run {i + 1}: {done} MAA ok, {failed} failed in "
+                          f"{elapsed:.2f} s = {rate:,.0f} MAR/s")
+                medians[concurrency] = statistics.median(rates)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
-    print(f"HSS MAR->MAA median: {statistics.median(rates):,.0f} MAR/s "
-          f"({CONCURRENCY} outstanding, one client, {os.cpu_count()} cores; client and HSS share the machine)")
+    for concurrency, rate in medians.items():
+        print(f"HSS MAR->MAA median: {rate:,.0f} MAR/s ({concurrency} outstanding, one client, "
+              f"{os.cpu_count()} cores; client and HSS share the machine)")
 
 
 if __name__ == "__main__":

@@ -47,37 +47,11 @@ def canonical(name: str) -> str:
 
 
 def split_values(value: str) -> list[str]:
-    """Split ``a, "b,c" <d,e>, f`` on commas outside quotes and angle brackets."""
+    """Split ``a, "b,c" <d,e>, f`` on commas outside quotes and angle brackets (empty elements dropped)."""
     if "," not in value:
         v = value.strip()
         return [v] if v else []
-    out: list[str] = []
-    start = 0
-    quoted = angle = False
-    i, n = 0, len(value)
-    while i < n:
-        c = value[i]
-        if quoted:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                quoted = False
-        elif c == '"':
-            quoted = True
-        elif c == "<":
-            angle = True
-        elif c == ">":
-            angle = False
-        elif c == "," and not angle:
-            part = value[start:i].strip()
-            if part:
-                out.append(part)
-            start = i + 1
-        i += 1
-    part = value[start:].strip()
-    if part:
-        out.append(part)
-    return out
+    return [v for v in split_values_keep_empty(value) if v]
 
 
 def split_list(value: str, what: str) -> list[str]:

@@ -66,8 +66,6 @@ class Lab:
 
     # -- up ------------------------------------------------------------------------
     def up(self, *, timeout: float = 20.0, on_started=None) -> list[NodeProcess]:  # type: ignore[no-untyped-def]
-        from ims.control.client import ControlError, wait_healthy
-
         running = [n for n in self.load_state() if alive(n.pid)]
         if running:
             raise LabError(f"a lab is already running from {self.run_dir} ({len(running)} nodes); run 'ims down'")
@@ -80,23 +78,9 @@ class Lab:
         order = sorted(topo.nodes, key=lambda n: START_ORDER.index(n.kind) if n.kind in START_ORDER else 99)
         try:
             for node in order:
-                log_path = self.run_dir / "logs" / f"{node.name}.log"
-                log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", f"nodes.{node.kind}", "--topology", str(self.topology_path),
-                     "--node", node.name, "--run-dir", str(self.run_dir)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-                log.close()
-                entry = NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path))
+                entry = self._spawn(node, timeout)
                 started.append(entry)
                 self._save(started)
-                try:
-                    wait_healthy(f"127.0.0.1:{node.control_port}", timeout)
-                except ControlError:
-                    tail = last_lines(log_path, 10)
-                    code = proc.poll()
-                    why = f"exited with status {code}" if code is not None else f"not healthy after {timeout} s"
-                    raise LabError(f"node {node.name} ({node.kind}) {why}; last log lines:\n{tail}") from None
                 if on_started:
                     on_started(entry)
         except BaseException:
@@ -104,6 +88,47 @@ class Lab:
             raise
         # (a failed start leaves lab.json behind on purpose: 'ims status' shows what crashed)
         return started
+
+    def _spawn(self, node, timeout: float) -> NodeProcess:  # type: ignore[no-untyped-def]
+        """Start one node process and wait until its control service says it is running."""
+        from ims.control.client import ControlError, wait_healthy
+
+        log_path = self.run_dir / "logs" / f"{node.name}.log"
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"nodes.{node.kind}", "--topology", str(self.topology_path),
+             "--node", node.name, "--run-dir", str(self.run_dir)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        entry = NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path))
+        try:
+            wait_healthy(f"127.0.0.1:{node.control_port}", timeout)
+        except BaseException as exc:
+            if not isinstance(exc, ControlError):  # interrupted while waiting: do not leave it behind
+                self.stop([entry], grace=2.0)
+                raise
+            tail = last_lines(log_path, 10)
+            code = proc.poll()
+            why = f"exited with status {code}" if code is not None else f"not healthy after {timeout} s"
+            if code is None:
+                self.stop([entry], grace=2.0)
+            raise LabError(f"node {node.name} ({node.kind}) {why}; last log lines:\n{tail}") from None
+        return entry
+
+    def restart(self, name: str, *, timeout: float = 20.0) -> NodeProcess:
+        """Stop (if still running) and start one node again; the lab's state follows."""
+        nodes = self.load_state()
+        current = next((n for n in nodes if n.name == name), None)
+        if current is None:
+            raise LabError(f"no node {name!r} in the lab at {self.run_dir}")
+        self.stop([current])
+        node = load(self.topology_path).node(name)
+        entry = self._spawn(node, timeout)
+        self._save([entry if n.name == name else n for n in nodes])
+        return entry
+
+    def restart_policy(self, name: str) -> str:
+        return load(self.topology_path).node(name).restart
 
     # -- down ----------------------------------------------------------------------------
     def down(self, *, grace: float = 5.0) -> list[str]:

@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     status.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
+    restart = sub.add_parser("restart", help="restart one node of the running lab")
+    restart.add_argument("node")
+    restart.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    restart.set_defaults(func=_restart)
     logs = sub.add_parser("logs", help="a node's log (JSON lines)")
     logs.add_argument("node")
     logs.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
@@ -57,16 +61,49 @@ def _up(args: argparse.Namespace) -> int:
     console.print(f"[bold]{len(nodes)} nodes healthy in {time.monotonic() - t0:.2f} s[/]; run dir {lab.run_dir}")
     if not args.foreground:
         return 0
+    return _supervise(lab)
+
+
+def _supervise(lab: Lab) -> int:
+    """--foreground: report crashes; restart nodes whose topology says restart = "on-failure",
+    with back-off (1, 2, 4 ... 30 s); Ctrl-C brings the lab down."""
+    backoff: dict[str, float] = {}
+    not_before: dict[str, float] = {}
+    status = 0
     try:
         while True:
-            time.sleep(1.0)
+            time.sleep(0.5)
             for n in lab.load_state():
-                if not alive(n.pid):
-                    console.print(f"[red]{n.name} crashed[/]; last log lines:\n{last_lines(Path(n.log), 10)}")
+                if alive(n.pid):
+                    continue
+                now = time.monotonic()
+                if now < not_before.get(n.name, 0.0):
+                    continue
+                console.print(f"[red]{n.name} crashed[/]; last log lines:\n{last_lines(Path(n.log), 10)}")
+                if lab.restart_policy(n.name) != "on-failure":
+                    status = 1
                     raise KeyboardInterrupt
+                delay = backoff.get(n.name, 0.5) * 2
+                backoff[n.name] = min(delay, 30.0)
+                try:
+                    entry = lab.restart(n.name)
+                    console.print(f"  [green]restarted[/] {n.name} (pid {entry.pid})")
+                except LabError as exc:
+                    console.print(f"  [red]restart failed[/]: {exc}")
+                not_before[n.name] = time.monotonic() + backoff[n.name]
     except KeyboardInterrupt:
         for line in lab.down():
             console.print(f"  {line}")
+    return status
+
+
+def _restart(args: argparse.Namespace) -> int:
+    try:
+        entry = _lab(args).restart(args.node)
+    except (LabError, KeyError) as exc:
+        print(f"ims restart failed: {exc}")
+        return 1
+    console.print(f"restarted {entry.name} (pid {entry.pid})")
     return 0
 
 

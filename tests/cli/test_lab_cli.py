@@ -64,6 +64,12 @@ def test_up_status_kill_detection_down(tmp_path: Path) -> None:
     assert all(r["state"] == "running" for r in rows)
     again = _ims("up", str(topo), "--run-dir", run_dir)
     assert again.returncode == 1 and "already running" in again.stdout
+    old_hss = next(r["pid"] for r in rows if r["name"] == "hss")
+    restarted = _ims("restart", "hss", "--run-dir", run_dir)
+    assert restarted.returncode == 0 and "restarted hss" in restarted.stdout
+    rows = json.loads(_ims("status", "--run-dir", run_dir, "--json").stdout)
+    assert next(r["pid"] for r in rows if r["name"] == "hss") != old_hss
+    assert all(r["state"] == "running" for r in rows)
     # A node killed behind the lab's back is reported as crashed, with its last log lines.
     proxy_pid = next(r["pid"] for r in rows if r["name"] == "proxy")
     os.kill(proxy_pid, signal.SIGKILL)
@@ -85,3 +91,38 @@ def test_up_refuses_unimplemented_kinds_and_invalid_files(tmp_path: Path) -> Non
     bad.write_text("[[nodes]]\nname = 1\n")
     run = _ims("up", str(bad), "--run-dir", str(tmp_path / "r2"))
     assert run.returncode == 1 and "domains: required field is missing" in run.stdout
+
+
+def test_restart_and_foreground_supervision_restarts_on_failure(tmp_path: Path) -> None:
+    topo = tmp_path / "mini.toml"
+    text = LAB.format(hss_port=_free(), proxy_port=_free()).replace("127.0.7.10", "127.0.7.11")
+    text = text.replace("127.0.7.20", "127.0.7.21")
+    text = text.replace('name = "proxy"\nkind = "proxy"', 'name = "proxy"\nkind = "proxy"\nrestart = "on-failure"')
+    topo.write_text(text)
+    run_dir = tmp_path / "run"
+    fg = subprocess.Popen([sys.executable, "-m", "ims.cli", "up", str(topo), "--run-dir", str(run_dir),
+                           "--foreground"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        rows: list = []
+        while time.monotonic() < deadline:
+            if (run_dir / "lab.json").exists():
+                st = _ims("status", "--run-dir", str(run_dir), "--json")
+                rows = json.loads(st.stdout) if st.stdout.strip() else []
+                if len(rows) == 2 and all(r["state"] == "running" for r in rows):
+                    break
+            time.sleep(0.2)
+        assert fg.poll() is None and len(rows) == 2, rows
+        first = next(r["pid"] for r in rows if r["name"] == "proxy")
+        os.kill(first, signal.SIGKILL)  # the supervisor must bring it back
+        new = first
+        while time.monotonic() < deadline and new == first:
+            time.sleep(0.3)
+            st = _ims("status", "--run-dir", str(run_dir), "--json")
+            rows = json.loads(st.stdout) if st.stdout.strip() else []
+            new = next((r["pid"] for r in rows if r["name"] == "proxy" and r["state"] == "running"), first)
+        assert new != first, "the proxy was not restarted"
+    finally:
+        fg.send_signal(signal.SIGINT)
+        out, _ = fg.communicate(timeout=60)
+    assert "restarted proxy" in out and "hss: stopped" in out

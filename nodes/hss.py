@@ -40,7 +40,7 @@ from ims.diameter.codec import DiameterMessage
 from ims.diameter.errors import DiameterError, DiameterTimeout
 from ims.diameter.peer import LocalIdentity
 from ims.hss.cx import HssConfig, HssCx
-from ims.hss.provisioning import make_subscriber, parse_csv_rows
+from ims.hss.provisioning import make_subscriber, parse_csv_rows, provision_from_topology
 from ims.hss.store import Store, StoreError
 from ims.net.diameter import DiameterNode, PeerConn
 from ims.net.node import NodeContext, parse_node_args, run_node
@@ -171,33 +171,6 @@ class Hss:
             if await self.push_profile(impi):
                 sent += 1
         return sent
-
-
-def provision_from_topology(store: Store, path: str, node_name: str | None = None) -> int:
-    """Seed subscribers, service profiles and the S-CSCF capability table from a lab file."""
-    from ims.topology import load
-
-    topo = load(path)
-    # With a node name, only this HSS's home network: its S-CSCFs and subscribers (two-operators labs).
-    home = None
-    if node_name and any(n.name == node_name for n in topo.nodes):
-        home = topo.domain_of(topo.node(node_name))
-    added = 0
-    for sp in topo.service_profiles:
-        store.set_service_profile(sp.name, [i.model_dump() for i in sp.ifcs])
-    for n in topo.nodes_of("scscf"):
-        if home is not None and topo.domain_of(n) is not home:
-            continue
-        caps = n.capabilities
-        name = f"sip:{n.address}:{n.sip.port if n.sip else 5060}"
-        store.set_scscf_capabilities(name, caps.mandatory if caps else [], caps.optional if caps else [])
-    for s in topo.subscribers:
-        if home is not None and s.impi.partition("@")[2] not in (home.name, home.diameter_realm):
-            continue
-        if store.get(s.impi) is None:
-            store.add(make_subscriber(s.model_dump()))
-            added += 1
-    return added
 
 
 def build_parser() -> argparse.ArgumentParser:

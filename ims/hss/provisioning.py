@@ -25,7 +25,7 @@ import io
 from typing import Any
 
 from ims.aka.milenage import AkaError, compute_opc
-from ims.hss.store import AUTH_SCHEMES, SCHEME_AKAV1, SCHEME_AKAV2, SCHEME_DIGEST, StoreError, Subscriber
+from ims.hss.store import AUTH_SCHEMES, SCHEME_AKAV1, SCHEME_AKAV2, SCHEME_DIGEST, Store, StoreError, Subscriber
 
 CSV_COLUMNS = ("imsi", "impi", "impus", "msisdn", "k", "opc", "op", "amf", "sqn", "password", "service_profile")
 CSV_OPTIONAL = ("ha1", "auth_schemes", "barred")
@@ -166,3 +166,30 @@ def parse_csv_rows(text: str, name: str = "<csv>") -> tuple[list[Subscriber], li
         subs.append(sub)
         where.append(f"{name}:{line}")
     return subs, where
+
+
+def provision_from_topology(store: Store, path: str, node_name: str | None = None) -> int:
+    """Seed subscribers, service profiles and the S-CSCF capability table from a lab file."""
+    from ims.topology import load
+
+    topo = load(path)
+    # With a node name, only this HSS's home network: its S-CSCFs and subscribers (two-operators labs).
+    home = None
+    if node_name and any(n.name == node_name for n in topo.nodes):
+        home = topo.domain_of(topo.node(node_name))
+    added = 0
+    for sp in topo.service_profiles:
+        store.set_service_profile(sp.name, [i.model_dump() for i in sp.ifcs])
+    for n in topo.nodes_of("scscf"):
+        if home is not None and topo.domain_of(n) is not home:
+            continue
+        caps = n.capabilities
+        name = f"sip:{n.address}:{n.sip.port if n.sip else 5060}"
+        store.set_scscf_capabilities(name, caps.mandatory if caps else [], caps.optional if caps else [])
+    for s in topo.subscribers:
+        if home is not None and s.impi.partition("@")[2] not in (home.name, home.diameter_realm):
+            continue
+        if store.get(s.impi) is None:
+            store.add(make_subscriber(s.model_dump()))
+            added += 1
+    return added

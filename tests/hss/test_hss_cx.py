@@ -24,7 +24,7 @@ from ims.diameter.userdata import parse_user_data
 from ims.hss.cx import HssConfig, HssCx
 from ims.hss.provisioning import make_subscriber
 from ims.hss.store import NOT_REGISTERED, REGISTERED, UNREGISTERED, Store
-from nodes.hss import provision_from_topology
+from ims.hss.provisioning import provision_from_topology
 from tests.hss.helpers import ALICE, ALICE_IMPI, HSS_HOST, K1, OPC1, REALM, ROOT, SCSCF, SERVER_NAME, lir, mar, sar, uar
 
 BOB_IMPI, BOB = f"001010000000002@{REALM}", f"sip:bob@{REALM}"

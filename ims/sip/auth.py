@@ -68,15 +68,17 @@ def _hash_for(algorithm: str) -> tuple[Callable[[bytes], str], bool]:
 
 def digest_response(*, username: str, realm: str, password: bytes | str, method: str, uri: str, nonce: str,
                     algorithm: str = "MD5", qop: str | None = None, nc: str | None = None,
-                    cnonce: str | None = None, body: bytes = b"") -> str:
+                    cnonce: str | None = None, body: bytes = b"", ha1: str | None = None) -> str:
     """The ``response`` directive (RFC 7616 §3.4.1; RFC 2617 §3.2.2.1; RFC 3310 uses MD5).
 
     A1 = username:realm:password (then H(A1):nonce:cnonce for "-sess");
     A2 = method:uri (and :H(body) for qop=auth-int); without qop the RFC 2069
     form KD(H(A1), nonce:H(A2)) is used. ``password`` may be bytes (AKA RES).
+    ``ha1``: H(A1) as the HSS gives it (TS 29.229 §6.3.36), instead of a password.
     """
     h, sess = _hash_for(algorithm)
-    ha1 = h(_b(username) + b":" + _b(realm) + b":" + _b(password))
+    if ha1 is None:
+        ha1 = h(_b(username) + b":" + _b(realm) + b":" + _b(password))
     if sess:
         if cnonce is None:
             raise DigestError(f"Digest algorithm {algorithm} needs cnonce")
@@ -208,7 +210,8 @@ def resync_authorization(credentials: Credentials) -> bytes | None:
     return rand + auts
 
 
-def verify_response(credentials: Credentials, *, password: bytes | str, method: str, body: bytes = b"") -> bool:
+def verify_response(credentials: Credentials, *, password: bytes | str = b"", method: str, body: bytes = b"",
+                    ha1: str | None = None) -> bool:
     """Network side: does ``credentials`` carry the right ``response`` for ``password``?
 
     False for a wrong response and for credentials the math cannot use (a
@@ -220,7 +223,7 @@ def verify_response(credentials: Credentials, *, password: bytes | str, method: 
         expected = digest_response(username=p["username"], realm=p.get("realm", ""), password=password,
                                    method=method, uri=p["uri"], nonce=p["nonce"],
                                    algorithm=p.get("algorithm", "MD5"), qop=p.get("qop"), nc=p.get("nc"),
-                                   cnonce=p.get("cnonce"), body=body)
+                                   cnonce=p.get("cnonce"), body=body, ha1=ha1)
     except (KeyError, DigestError):
         return False
     return hmac.compare_digest(expected, p.get("response", "").lower())

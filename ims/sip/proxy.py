@@ -20,6 +20,23 @@ callback (location lookup, HSS query, iFC...); this core does the rest of §16:
   2xx retransmissions whose client transaction is gone (§16.7 item 5, §16.11,
   RFC 6026 §8.4).
 
+Hooks for IMS elements (the CSCFs), all optional:
+
+* ``prepare(request, source, now)`` runs on every request after §16.3/§16.4
+  and may rewrite it (P-CSCF identity assertion, Route replacement) or
+  answer it (a ``Response`` or ``Reject``: 403 for an unregistered UE);
+  ``current_route`` holds the Route value §16.4 removed for this request
+  (``sip:orig@...`` tells the S-CSCF a request is originating);
+* a ``Defer`` from ``local_requests`` or ``route`` parks the request while
+  the node asks someone else (the HSS over Diameter); the node finishes it
+  with ``resume(key, decision_or_response, now)``.  A CANCEL meanwhile is
+  answered and the INVITE gets 487 at once;
+* ``on_response(request, response)`` sees every response before it goes
+  upstream (the P-CSCF keeps Service-Route and strips CK/IK);
+* ``send_request(request, dest, now, callback)`` sends the node's own
+  requests (the P-CSCF's reg-event SUBSCRIBE, the S-CSCF's NOTIFY); their
+  responses, or None on a timeout, go to ``callback``.
+
 ``local_requests`` lets a node answer some requests itself (REGISTER at a
 registrar, OPTIONS to the proxy) before any proxying: it returns a
 ``Response``, a list of actions (a ``SendMessage`` of a response goes out on
@@ -95,8 +112,18 @@ class Reject:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """Not decided yet: ``start(key)`` begins the node's lookup; the node calls ``ProxyCore.resume`` later."""
+
+    start: Callable[[TransactionKey], "list[Action] | None"]
+
+
 Decision = Forward | Reject
-LocalHandler = Callable[[Request, Address, float], "list[Action] | Response | None"]
+LocalHandler = Callable[[Request, Address, float], "list[Action] | Response | Defer | None"]
+PrepareHook = Callable[[Request, Address, float], "Response | Reject | None"]
+ResponseHook = Callable[[Request, Response, float], "list[Action] | None"]
+OwnCallback = Callable[["Response | None", float], list[Action]]
 
 
 @dataclass
@@ -151,7 +178,8 @@ class ProxyCore:
                  layer: TransactionLayer | None = None, local_requests: LocalHandler | None = None,
                  timers: TimerConfig = TimerConfig(), timer_c: float = TIMER_C, record_route: bool = True,
                  local_aliases: tuple[tuple[str, int], ...] = (),
-                 supported: frozenset[str] = SUPPORTED_PROXY_REQUIRE) -> None:
+                 supported: frozenset[str] = SUPPORTED_PROXY_REQUIRE, prepare: PrepareHook | None = None,
+                 on_response: ResponseHook | None = None, always_route: bool = False) -> None:
         self.local = local
         self.domain = domain.lower()
         self.route = route
@@ -160,6 +188,12 @@ class ProxyCore:
         self.timer_c = timer_c
         self.record_route = record_route
         self.supported = supported
+        self.prepare = prepare
+        self.always_route = always_route  # route() decides even for other domains (S-CSCF: ENUM, BGCF, peers)
+        self.on_response = on_response
+        self.current_route: NameAddr | None = None  # the Route entry §16.4 removed, while hooks run
+        self._deferred: dict[TransactionKey, tuple[Request, str, bool]] = {}  # key -> (request, loop, cancelled)
+        self._own: dict[TransactionKey, OwnCallback] = {}
         self._ours = {(local.host.lower(), local.port)} | {(h.lower(), p) for h, p in local_aliases}
         self._contexts: dict[TransactionKey, _Context] = {}  # by server transaction key
         self._by_client: dict[TransactionKey, _Context] = {}  # by client transaction key
@@ -266,13 +300,21 @@ class ProxyCore:
             elif isinstance(a, RequestReceived):
                 out.extend(self._on_request(a.key, a.request, a.source, now))
             elif isinstance(a, ResponseReceived):
-                out.extend(self._on_response(a.key, a.response, now))
+                own = self._own.get(a.key)
+                if own is not None:
+                    if a.response.status >= 200:
+                        self._own.pop(a.key, None)
+                    out.extend(own(a.response, now))
+                else:
+                    out.extend(self._on_response(a.key, a.response, now))
             elif isinstance(a, AckReceived):
                 out.extend(self._forward_stateless_ack(a.request))
             elif isinstance(a, StrayResponse):
                 out.extend(self._forward_stray(a.response))
             elif isinstance(a, CancelReceived):
                 out.extend(self._on_cancel(a.key, now))
+            elif isinstance(a, (TransactionTimeout, TransportFailure)) and a.key in self._own:
+                out.extend(self._own.pop(a.key)(None, now))
             elif isinstance(a, (TransactionTimeout, TransportFailure)):
                 ctx = self._by_client.get(a.key)
                 if ctx is not None:
@@ -280,8 +322,35 @@ class ProxyCore:
                     status = 408 if isinstance(a, TransactionTimeout) else 503
                     out.extend(self._branch_final(ctx, ctx.branches[a.key], None, now, status))
             elif isinstance(a, TransactionTerminated):
+                self._own.pop(a.key, None)
+                if self._deferred.pop(a.key, None) is not None:
+                    continue  # the server transaction ended while parked (e.g. 487 after CANCEL)
                 out.extend(self._client_terminated(a.key, now))
         return out
+
+    # -- the node's own requests and parked requests ---------------------------------
+    def send_request(self, request: Request, dest: Address, now: float,
+                     callback: OwnCallback | None = None) -> tuple[TransactionKey, list[Action]]:
+        """Send a request this element originates (it has its Via already); responses go to ``callback``."""
+        key, actions = self.layer.send_request(request, dest, now)
+        self._own[key] = callback or (lambda _resp, _now: [])
+        return key, self._dispatch(actions, now)
+
+    def resume(self, key: TransactionKey, decision: Decision | Response, now: float) -> list[Action]:
+        """Finish a request parked by ``Defer``: answer it, reject it, or forward it."""
+        parked = self._deferred.pop(key, None)
+        if parked is None:
+            return []
+        req, loop, cancelled = parked
+        if cancelled or self.layer.get(key) is None:
+            return []
+        if isinstance(decision, Response):
+            return self.layer.send_response(key, decision, now)
+        return self._decided(key, req, loop, decision, now, parked=True)
+
+    def parked(self) -> int:
+        """Requests waiting for the node's lookup (``Defer``)."""
+        return len(self._deferred)
 
     # -- requests -----------------------------------------------------------------------
     def _on_request(self, key: TransactionKey, req: Request, source: Address, now: float) -> list[Action]:
@@ -315,11 +384,20 @@ class ProxyCore:
         if unsupported:
             return self._respond(key, req, 420, headers=(("Unsupported", ", ".join(unsupported)),), now=now)
         loop = self.loop_hash(req, self._via_id(req, 0))
-        self._preprocess_route(req)
+        self.current_route = self._preprocess_route(req)
+        if self.prepare is not None:
+            verdict = self.prepare(req, source, now)
+            if isinstance(verdict, Response):
+                return self.layer.send_response(key, verdict, now)
+            if isinstance(verdict, Reject):
+                self.stats["rejected"] += 1
+                return self._respond(key, req, verdict.status, verdict.reason, verdict.headers, now)
         if self.local_requests is not None and not req.routes:
             answer = self.local_requests(req, source, now)
             if isinstance(answer, Response):
                 return self.layer.send_response(key, answer, now)
+            if isinstance(answer, Defer):
+                return self._park(key, req, loop, answer, now)
             if answer is not None:
                 out: list[Action] = []
                 for a in answer:
@@ -329,6 +407,18 @@ class ProxyCore:
                         out.extend(self._dispatch([a], now))
                 return out
         decision = self._targets(req)
+        if isinstance(decision, Defer):
+            return self._park(key, req, loop, decision, now)
+        return self._decided(key, req, loop, decision, now)
+
+    def _park(self, key: TransactionKey, req: Request, loop: str, defer: Defer, now: float) -> list[Action]:
+        self._deferred[key] = (req, loop, False)
+        out = self._respond(key, req, 100, now=now) if req.method == "INVITE" else []
+        out.extend(defer.start(key) or ())  # the start may already resume (an answer known at once)
+        return out
+
+    def _decided(self, key: TransactionKey, req: Request, loop: str, decision: Decision, now: float,
+                 parked: bool = False) -> list[Action]:
         if isinstance(decision, Reject):
             self.stats["rejected"] += 1
             return self._respond(key, req, decision.status, decision.reason, decision.headers, now)
@@ -340,14 +430,14 @@ class ProxyCore:
         ctx = _Context(key, req, loop, targets, decision.parallel, decision.record_route and self.record_route)
         self._contexts[key] = ctx
         actions: list[Action] = []
-        if req.method == "INVITE":
+        if req.method == "INVITE" and not parked:
             # §16.2 / §17.2.1: 100 at once so the previous hop stops retransmitting.
             actions.extend(self._respond(key, req, 100, now=now))
         actions.extend(self._next_targets(ctx, now))
         return actions
 
-    def _preprocess_route(self, req: Request) -> None:
-        """§16.4: undo a strict router's rewrite, then drop the Route entry that names us."""
+    def _preprocess_route(self, req: Request) -> NameAddr | None:
+        """§16.4: undo a strict router's rewrite, then drop the Route entry that names us (returned)."""
         if self.is_ours(req.uri) and not (isinstance(req.uri, SipURI) and req.uri.user) and req.routes:
             # The Request-URI is our Record-Route URI: the previous hop was a strict router and
             # the real Request-URI travels as the last Route value.
@@ -359,6 +449,8 @@ class ProxyCore:
         routes = req.routes
         if routes and self.is_ours(routes[0].uri):
             req.headers.pop_first_value("route")
+            return routes[0]
+        return None
 
     def _targets(self, req: Request) -> Decision:
         """§16.5: a Route to follow, an maddr, or a domain we are not responsible for means the
@@ -366,7 +458,8 @@ class ProxyCore:
         uri = req.uri
         if req.routes:
             return Forward([Target(uri)], record_route=self.record_route)
-        if isinstance(uri, SipURI) and not self.is_ours(uri) and (uri.maddr or uri.host.lower() != self.domain):
+        if (not self.always_route and isinstance(uri, SipURI) and not self.is_ours(uri)
+                and (uri.maddr or uri.host.lower() != self.domain)):
             return Forward([Target(uri)], record_route=self.record_route)
         return self.route(req)
 
@@ -443,6 +536,12 @@ class ProxyCore:
         return up
 
     def _send_upstream(self, ctx: _Context, resp: Response, now: float) -> list[Action]:
+        extra: list[Action] = []
+        if self.on_response is not None:
+            extra = list(self.on_response(ctx.request, resp, now) or ())
+        return self._send_up(ctx, resp, now) + extra
+
+    def _send_up(self, ctx: _Context, resp: Response, now: float) -> list[Action]:
         txn = self.layer.get(ctx.server_key)
         if txn is not None and (resp.status < 300 or txn.state in ("trying", "proceeding", "accepted")):
             return self.layer.send_response(ctx.server_key, resp, now)
@@ -573,6 +672,12 @@ class ProxyCore:
     def _on_cancel(self, key: TransactionKey, now: float) -> list[Action]:
         """§16.10: the layer already answered the CANCEL 200; CANCEL every pending branch.  The
         INVITE gets the best final response, normally the 487s from the branches."""
+        parked = self._deferred.get(key)
+        if parked is not None:
+            req, loop, _ = parked
+            self._deferred[key] = (req, loop, True)
+            self.stats["cancelled"] += 1
+            return self._respond(key, req, 487, now=now) if req.method == "INVITE" else []
         ctx = self._contexts.get(key)
         if ctx is None or ctx.final_sent:
             return []

@@ -268,10 +268,12 @@ class ProxyCore:
         topmost when it reached us (``below``: the sent-by and branch of that Via).
 
         A looped request comes back with the same values, so the branch matches (482); a
-        spiral (retargeted Request-URI) does not."""
+        spiral (retargeted Request-URI) does not.  The Route values count too: an IMS
+        request spirals through the same S-CSCF with the same Request-URI, first with the
+        ``orig`` Route (originating), then without it (terminating; TS 24.229 §5.4.3)."""
         hdrs = request._headers  # read only: taking .headers would drop the parsed values
         parts = [str(request.uri), request.from_.tag or "", request.to.tag or "", request.call_id,
-                 str(request.cseq.seq), ",".join(hdrs.get_raw("proxy-require")),
+                 str(request.cseq.seq), ",".join(hdrs.get_raw("route")), ",".join(hdrs.get_raw("proxy-require")),
                  ",".join(hdrs.get_raw("proxy-authorization")), below or ""]
         return hashlib.md5("|".join(parts).encode()).hexdigest()[:16]
 

@@ -1,0 +1,108 @@
+"""What the three CSCFs share: Cx queries as actions, node timers, and the SIP-core plumbing.
+
+:class:`CscfApp` is a SIP core (``receive`` / ``next_deadline`` /
+``handle_timers`` / ``transport_error``, the contract ``ims.net.sip.SipStack``
+drives) wrapping a :class:`~ims.sip.proxy.ProxyCore`.  A CSCF that needs the
+HSS calls ``self.query(cx_request, on_answer)``: the query goes to
+``submit`` (the trio driver sends it over Diameter; tests answer it by
+hand) and ``on_answer(answer_or_None, now)`` returns the SIP actions that
+follow.  ``None`` means no answer (timeout, no peer): TS 24.229 has the CSCF
+answer 480 (I-CSCF, §5.3.1.3) or 500 then.
+
+Node timers (registration expiry, subscription refresh) are
+``self.at(when, callback)``; callbacks return actions too.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ims.diameter.cx import CxAnswer, CxRequest
+from ims.sip.events import Action, Address
+from ims.sip.message import Request, Response
+from ims.sip.proxy import ProxyCore
+from ims.sip.uri import URI, SipURI, TelURI, parse_uri
+
+AnswerCallback = Callable[[CxAnswer | None, float], list[Action]]
+
+
+@dataclass(frozen=True, slots=True)
+class CxQuery:
+    """A Cx request the node must send; ``on_answer`` gets the parsed answer (None if none came)."""
+
+    request: CxRequest
+    on_answer: AnswerCallback
+
+
+class CscfApp:
+    """A SIP core around a ProxyCore, with Cx queries and timers of its own."""
+
+    core: ProxyCore
+
+    def __init__(self) -> None:
+        self.queries: list[CxQuery] = []  # used when no ``submit`` is set (tests)
+        self.submit: Callable[[CxQuery], None] = self.queries.append
+        self._timers: list[tuple[float, int, Callable[[float], list[Action]]]] = []
+        self._seq = itertools.count()
+        self.counters: dict[str, int] = {}
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def query(self, request: CxRequest, on_answer: AnswerCallback) -> None:
+        self.count(f"cx_{type(request).__name__}")
+        self.submit(CxQuery(request, on_answer))
+
+    def at(self, when: float, callback: Callable[[float], list[Action]]) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), callback))
+
+    # -- SipCore ------------------------------------------------------------------
+    def receive(self, message: Request | Response, source: Address, now: float) -> list[Action]:
+        return self.core.receive(message, source, now)
+
+    def next_deadline(self) -> float | None:
+        theirs = self.core.next_deadline()
+        mine = self._timers[0][0] if self._timers else None
+        if mine is None:
+            return theirs
+        return mine if theirs is None else min(mine, theirs)
+
+    def handle_timers(self, now: float) -> list[Action]:
+        out = self.core.handle_timers(now)
+        while self._timers and self._timers[0][0] <= now:
+            _, _, callback = heapq.heappop(self._timers)
+            out.extend(callback(now))
+        return out
+
+    def transport_error(self, dest: Address, now: float) -> list[Action]:
+        return self.core.transport_error(dest, now)
+
+    def stats(self) -> dict[str, int]:
+        return {**self.core.stats, **self.counters, "transactions": len(self.core.layer),
+                "parked": self.core.parked()}
+
+
+def aor_key(uri: URI | str) -> str:
+    """The comparison key of a public identity: ``sip:user@host`` or ``tel:+digits``."""
+    if isinstance(uri, str):
+        uri = parse_uri(uri)
+    return uri.aor
+
+
+def route_value(host: str, port: int, user: str | None = None, transport: str = "udp") -> str:
+    """A loose-route URI naming a CSCF (``<sip:orig@host:port;lr>``)."""
+    u = f"{user}@" if user else ""
+    tp = "" if transport == "udp" else f";transport={transport}"
+    return f"<sip:{u}{host}:{port}{tp};lr>"
+
+
+def telephone_number(uri: URI) -> str | None:
+    """The E.164 digits (with '+') of a tel: URI or a sip: URI with user=phone, else None."""
+    if isinstance(uri, TelURI):
+        return uri.number.split(";")[0]
+    if isinstance(uri, SipURI) and uri.params.get("user") == "phone" and uri.user:
+        return uri.user.split(";")[0]
+    return None

@@ -1,0 +1,373 @@
+"""The P-CSCF: the UE's first hop on Gm (TS 24.229 §5.2).
+
+Registration (§5.2.2): the REGISTER goes to the home I-CSCF with a Path
+``<sip:term@pcscf;lr>`` (RFC 3327; ``Require: path`` unless the UE said it
+supports it), P-Visited-Network-ID and a P-Charging-Vector ICID (RFC 7315).
+Security agreement (RFC 3329, TS 33.203 §7): the UE's Security-Client is
+kept; the 401 going back gets our Security-Server and loses the IK/CK the
+S-CSCF put in it (they go to the SA backend); the protected REGISTER must
+carry a Security-Verify equal to our Security-Server (else 494).  SAs are
+installed by a pluggable :class:`SecurityBackend`: the default one records
+the agreement only (this lab kernel has no IPsec ESP), so negotiation is
+complete while traffic stays on the unprotected ports.  The Authorization
+gets ``integrity-protected`` ("no" on the first REGISTER, "yes" once
+Security-Verify matched, §5.2.2.1).  The 200 gives the registration: the
+P-Associated-URI set, the Service-Route (RFC 3608) and the expiry; the
+P-CSCF then subscribes to the user's reg event (§5.2.3, RFC 3680) and drops
+the registration on a NOTIFY saying it ended.
+
+Requests from a UE (§5.2.6.3): 403 unless they come from a registered
+contact; P-Preferred-Identity and any P-Asserted-Identity are removed and
+P-Asserted-Identity set to the preferred identity when it is registered,
+else the default one (RFC 3325 trust domain); initial requests get the
+Service-Route as their Route set and a P-Charging-Vector; P-Access-Network-
+Info is kept.  Dialogs are Record-Routed both ways.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from ims.cscf.common import CscfApp, aor_key, route_value
+from ims.cscf.reginfo import Reginfo, ReginfoError
+from ims.sip.dialog import Dialog, uri_address
+from ims.sip.errors import SipError
+from ims.sip.events import Action, Address, TimerConfig
+from ims.sip.headers import Challenge, SecurityMechanism
+from ims.sip.message import Request, Response, build_response, new_branch, new_call_id, new_tag
+from ims.sip.proxy import Forward, ProxyCore, Reject, Target
+from ims.sip.uri import NameAddr, SipURI
+
+log = logging.getLogger("ims.cscf.pcscf")
+
+SUBSCRIBE_EXPIRES = 600000  # TS 24.229 §5.2.3: 600 000 s
+
+
+class SecurityBackend:
+    """Where IPsec SAs would be installed (TS 33.203 §7.1).  This one only records the agreement."""
+
+    name = "none"
+
+    def __init__(self) -> None:
+        self.agreements: dict[tuple[str, int], tuple[SecurityMechanism, SecurityMechanism, bytes, bytes]] = {}
+
+    def install(self, ue: tuple[str, int], client: SecurityMechanism, server: SecurityMechanism,
+                ck: bytes, ik: bytes) -> None:
+        self.agreements[ue] = (client, server, ck, ik)
+
+    def remove(self, ue: tuple[str, int]) -> None:
+        self.agreements.pop(ue, None)
+
+
+@dataclass
+class UeRegistration:
+    contact: tuple[str, int]  # the UE's contact host:port
+    impus: list[str]
+    service_route: list[str]
+    expires_at: float
+    security_server: str | None = None
+    verified: bool = False
+    subscription: Dialog | None = None
+    subscribing: bool = False
+
+
+@dataclass
+class PcscfConfig:
+    domain: str
+    host: str
+    port: int
+    icscf: Address
+    transport: str = "udp"
+    core_hosts: frozenset[str] = frozenset()  # addresses of IMS nodes: requests from them are network-side
+    visited_network: str = ""
+    timers: TimerConfig = TimerConfig()
+
+
+@dataclass
+class _PendingRegister:
+    source: Address
+    contact: tuple[str, int] | None
+    security_client: list[SecurityMechanism] = field(default_factory=list)
+
+
+class Pcscf(CscfApp):
+    def __init__(self, config: PcscfConfig, security: SecurityBackend | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.security = security or SecurityBackend()
+        self.core = ProxyCore(local=Address(config.host, config.port, config.transport), domain=config.domain,
+                              route=self._route, local_requests=self._local, timers=config.timers,
+                              prepare=self._prepare, on_response=self._on_response,
+                              supported=frozenset({"sec-agree"}))
+        self.registrations: dict[tuple[str, int], UeRegistration] = {}
+        self._pending: dict[tuple[str, int], _PendingRegister] = {}  # (Call-ID, CSeq) -> the UE's REGISTER
+        self._by_subscription: dict[str, UeRegistration] = {}  # SUBSCRIBE Call-ID -> registration
+        self._offered: dict[tuple[str, int], str] = {}  # UE contact -> the Security-Server we sent it
+
+    def stats(self) -> dict[str, int]:
+        return {**super().stats(), "registered_ues": len(self.registrations)}
+
+    # -- which side -------------------------------------------------------------------
+    def _from_core(self, source: Address) -> bool:
+        return source.host in self.config.core_hosts or source.host == self.config.host
+
+    def _ue_of(self, req: Request, source: Address) -> UeRegistration | None:
+        reg = self.registrations.get((source.host, source.port))
+        if reg is None:
+            via = req.vias[-1]  # the UE's own Via is the bottom one on a request it sent
+            reg = self.registrations.get((via.host, via.port or 5060))
+        return reg
+
+    # -- requests ---------------------------------------------------------------------
+    def _prepare(self, req: Request, source: Address, now: float) -> Response | Reject | None:
+        if self._from_core(source):
+            return None
+        if req.method == "REGISTER":
+            return self._prepare_register(req, source, now)
+        reg = self._ue_of(req, source)
+        if reg is None or reg.expires_at < now:
+            self.count("rejected_unregistered")
+            return Reject(403, "Forbidden (not registered at this P-CSCF)")
+        verify = req.security_verify
+        if verify and reg.security_server and not _same_mechanisms(verify, reg.security_server):
+            return Reject(494, "Security Agreement Required (Security-Verify does not match Security-Server)")
+        _strip_sec_agree(req)
+        # RFC 3325 §5 / TS 24.229 §5.2.6.3.1: the network asserts the identity, the UE may only prefer one.
+        preferred = req.p_preferred_identity
+        req.remove("P-Preferred-Identity")
+        req.remove("P-Asserted-Identity")
+        if not req.to.tag:
+            registered = {aor_key(u): u for u in reg.impus}
+            chosen = reg.impus[0]
+            for p in preferred:
+                try:
+                    if aor_key(p.uri) in registered:
+                        chosen = registered[aor_key(p.uri)]
+                        break
+                except SipError:
+                    continue
+            req.add("P-Asserted-Identity", f"<{chosen}>")
+            if "p-charging-vector" not in req:
+                req.add("P-Charging-Vector", f'icid-value="{os.urandom(8).hex()}";icid-generated-at={self.config.host}')
+            # §5.2.6.3.2: the route to the S-CSCF is the Service-Route learnt at registration.
+            req.remove("Route")
+            for r in reg.service_route:
+                req.add("Route", r)
+        return None
+
+    def _prepare_register(self, req: Request, source: Address, now: float) -> Response | Reject | None:
+        contacts = [c for c in req.contacts if not c.is_star]
+        contact = None
+        if contacts and isinstance(contacts[0].uri, SipURI):
+            c = contacts[0].uri
+            contact = (c.host, c.port or 5060)
+        pending = _PendingRegister(source, contact, req.security_client)
+        reg = self.registrations.get(contact) if contact else None
+        verify = req.security_verify
+        protected = False
+        if verify:
+            expected = reg.security_server if reg else self._offered.get(contact or ("", 0))
+            if expected is None or not _same_mechanisms(verify, expected):
+                return Reject(494, "Security Agreement Required (Security-Verify does not match Security-Server)")
+            protected = True
+        _strip_sec_agree(req)
+        for name in ("Security-Client", "Security-Verify"):
+            req.remove(name)
+        auths = req.get_all("authorization")
+        if auths:
+            req.remove("Authorization")
+            for a in auths:
+                ch = Challenge.parse(a, "Authorization")
+                ch.params["integrity-protected"] = "yes" if protected else "no"
+                req.add("Authorization", _credentials_text(ch))
+        req.add("Path", route_value(self.config.host, self.config.port, "term", self.config.transport), first=True)
+        if "path" not in [t.lower() for t in req.supported]:
+            req.add("Require", "path")
+        if "p-visited-network-id" not in req:
+            req.add("P-Visited-Network-ID", f'"{self.config.visited_network or self.config.domain}"')
+        if "p-charging-vector" not in req:
+            req.add("P-Charging-Vector", f'icid-value="{os.urandom(8).hex()}";icid-generated-at={self.config.host}')
+        self._pending[(req.call_id, req.cseq.seq)] = pending
+        return None
+
+    def _route(self, req: Request) -> Forward | Reject:
+        if req.method == "REGISTER":
+            return Forward([Target(req.uri, dest=self.config.icscf)], record_route=False)
+        return Reject(404, "Not Found (no route: requests from the UE follow the Service-Route)")
+
+    def _local(self, req: Request, source: Address, now: float) -> list[Action] | Response | None:
+        if req.method == "NOTIFY" and isinstance(req.uri, SipURI) and req.uri.user == "pcscf-reg":
+            return self._on_notify(req, now)
+        return None
+
+    # -- responses --------------------------------------------------------------------
+    def _on_response(self, request: Request, response: Response, now: float) -> list[Action] | None:
+        if request.method != "REGISTER" or response.status < 200:
+            return None
+        pending = self._pending.pop((request.call_id, request.cseq.seq), None)
+        if pending is None or pending.contact is None:
+            return None
+        if response.status == 401:
+            self._on_challenge(response, pending)
+            return None
+        if not 200 <= response.status < 300:
+            return None
+        return self._on_registered(request, response, pending, now)
+
+    def _on_challenge(self, response: Response, pending: _PendingRegister) -> None:
+        """TS 33.203 §7.1 / RFC 3329 §2.3.1: IK/CK off to the SA backend, Security-Server on."""
+        values = response.get_all("www-authenticate")
+        response.remove("WWW-Authenticate")
+        ck = ik = b""
+        for v in values:
+            ch = Challenge.parse(v)
+            ck = bytes.fromhex(ch.params.pop("ck", "") or "")
+            ik = bytes.fromhex(ch.params.pop("ik", "") or "")
+            response.add("WWW-Authenticate", str(ch))
+        if pending.security_client:
+            offer = self._security_server(pending.security_client)
+            response.add("Security-Server", offer)
+            assert pending.contact is not None
+            self._offered[pending.contact] = offer
+            self.security.install(pending.contact, pending.security_client[0], SecurityMechanism.parse(offer), ck, ik)
+            self.count("sec_agree")
+
+    def _security_server(self, client: list[SecurityMechanism]) -> str:
+        mech = next((m for m in client if m.mechanism == "ipsec-3gpp"), client[0])
+        params = {"q": "0.1", "alg": mech.params.get("alg") or "hmac-sha-1-96"}
+        if mech.params.get("ealg"):
+            params["ealg"] = "null"  # no ESP encryption here (the backend installs nothing)
+        params.update({"spi-c": str(int.from_bytes(os.urandom(4), "big") | 0x1000),
+                       "spi-s": str(int.from_bytes(os.urandom(4), "big") | 0x1000),
+                       "port-c": str(self.config.port), "port-s": str(self.config.port)})
+        return mech.mechanism + "".join(f";{k}={v}" for k, v in params.items())
+
+    def _on_registered(self, request: Request, response: Response, pending: _PendingRegister,
+                       now: float) -> list[Action]:
+        assert pending.contact is not None
+        expires = 0
+        for c in response.contacts:
+            if isinstance(c.uri, SipURI) and (c.uri.host, c.uri.port or 5060) == pending.contact:
+                expires = c.expires or 0
+        if expires <= 0:
+            reg = self.registrations.pop(pending.contact, None)
+            if reg is not None:
+                self.security.remove(pending.contact)
+            self.count("deregistered")
+            return []
+        impus = [str(p.uri) for p in response.p_associated_uri] or [str(request.to.uri)]
+        routes = [str(r) for r in response.service_routes]
+        reg = self.registrations.get(pending.contact)
+        offered = self._offered.get(pending.contact)
+        if reg is None:
+            reg = UeRegistration(pending.contact, impus, routes, now + expires, offered)
+            self.registrations[pending.contact] = reg
+        else:
+            reg.impus, reg.service_route, reg.expires_at = impus, routes, now + expires
+            reg.security_server = offered or reg.security_server
+        self.count("registered")
+        self.at(now + expires + 1, lambda at, r=reg: self._expire(r, at))
+        if reg.subscription is None and not reg.subscribing:
+            return self._subscribe(reg, now)
+        return []
+
+    def _expire(self, reg: UeRegistration, now: float) -> list[Action]:
+        if reg.expires_at <= now and self.registrations.get(reg.contact) is reg:
+            del self.registrations[reg.contact]
+            self.security.remove(reg.contact)
+            self.count("expired")
+        return []
+
+    # -- reg event subscription (TS 24.229 §5.2.3) ---------------------------------------
+    def _subscribe(self, reg: UeRegistration, now: float) -> list[Action]:
+        cfg = self.config
+        me = f"sip:pcscf@{cfg.host}:{cfg.port}"
+        req = Request("SUBSCRIBE", NameAddr.parse(f"<{reg.impus[0]}>").uri)
+        req.add("Via", f"SIP/2.0/{cfg.transport.upper()} {cfg.host}:{cfg.port};branch={new_branch()}")
+        for r in reg.service_route:
+            req.add("Route", r)
+        req.add("Max-Forwards", "70")
+        req.add("From", f"<{me}>;tag={new_tag()}")
+        req.add("To", f"<{reg.impus[0]}>")
+        req.add("Call-ID", new_call_id(cfg.host))
+        req.add("CSeq", "1 SUBSCRIBE")
+        req.add("Event", "reg")
+        req.add("Expires", str(SUBSCRIBE_EXPIRES))
+        req.add("Contact", f"<sip:pcscf-reg@{cfg.host}:{cfg.port}>")
+        req.add("P-Asserted-Identity", f"<{me}>")
+        try:
+            dest = uri_address(req.routes[0].uri if req.routes else req.uri, cfg.transport)
+        except SipError:
+            return []
+        reg.subscribing = True
+        self._by_subscription[req.call_id] = reg
+
+        def answered(resp: Response | None, at: float) -> list[Action]:
+            if resp is None or resp.status >= 300:
+                reg.subscribing = False
+                self._by_subscription.pop(req.call_id, None)
+                return []
+            if resp.status >= 200:
+                try:
+                    reg.subscription = Dialog.from_uac_response(req, resp)
+                except SipError:
+                    reg.subscription = None
+                reg.subscribing = False
+            return []
+
+        self.count("reg_subscribe")
+        _, actions = self.core.send_request(req, dest, now, answered)
+        return actions
+
+    def _on_notify(self, req: Request, now: float) -> Response:
+        reg = self._by_subscription.get(req.call_id)
+        resp = build_response(req, 200)
+        if reg is None:
+            return build_response(req, 481, "Subscription does not exist")
+        try:
+            info = Reginfo.from_xml(req.body) if req.body else None
+        except ReginfoError as exc:
+            return build_response(req, 400, f"Bad Request ({exc})")
+        ended = (req.get("subscription-state") or "").lower().startswith("terminated")
+        if info is not None and all(r.state == "terminated" for r in info.registrations if r.aor in reg.impus):
+            ended = True
+        if ended and self.registrations.get(reg.contact) is reg:
+            # RFC 3680 §5.4 / TS 24.229 §5.2.3: the registration is over: forget it.
+            del self.registrations[reg.contact]
+            self.security.remove(reg.contact)
+            self._by_subscription.pop(req.call_id, None)
+            self.count("deregistered_by_network")
+            log.info("registration of %s ended by reg-event NOTIFY", reg.impus[0], extra={"call_id": req.call_id})
+        return resp
+
+
+def _strip_sec_agree(req: Request) -> None:
+    """TS 24.229 §5.2.2.1: sec-agree is between the UE and us; it goes no further."""
+    for name in ("Require", "Proxy-Require"):
+        values = req.get_all(name)
+        if not values:
+            continue
+        tags = [t.strip() for v in values for t in v.split(",") if t.strip()]
+        kept = [t for t in tags if t.lower() != "sec-agree"]
+        if len(kept) != len(tags):
+            req.remove(name)
+            if kept:
+                req.add(name, ", ".join(kept))
+    req.remove("Security-Verify")
+
+
+def _same_mechanisms(verify: list[SecurityMechanism], offered: str) -> bool:
+    """RFC 3329 §2.3.1 step 4: Security-Verify must repeat our Security-Server."""
+    mine = [SecurityMechanism.parse(v) for v in offered.split(",")]
+    if len(mine) != len(verify):
+        return False
+    return all(a.mechanism == b.mechanism and {k.lower(): v for k, v in a.params.items()}
+               == {k.lower(): v for k, v in b.params.items()} for a, b in zip(mine, verify))
+
+
+def _credentials_text(ch: Challenge) -> str:
+    from ims.sip.headers import Credentials
+
+    return str(Credentials(ch.scheme, ch.params))

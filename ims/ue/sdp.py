@@ -1,0 +1,76 @@
+"""The handset's SDP offer and answer (RFC 3264), kept small: one audio stream, VoLTE codecs.
+
+The offer lists AMR-WB, AMR, PCMU and PCMA with telephone-event (RFC 4733);
+the answer keeps the offerer's first codec the handset supports, with the
+offerer's payload type (RFC 3264 §6.1).  No preconditions or SRTP here.
+"""
+
+from __future__ import annotations
+
+import time
+
+CODECS = {  # encoding name -> (clock rate, payload type we offer)
+    "AMR-WB": (16000, 96),
+    "AMR": (8000, 97),
+    "PCMU": (8000, 0),
+    "PCMA": (8000, 8),
+}
+
+
+class SdpError(ValueError):
+    """An offer we cannot answer (the callee answers 488 Not Acceptable Here)."""
+
+
+def offer(host: str, port: int, session: int | None = None) -> bytes:
+    sid = session if session is not None else int(time.time() * 1000) % 10**10
+    pts = [str(pt) for _, pt in CODECS.values()] + ["100"]
+    lines = ["v=0", f"o=- {sid} 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
+             f"m=audio {port} RTP/AVP {' '.join(pts)}", "b=AS:41"]
+    for name, (rate, pt) in CODECS.items():
+        lines.append(f"a=rtpmap:{pt} {name}/{rate}")
+        if name.startswith("AMR"):
+            lines.append(f"a=fmtp:{pt} mode-change-capability=2;max-red=0")
+    lines += ["a=rtpmap:100 telephone-event/8000", "a=fmtp:100 0-15", "a=ptime:20", "a=maxptime:240",
+              "a=sendrecv"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def parse_audio(sdp: bytes) -> tuple[str, int, list[tuple[int, str]]]:
+    """(connection address, audio port, [(payload type, encoding name)]) of an SDP body."""
+    host, port, pts, names = "", 0, [], {}
+    for raw in sdp.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if line.startswith("c=") and len(line.split()) >= 3:
+            host = line.split()[2]
+        elif line.startswith("m=audio"):
+            parts = line.split()
+            if len(parts) < 4 or not parts[1].isdigit():
+                raise SdpError(f"bad media line {line!r}")
+            port = int(parts[1])
+            pts = [int(p) for p in parts[3:] if p.isdigit()]
+        elif line.startswith("a=rtpmap:"):
+            pt, _, enc = line[9:].partition(" ")
+            if pt.isdigit():
+                names[int(pt)] = enc.split("/")[0]
+    if not pts:
+        raise SdpError("no audio stream in the offer")
+    static = {0: "PCMU", 8: "PCMA"}
+    return host, port, [(pt, names.get(pt, static.get(pt, "?"))) for pt in pts]
+
+
+def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None) -> bytes:
+    _, _, offered = parse_audio(offer_sdp)
+    chosen = next(((pt, name) for pt, name in offered if name.upper() in CODECS), None)
+    if chosen is None:
+        raise SdpError("no common codec")
+    pt, name = chosen
+    rate = CODECS[name.upper()][0]
+    sid = session if session is not None else int(time.time() * 1000) % 10**10
+    tev = next((p for p, n in offered if n.lower() == "telephone-event"), None)
+    fmts = [str(pt)] + ([str(tev)] if tev is not None else [])
+    lines = ["v=0", f"o=- {sid} 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
+             f"m=audio {port} RTP/AVP {' '.join(fmts)}", f"a=rtpmap:{pt} {name}/{rate}"]
+    if tev is not None:
+        lines += [f"a=rtpmap:{tev} telephone-event/8000", f"a=fmtp:{tev} 0-15"]
+    lines += ["a=ptime:20", "a=sendrecv"]
+    return ("\r\n".join(lines) + "\r\n").encode()

@@ -19,7 +19,8 @@
 * calls: INVITE with P-Preferred-Identity and P-Access-Network-Info along
   Service-Route; the SDP is the caller's (``ims.ue.sdp``).
 
-Events added to the UserAgent's: :class:`Deregistered`, :class:`ChallengeAnswered`.
+Events added to the UserAgent's: :class:`Deregistered`, :class:`ChallengeAnswered`,
+:class:`MessageDelivered`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ ACCESS_NETWORK = "3GPP-E-UTRAN-FDD; utran-cell-id-3gpp=0010100010019B01"
 class Deregistered:
     by_network: bool
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelivered:
+    """The final response to a MESSAGE the handset sent."""
+
+    call_id: str
+    status: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +253,12 @@ class ImsHandset(UserAgent):
         return self._send_new(req, self.outbound_proxy, now, "subscribe", req.call_id)  # type: ignore[arg-type]
 
     def _on_response(self, key: TransactionKey, resp: Response, now: float) -> list[Action]:
-        purpose, _ = self._pending.get(key, ("", ""))
+        purpose, call_id = self._pending.get(key, ("", ""))
+        if purpose == "message":
+            if resp.status < 200:
+                return []
+            self._pending.pop(key, None)
+            return [MessageDelivered(call_id, resp.status)]
         if purpose == "subscribe":
             if resp.status >= 200:
                 self._pending.pop(key, None)
@@ -293,7 +307,7 @@ class ImsHandset(UserAgent):
         return self.invite(target, now, body=sdp, content_type="application/sdp" if sdp else None,
                            extra_headers=extra)
 
-    def message(self, target: URI, text: str, now: float) -> list[Action]:
+    def message(self, target: URI, text: str, now: float) -> tuple[str, list[Action]]:
         """A MESSAGE (RFC 3428) along the Service-Route."""
         h = Headers()
         h.add("Via", self._via())

@@ -1,0 +1,208 @@
+"""The trio driver of a CSCF: its SIP stack, its Diameter client to the HSS, and the Cx queries between.
+
+``CscfRunner(app, ...)`` binds the SIP transports for a :class:`~ims.cscf.common.CscfApp`,
+connects to the HSS peers (reconnecting with back-off; a CSCF whose HSS is
+down still answers SIP, with the 480/500 TS 24.229 prescribes), and runs
+each Cx query the app submits in its own task: the answer (or None after a
+timeout or with no open peer) goes back to the app, whose actions are sent.
+On the S-CSCF, RTR and PPR from the HSS are answered by the app
+(``on_rtr``/``on_ppr``).  Every SIP and Diameter message sent or received is
+published on the node's event bus when someone listens (ladders, pcaps).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from ims.control.events import EventBus, NodeEvent
+from ims.cscf.common import CscfApp, CxQuery
+from ims.cscf.lab import DiameterSetup
+from ims.diameter import cx
+from ims.diameter.codec import DiameterMessage
+from ims.diameter.constants import CMD_PP, CMD_RT, DIAMETER_UNABLE_TO_COMPLY
+from ims.diameter.errors import DiameterError
+from ims.diameter.peer import LocalIdentity
+from ims.diameter.userdata import UserDataError
+from ims.net.diameter import DiameterNode, PeerConn
+from ims.net.sip import SipStack
+from ims.sip.events import Address
+
+log = logging.getLogger("ims.net.cscf")
+
+DIAMETER_INVALID_AVP_VALUE = 5004
+
+
+class CscfRunner:
+    def __init__(self, app: CscfApp, *, host: str, port: int, transports: tuple[str, ...] = ("udp", "tcp"),
+                 diameter: DiameterSetup | None = None, events: EventBus | None = None,
+                 request_timeout: float = 5.0) -> None:
+        self.app = app
+        self.events = events
+        self.stack = SipStack(app, host=host, port=port, transports=transports, on_message=self._sip_event)
+        self.diameter: DiameterNode | None = None
+        self.setup = diameter
+        if diameter is not None:
+            self.diameter = DiameterNode(LocalIdentity(diameter.origin_host, diameter.realm, diameter.host_ip),
+                                         request_timeout=request_timeout, on_message=self._diameter_event)
+            if hasattr(app, "on_rtr"):
+                self.diameter.add_handler(CMD_RT, self._rtr)
+                self.diameter.add_handler(CMD_PP, self._ppr)
+        self._send, self._queries = trio.open_memory_channel[CxQuery](100000)
+        app.submit = self._submit
+        self.cx_failures = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.stack.run)
+            if self.diameter is not None and self.setup is not None:
+                for peer_host, addr, port in self.setup.peers:
+                    nursery.start_soon(self._connect, addr, port, peer_host)
+            nursery.start_soon(self._drain_events)
+            nursery.start_soon(self._serve_queries, nursery)
+            task_status.started()
+
+    async def _connect(self, addr: str, port: int, peer_host: str) -> None:
+        assert self.diameter is not None
+        await self.diameter.connect(addr, port, peer_host=peer_host)
+
+    async def wait_for_hss(self, timeout: float = 10.0) -> bool:
+        if self.diameter is None:
+            return True
+        try:
+            await self.diameter.wait_for_peer(timeout=timeout)
+        except trio.TooSlowError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Graceful stop: DPR to the HSS (RFC 6733 §5.4)."""
+        if self.diameter is not None:
+            await self.diameter.close()
+
+    async def _drain_events(self) -> None:
+        async for _ in self.stack.events:
+            pass  # the CSCFs act in their cores; app-level events are not used
+
+    # -- Cx ---------------------------------------------------------------------------
+    def _submit(self, query: CxQuery) -> None:
+        try:
+            self._send.send_nowait(query)
+        except trio.WouldBlock:  # 100 000 queries waiting: the HSS is far behind; fail this one at once
+            self.cx_failures += 1
+            self.stack._nursery.start_soon(self._finish, query, None)  # type: ignore[union-attr]
+
+    async def _serve_queries(self, nursery: trio.Nursery) -> None:
+        async for query in self._queries:
+            nursery.start_soon(self._ask, query)
+
+    async def _ask(self, query: CxQuery) -> None:
+        answer: Any = None
+        if self.diameter is None:
+            log.error("no HSS configured for %s", type(query.request).__name__)
+        else:
+            try:
+                msg = await self.diameter.request(query.request)
+                answer = cx.parse(msg)
+            except DiameterError as exc:
+                self.cx_failures += 1
+                log.warning("%s failed: %s", type(query.request).__name__, exc)
+        await self._finish(query, answer)
+
+    async def _finish(self, query: CxQuery, answer: Any) -> None:
+        try:
+            actions = query.on_answer(answer, trio.current_time())
+        except Exception:  # noqa: BLE001 - one bad answer must not stop the node
+            log.exception("handling the answer to %s failed", type(query.request).__name__)
+            return
+        await self.stack.execute(actions)
+
+    async def _rtr(self, msg: DiameterMessage, conn: PeerConn) -> Any:
+        rtr = cx.RegistrationTerminationRequest.from_message(msg)
+        result, actions = self.app.on_rtr(rtr, trio.current_time())  # type: ignore[attr-defined]
+        await self.stack.execute(actions)
+        return cx.RegistrationTerminationAnswer(result_code=result)
+
+    async def _ppr(self, msg: DiameterMessage, conn: PeerConn) -> Any:
+        ppr = cx.PushProfileRequest.from_message(msg)
+        try:
+            result = self.app.on_ppr(ppr, trio.current_time())  # type: ignore[attr-defined]
+        except UserDataError as exc:
+            raise DiameterError(DIAMETER_INVALID_AVP_VALUE, f"User-Data: {exc}") from None
+        except Exception:  # noqa: BLE001
+            log.exception("PPR failed")
+            result = DIAMETER_UNABLE_TO_COMPLY
+        return cx.PushProfileAnswer(result_code=result)
+
+    # -- events for ladders and pcaps -------------------------------------------------
+    def _sip_event(self, direction: str, data: bytes, src: Address, dst: Address) -> None:
+        bus = self.events
+        if bus is None or not bus.subscribers:
+            return
+        first = data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        bus.publish(NodeEvent("sip", direction, f"{src.host}:{src.port}", f"{dst.host}:{dst.port}",
+                              src.transport, data, first))
+
+    def _diameter_event(self, direction: str, msg: DiameterMessage, data: bytes, src: tuple[str, int],
+                        dst: tuple[str, int]) -> None:
+        bus = self.events
+        if bus is None or not bus.subscribers:
+            return
+        bus.publish(NodeEvent("diameter", direction, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", "tcp",
+                              data, msg.summary()))
+
+
+# -- the node process (nodes/pcscf.py, icscf.py, scscf.py are this with their app) --------
+def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: str = "") -> int:
+    """Run a CSCF node process: ``python -m nodes.KIND --topology LAB.toml --node NAME``.
+
+    ``make_app(topology, node)`` builds the sans-IO CSCF from the topology."""
+    import argparse
+
+    from ims.net.node import NodeContext, parse_node_args, run_node
+
+    p = argparse.ArgumentParser(prog=f"python -m nodes.{kind}", description=doc.splitlines()[0] if doc else kind)
+    p.add_argument("--topology", required=True, help="the lab file")
+    p.add_argument("--node", required=True, help="this node's name in the lab file")
+    p.add_argument("--run-dir", default=".", help="the lab's run directory (unused: CSCFs keep no files)")
+    args = parse_node_args(p, kind, argv)
+    from ims.cscf.lab import diameter_setup, sip_address
+    from ims.topology import TopologyError, load
+
+    try:
+        topo = load(args.topology)
+        tnode = topo.node(args.node)
+    except (TopologyError, KeyError) as exc:
+        p.error(f"{args.topology}: {exc}")
+    if tnode.kind != kind:
+        p.error(f"node {args.node} is a {tnode.kind}, not a {kind}")
+    args.name = tnode.name
+    args.control_port = args.control_port or tnode.control_port
+
+    async def serve(node: NodeContext) -> None:
+        app = make_app(topo, tnode)
+        addr = sip_address(tnode)
+        transports = tuple(t for t in (tnode.sip.transports if tnode.sip else ["udp"]) if t in ("udp", "tcp"))
+        setup = diameter_setup(topo, tnode) if kind in ("icscf", "scscf") else None
+        runner = CscfRunner(app, host=addr.host, port=addr.port, transports=transports or ("udp",),
+                            diameter=setup, events=node.events)
+        node.control.stats = lambda: {**app.stats(), **runner.stack.stats, "cx_failures": runner.cx_failures,
+                                      "hss_peers": len(runner.diameter.peers) if runner.diameter else 0}
+        node.control.config = lambda: {"sip": f"{addr.host}:{addr.port}", "transports": ",".join(transports),
+                                       "domain": topo.domain_of(tnode).name,
+                                       "hss": ",".join(f"{h}@{a}:{p}" for h, a, p in setup.peers) if setup else ""}
+        await node.start_control()
+        await node.nursery.start(runner.run)
+        node.log.info("SIP on %s:%d (%s)", addr.host, addr.port, ",".join(transports))
+        if setup is not None:
+            if await runner.wait_for_hss(10.0):
+                node.log.info("HSS peer up")
+            else:
+                node.log.warning("no HSS peer yet: Cx queries fail until it answers")
+        node.on_shutdown(runner.close)
+        await node.ready()
+
+    return run_node(serve, kind=kind, args=args)

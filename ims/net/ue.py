@@ -1,0 +1,297 @@
+"""The trio driver of simulated handsets: one SIP stack per handset, their calls, and what they report.
+
+A :class:`Handset` runs an :class:`~ims.ue.handset.ImsHandset` on its own
+SIP port, follows its events into :class:`CallRecord` entries (state,
+statuses, a timed history) and applies the topology's behaviour to
+incoming calls (busy: 486; auto-answer: 180 at once, 200 after
+``answer_after`` seconds; otherwise ring until told).  Commands
+(``register``, ``call``, ``answer``...) are coroutines the UE node's gRPC
+service and tests call; ``wait`` returns when a call reaches a state.
+
+Media is not sent yet: the SDP names a port, nothing listens on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ims.control.events import EventBus, NodeEvent
+from ims.net.sip import SipStack
+from ims.sip.events import Address
+from ims.sip.uacore import (
+    CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, MessageReceived, Registered, RegistrationFailed,
+)
+from ims.sip.uri import URI, parse_uri
+from ims.ue import sdp
+from ims.ue.handset import ChallengeAnswered, Deregistered, ImsHandset, MessageDelivered
+
+log = logging.getLogger("ims.net.ue")
+
+ENDED = ("ended", "failed")
+
+
+@dataclass
+class Behaviour:
+    register_on_start: bool = True
+    auto_answer: bool = True
+    answer_after: float = 0.5
+    busy: bool = False
+
+
+@dataclass
+class CallRecord:
+    call_id: str
+    role: str
+    peer: str
+    state: str
+    started: float
+    status: int = 0
+    history: list[str] = field(default_factory=list)
+    setup_ms: float = 0.0
+    reason: str = ""
+
+    def note(self, what: str, now: float) -> None:
+        self.history.append(f"{(now - self.started) * 1000:.0f}ms {what}")
+
+
+class Handset:
+    def __init__(self, name: str, ue: ImsHandset, *, behaviour: Behaviour | None = None,
+                 events: EventBus | None = None, media_port: int = 0) -> None:
+        self.name = name
+        self.ue = ue
+        self.behaviour = behaviour or Behaviour()
+        self.bus = events
+        self.media_port = media_port or 40000 + ue.local.port % 1000 * 2
+        self.stack = SipStack(ue, host=ue.local.host, port=ue.local.port, transports=(ue.local.transport,),
+                              on_message=self._sip_event)
+        self.calls: dict[str, CallRecord] = {}
+        self.latest: str | None = None
+        self.messages: list[str] = []  # bodies of MESSAGEs received
+        self.delivered: dict[str, int] = {}  # MESSAGE Call-ID -> final status
+        self.reg_status = 0  # the last registration outcome (200, 403, 408...)
+        self.reg_seq = 0
+        self._changed = trio.Event()
+        self._nursery: trio.Nursery | None = None
+
+    # -- running ----------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.stack.run)
+            nursery.start_soon(self._events)
+            task_status.started()
+
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _events(self) -> None:
+        async for ev in self.stack.events:
+            try:
+                await self._on_event(ev)
+            except Exception:  # noqa: BLE001 - one bad event must not stop the handset
+                log.exception("%s: handling %s failed", self.name, type(ev).__name__)
+            self._touch()
+
+    async def _on_event(self, ev: Any) -> None:
+        now = trio.current_time()
+        if isinstance(ev, Registered):
+            self.reg_status, self.reg_seq = 200, self.reg_seq + 1
+            log.info("%s registered for %d s", self.name, ev.expires)
+        elif isinstance(ev, RegistrationFailed):
+            self.reg_status, self.reg_seq = ev.status, self.reg_seq + 1
+            log.info("%s registration failed: %d", self.name, ev.status)
+        elif isinstance(ev, Deregistered):
+            if not ev.by_network:
+                self.reg_status, self.reg_seq = 200, self.reg_seq + 1
+            log.info("%s deregistered (%s)", self.name, "by the network" if ev.by_network else "by the user")
+        elif isinstance(ev, ChallengeAnswered):
+            log.debug("%s answered a challenge: %s", self.name, ev.outcome)
+        elif isinstance(ev, IncomingCall):
+            rec = CallRecord(ev.call_id, "uas", str(ev.request.from_.uri), "incoming", now)
+            rec.note("INVITE", now)
+            self.calls[ev.call_id] = rec
+            self.latest = ev.call_id
+            await self._on_incoming(rec, ev.request.body)
+        elif isinstance(ev, CallProgress):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None and ev.status > 100:
+                rec.status = ev.status
+                rec.note(str(ev.status), now)
+                if rec.state in ("calling", "early"):
+                    rec.state = "ringing" if ev.status == 180 else "early"
+        elif isinstance(ev, CallAnswered):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None and rec.state not in ENDED:
+                rec.state, rec.status = "confirmed", 200
+                rec.note("200" if rec.role == "uac" else "ACK", now)
+                if rec.role == "uac":
+                    rec.setup_ms = (now - rec.started) * 1000
+        elif isinstance(ev, CallFailed):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None:
+                rec.state, rec.status = "failed", ev.status
+                rec.reason = ev.response.reason if ev.response is not None else str(ev.status)
+                rec.note(str(ev.status), now)
+        elif isinstance(ev, CallEnded):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None:
+                rec.state = "ended"
+                rec.reason = ev.reason if not ev.by_remote or ev.reason != "bye" else "remote bye"
+                rec.note("CANCEL" if ev.reason == "cancelled" else "BYE" if ev.by_remote else "BYE 200", now)
+        elif isinstance(ev, MessageDelivered):
+            self.delivered[ev.call_id] = ev.status
+        elif isinstance(ev, MessageReceived):
+            self.messages.append(ev.request.body.decode("utf-8", "replace"))
+
+    async def _on_incoming(self, rec: CallRecord, offer: bytes) -> None:
+        b = self.behaviour
+        now = trio.current_time()
+        if b.busy:
+            await self.stack.execute(self.ue.reject(rec.call_id, 486, now))
+            rec.state, rec.status, rec.reason = "ended", 486, "busy"
+            rec.note("486", now)
+            return
+        await self.stack.execute(self.ue.ringing(rec.call_id, now))
+        rec.state = "ringing"
+        rec.note("180", now)
+        if b.auto_answer and self._nursery is not None:
+            self._nursery.start_soon(self._answer_later, rec.call_id, b.answer_after)
+
+    async def _answer_later(self, call_id: str, delay: float) -> None:
+        await trio.sleep(delay)
+        rec = self.calls.get(call_id)
+        if rec is not None and rec.state == "ringing":
+            await self.answer(call_id)
+
+    # -- commands ---------------------------------------------------------------------
+    async def _wait_registration(self, seq: int, timeout: float) -> int:
+        with trio.move_on_after(timeout):
+            while self.reg_seq == seq:
+                await self._changed.wait()
+            return self.reg_status
+        return 408
+
+    async def register(self, expires: int = 600000, timeout: float = 10.0) -> int:
+        """REGISTER and wait for the outcome: 200, or the final failure status (408 on no outcome)."""
+        seq = self.reg_seq
+        await self.stack.execute(self.ue.ims_register(trio.current_time(), expires))
+        return await self._wait_registration(seq, timeout)
+
+    async def deregister(self, timeout: float = 10.0) -> int:
+        seq = self.reg_seq
+        await self.stack.execute(self.ue.ims_deregister(trio.current_time()))
+        return await self._wait_registration(seq, timeout)
+
+    async def call(self, target: str) -> str:
+        uri: URI = parse_uri(target if ":" in target else f"tel:{target}")
+        offer = sdp.offer(self.ue.local.host, self.media_port)
+        call_id, actions = self.ue.call(uri, trio.current_time(), sdp=offer)
+        now = trio.current_time()
+        rec = CallRecord(call_id, "uac", str(uri), "calling", now)
+        rec.note("INVITE", now)
+        self.calls[call_id] = rec
+        self.latest = call_id
+        await self.stack.execute(actions)
+        return call_id
+
+    def _rec(self, call_id: str) -> CallRecord:
+        cid = call_id or self.latest or ""
+        rec = self.calls.get(cid)
+        if rec is None:
+            raise KeyError(f"{self.name} has no call {call_id or '(none yet)'}")
+        return rec
+
+    async def answer(self, call_id: str = "") -> None:
+        rec = self._rec(call_id)
+        call = self.ue.calls.get(rec.call_id)
+        if call is None or rec.role != "uas" or rec.state not in ("incoming", "ringing"):
+            raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to answer")
+        try:
+            body = sdp.answer(call.invite.body, self.ue.local.host, self.media_port) if call.invite.body else b""
+        except sdp.SdpError as exc:
+            await self.stack.execute(self.ue.reject(rec.call_id, 488, trio.current_time(), str(exc)))
+            rec.state, rec.status, rec.reason = "ended", 488, str(exc)
+            return
+        await self.stack.execute(self.ue.answer(rec.call_id, trio.current_time(), body=body,
+                                                content_type="application/sdp" if body else None))
+        rec.note("200", trio.current_time())
+
+    async def reject(self, call_id: str = "", status: int = 486) -> None:
+        rec = self._rec(call_id)
+        if rec.role != "uas" or rec.state not in ("incoming", "ringing"):
+            raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to reject")
+        await self.stack.execute(self.ue.reject(rec.call_id, status, trio.current_time()))
+        rec.state, rec.status, rec.reason = "ended", status, "rejected"
+        rec.note(str(status), trio.current_time())
+        self._touch()
+
+    async def hangup(self, call_id: str = "") -> None:
+        rec = self._rec(call_id)
+        now = trio.current_time()
+        if rec.state == "confirmed":
+            await self.stack.execute(self.ue.bye(rec.call_id, now))
+            rec.note("BYE", now)
+        elif rec.role == "uac" and rec.state in ("calling", "early", "ringing"):
+            await self.stack.execute(self.ue.cancel(rec.call_id, now))
+            rec.note("CANCEL", now)
+        elif rec.role == "uas" and rec.state in ("incoming", "ringing"):
+            await self.reject(rec.call_id, 603)
+        else:
+            raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to hang up")
+
+    async def wait(self, call_id: str, states: tuple[str, ...], timeout: float) -> CallRecord | None:
+        with trio.move_on_after(timeout):
+            while True:
+                cid = call_id or self.latest
+                rec = self.calls.get(cid or "")
+                if rec is not None and rec.state in states:
+                    return rec
+                await self._changed.wait()
+        return None
+
+    async def message(self, target: str, text: str, timeout: float = 10.0) -> int:
+        """MESSAGE ``text`` to ``target``; the final status (408 when none came in time)."""
+        uri = parse_uri(target if ":" in target else f"tel:{target}")
+        call_id, actions = self.ue.message(uri, text, trio.current_time())
+        await self.stack.execute(actions)
+        with trio.move_on_after(timeout):
+            while call_id not in self.delivered:
+                await self._changed.wait()
+            return self.delivered.pop(call_id)
+        return 408
+
+    # -- status -----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        ue = self.ue
+        return {"name": self.name, "impu": ue.sub.impu, "impi": ue.sub.impi, "contact": str(ue.contact),
+                "registered": ue.registered, "expires": ue.expires, "associated": list(ue.associated),
+                "service_route": list(ue.service_route), "history": list(ue.history), "auth": ue.sub.auth,
+                "pcscf": f"{ue.outbound_proxy.host}:{ue.outbound_proxy.port}" if ue.outbound_proxy else "",
+                "calls": [vars(c) for c in self.calls.values()]}
+
+    def _sip_event(self, direction: str, data: bytes, src: Address, dst: Address) -> None:
+        bus = self.bus
+        if bus is None or not bus.subscribers:
+            return
+        first = data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        bus.publish(NodeEvent("sip", direction, f"{src.host}:{src.port}", f"{dst.host}:{dst.port}",
+                              src.transport, data, first))
+
+
+async def keep_registered(h: Handset, *, first_delay: float = 0.0) -> None:
+    """register_on_start: register, and retry with back-off while the core is unreachable (408/5xx)."""
+    await trio.sleep(first_delay)
+    delay = 1.0
+    while not h.ue.registered:
+        status = await h.register()
+        if status == 200 or status in (401, 403, 404):
+            return
+        log.info("%s: registration got %d, retrying in %.0f s", h.name, status, delay)
+        await trio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+

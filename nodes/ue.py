@@ -1,0 +1,93 @@
+"""UE node: simulated VoLTE handsets, many per process (``ims.ue.handset`` on ``ims.net.ue``).
+
+    python -m nodes.ue --topology topologies/volte-basic.toml --node ue
+
+Every ``[[ues]]`` entry of the lab file whose ``node`` is this node becomes a
+handset with the subscriber's USIM (IMSI, K, OPc, AMF, SQN) or MD5 password,
+on the node's address at port 5060 + its index among them, behind its
+P-CSCF.  Handsets whose behaviour says ``register_on_start`` register when
+the node starts (retrying while the core is unreachable).  The gRPC control
+service adds the Ue service (register, call, answer, reject, hang up,
+status; ``ims.control.ue.UeClient``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ims.control.gen import ue_pb2_grpc
+from ims.control.ue import UeServicer
+from ims.cscf.lab import sip_address
+from ims.net.node import NodeContext, parse_node_args, run_node
+from ims.net.ue import Behaviour, Handset, keep_registered
+from ims.sip.events import Address, TimerConfig
+from ims.topology import Topology, TopologyError, load
+from ims.ue.handset import ImsHandset, Subscription
+
+BASE_PORT = 5060
+
+
+def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Behaviour]]:
+    """The handsets of node ``node_name``, built from the lab file."""
+    node = topo.node(node_name)
+    out = []
+    for i, ue in enumerate(u for u in topo.ues if u.node == node_name):
+        sub = next(s for s in topo.subscribers if ue.subscriber in (s.impi, s.imsi))
+        domain = sub.impi.partition("@")[2] or topo.domain_of(node).name
+        if sub.opc:
+            opc = bytes.fromhex(sub.opc)
+        else:
+            from ims.aka.milenage import compute_opc
+
+            opc = compute_opc(bytes.fromhex(sub.k), bytes.fromhex(sub.op or ""))
+        identity = Subscription(sub.impi, sub.impus[0], domain, bytes.fromhex(sub.k), opc, bytes.fromhex(sub.amf),
+                                int(sub.sqn, 16), sub.password, ue.auth)
+        pcscf = topo.node(ue.pcscf)
+        pa = sip_address(pcscf)
+        local = Address(node.address, BASE_PORT + i, ue.transport)
+        h = ImsHandset(identity, local, Address(pa.host, pa.port, ue.transport),
+                       timers=TimerConfig(t1=node.timers.t1, t2=node.timers.t2, t4=node.timers.t4), user=ue.name)
+        b = ue.behaviour
+        out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy)))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nodes.ue", description=__doc__.splitlines()[0])
+    p.add_argument("--topology", required=True, help="the lab file")
+    p.add_argument("--node", required=True, help="this node's name in the lab file")
+    p.add_argument("--run-dir", default=".", help="the lab's run directory (unused)")
+    p.add_argument("--no-register", action="store_true", help="do not register on start, whatever the lab says")
+    args = parse_node_args(p, "ue", argv)
+    try:
+        topo = load(args.topology)
+        tnode = topo.node(args.node)
+    except (TopologyError, KeyError) as exc:
+        p.error(f"{args.topology}: {exc}")
+    args.name = tnode.name
+    args.control_port = args.control_port or tnode.control_port
+
+    async def serve(node: NodeContext) -> None:
+        phones = {name: Handset(name, h, behaviour=b, events=node.events)
+                  for name, h, b in handsets(topo, tnode.name)}
+        node.control.add_servicer(ue_pb2_grpc.add_UeServicer_to_server, UeServicer(node.control, phones))
+        node.control.stats = lambda: {
+            "handsets": len(phones), "registered": sum(h.ue.registered for h in phones.values()),
+            "active_calls": sum(1 for h in phones.values() for c in h.calls.values() if c.state == "confirmed"),
+            "calls": sum(len(h.calls) for h in phones.values())}
+        await node.start_control()
+        for h in phones.values():
+            await node.nursery.start(h.run)
+            node.log.info("handset %s (%s) on %s:%d", h.name, h.ue.sub.impu, h.ue.local.host, h.ue.local.port)
+        await node.ready()
+        if not args.no_register:
+            for i, h in enumerate(phones.values()):
+                if h.behaviour.register_on_start:
+                    node.nursery.start_soon(keep_registered, h)
+
+    return run_node(serve, kind="ue", args=args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

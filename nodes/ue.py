@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import trio
+
 from ims.control.gen import ue_pb2_grpc
 from ims.control.ue import UeServicer
 from ims.cscf.lab import sip_address
@@ -41,8 +43,8 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
             from ims.aka.milenage import compute_opc
 
             opc = compute_opc(bytes.fromhex(sub.k), bytes.fromhex(sub.op or ""))
-        identity = Subscription(sub.impi, sub.impus[0], domain, bytes.fromhex(sub.k), opc, bytes.fromhex(sub.amf),
-                                int(sub.sqn, 16), sub.password, ue.auth)
+        identity = Subscription(sub.impi, ue.impu or sub.impus[0], domain, bytes.fromhex(ue.k or sub.k), opc,
+                                bytes.fromhex(sub.amf), int(ue.sqn or sub.sqn, 16), sub.password, ue.auth)
         pcscf = topo.node(ue.pcscf)
         pa = sip_address(pcscf)
         local = Address(node.address, BASE_PORT + i, ue.transport)
@@ -80,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         for h in phones.values():
             await node.nursery.start(h.run)
             node.log.info("handset %s (%s) on %s:%d", h.name, h.ue.sub.impu, h.ue.local.host, h.ue.local.port)
+
+        async def deregister_all() -> None:
+            # TS 24.229 §5.1.1.6: a handset switched off deregisters (bounded: the core may be gone).
+            with trio.move_on_after(3):
+                async with trio.open_nursery() as n:
+                    for h in phones.values():
+                        if h.ue.registered:
+                            n.start_soon(h.deregister, 2.0)
+
+        node.on_shutdown(deregister_all)
         await node.ready()
         if not args.no_register:
             for i, h in enumerate(phones.values()):

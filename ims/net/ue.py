@@ -219,6 +219,7 @@ class Handset:
             return
         await self.stack.execute(self.ue.answer(rec.call_id, trio.current_time(), body=body,
                                                 content_type="application/sdp" if body else None))
+        rec.state = "answered"  # confirmed when the ACK comes
         rec.note("200", trio.current_time())
 
     async def reject(self, call_id: str = "", status: int = 486) -> None:
@@ -232,6 +233,9 @@ class Handset:
 
     async def hangup(self, call_id: str = "") -> None:
         rec = self._rec(call_id)
+        if rec.state == "answered":
+            # RFC 3261 §15: the UAS sends no BYE before the ACK (or its 64*T1 timeout).
+            await self.wait(rec.call_id, ("confirmed",) + ENDED, 64 * self.ue.timers.t1)
         now = trio.current_time()
         if rec.state == "confirmed":
             await self.stack.execute(self.ue.bye(rec.call_id, now))

@@ -333,6 +333,20 @@ class Ue(_Strict):
     auth: Literal["aka", "md5"] = "aka"
     transport: Transport = "udp"
     behaviour: UeBehaviour = Field(default_factory=UeBehaviour)
+    # Fault injection: the handset's card or identity differs from what the HSS holds.
+    k: str | None = None  # the USIM's K (wrong K: the handset rejects the network, 403)
+    sqn: str | None = None  # the USIM's SQN_MS (far ahead: resynchronisation)
+    impu: str | None = None  # the identity it registers (unknown: 403)
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, v: str | None) -> str | None:
+        return None if v is None else _hex_field(v, 16, "K")
+
+    @field_validator("sqn")
+    @classmethod
+    def _sqn(cls, v: str | None) -> str | None:
+        return None if v is None else _hex_field(v, 6, "SQN")
 
 
 class Impairment(_Strict):

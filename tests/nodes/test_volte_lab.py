@@ -1,0 +1,230 @@
+"""volte-basic as real processes: IMS-AKA registration, UE-to-UE calls and the failure cases (TS 24.229).
+
+The lab is ``topologies/volte-basic.toml`` with extra subscribers and handsets appended for the negative
+cases (a handset with the wrong K, one whose SQN is ahead, one with an unknown IMPU, a callee that never
+registers, one that does not auto-answer, one that is busy), brought up by the orchestrator; the
+handsets are driven over their gRPC service from this (separate) process.  SIPp registers with its own
+AKA implementation against the same P-CSCF.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ims.control.client import ControlError
+from ims.control.ue import UeClient
+from ims.lab import Lab
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN = "ims.mnc001.mcc001.3gppnetwork.org"
+BOB = f"sip:bob@{DOMAIN}"
+SIPP = shutil.which("sipp")
+
+EXTRA = """
+{subscribers}
+{ues}
+"""
+
+
+def _subscriber(n: int, name: str, key: str = "op") -> str:
+    secret = f"{n:02x}" * 16
+    keyline = f'{key} = "{"cd" * 16}"'
+    return f"""
+[[subscribers]]
+imsi = "0010100000000{n:02d}"
+impi = "0010100000000{n:02d}@{DOMAIN}"
+impus = ["sip:{name}@{DOMAIN}", "tel:+155500{n:02d}"]
+k = "{secret}"
+{keyline}
+amf = "8000"
+sqn = "000000000020"
+"""
+
+
+def _ue(name: str, n: int, extra: str = "", behaviour: str = "") -> str:
+    return f"""
+[[ues]]
+name = "{name}"
+node = "ue"
+subscriber = "0010100000000{n:02d}@{DOMAIN}"
+pcscf = "pcscf"
+{extra}
+[ues.behaviour]
+{behaviour}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path]]:
+    tmp = tmp_path_factory.mktemp("volte")
+    people = {3: "carol", 4: "dave", 5: "erin", 6: "frank", 7: "grace", 8: "sipp"}
+    subs = "".join(_subscriber(n, name, "opc" if n != 8 else "op") for n, name in people.items())
+    ues = "".join([
+        _ue("carol", 3, behaviour="register_on_start = false"),
+        _ue("dave", 4, behaviour="auto_answer = false"),
+        _ue("erin", 5, behaviour="busy = true"),
+        _ue("frank", 6, extra=f'k = "{"00" * 16}"', behaviour="register_on_start = false"),
+        _ue("grace", 7, extra='sqn = "000001000000"', behaviour="register_on_start = false"),
+        _ue("nobody", 3, extra=f'impu = "sip:nobody@{DOMAIN}"', behaviour="register_on_start = false"),
+    ])
+    topo = tmp / "volte.toml"
+    topo.write_text((ROOT / "topologies" / "volte-basic.toml").read_text() + EXTRA.format(subscribers=subs, ues=ues))
+    lab = Lab(topo, tmp / "run")
+    lab.up(timeout=30)
+    try:
+        with UeClient("127.0.0.1:7200") as ues_client:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                state = {u["name"]: u["registered"] for u in ues_client.list()}
+                if all(state[n] for n in ("alice", "bob", "dave", "erin")):
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail(f"handsets did not register: {state}")
+        yield lab, tmp
+    finally:
+        report = lab.down()
+        (tmp / "down.txt").write_text("\n".join(report))
+
+
+@pytest.fixture()
+def ues(lab: tuple[Lab, Path]) -> Iterator[UeClient]:
+    with UeClient("127.0.0.1:7200", timeout=20) as c:
+        yield c
+
+
+def test_both_handsets_registered_with_aka(ues: UeClient) -> None:
+    alice = ues.status("alice")
+    assert alice["registered"] and alice["auth"] == "aka"
+    assert alice["associated"] == [f"sip:alice@{DOMAIN}", "tel:+15550001"]
+    assert alice["service_route"] == ["<sip:orig@127.0.1.30:5060;lr>"]
+
+
+def test_call_answered_and_hung_up(ues: UeClient) -> None:
+    call = ues.call("alice", BOB)
+    answered = ues.wait_call("alice", call, ["confirmed", "failed"], 10)
+    assert answered["state"] == "confirmed", answered
+    assert any(h.endswith(" 180") for h in answered["history"])
+    assert ues.wait_call("bob", call, ["confirmed"], 5)["role"] == "uas"
+    ues.hangup("alice", call)
+    assert ues.wait_call("alice", call, ["ended"], 5)["state"] == "ended"
+    assert ues.wait_call("bob", call, ["ended"], 5)["reason"] == "remote bye"
+
+
+def test_callee_hangs_up(ues: UeClient) -> None:
+    call = ues.call("bob", "tel:+15550001")  # tel URI: the S-CSCF's ENUM finds alice
+    assert ues.wait_call("bob", call, ["confirmed", "failed"], 10)["state"] == "confirmed"
+    ues.hangup("alice", call)
+    assert ues.wait_call("bob", call, ["ended"], 5)["reason"] == "remote bye"
+
+
+def test_wrong_k_is_403_after_the_second_register(ues: UeClient) -> None:
+    assert ues.register("frank", check=False) == 403
+    assert not ues.status("frank")["registered"]
+
+
+def test_sqn_out_of_range_resynchronises(ues: UeClient) -> None:
+    assert ues.register("grace", check=False) == 200
+
+
+def test_unknown_impu_is_refused(ues: UeClient) -> None:
+    assert ues.register("nobody", check=False) in (403, 404)
+
+
+def test_call_to_unregistered_user_is_480(ues: UeClient) -> None:
+    call = ues.call("alice", f"sip:carol@{DOMAIN}")
+    failed = ues.wait_call("alice", call, ["failed", "confirmed"], 10)
+    assert (failed["state"], failed["status"]) == ("failed", 480)
+
+
+def test_cancel_before_answer_is_487(ues: UeClient) -> None:
+    call = ues.call("alice", f"sip:dave@{DOMAIN}")
+    assert ues.wait_call("alice", call, ["ringing", "failed"], 10)["state"] == "ringing"
+    ues.hangup("alice", call)  # CANCEL
+    failed = ues.wait_call("alice", call, ["failed", "ended"], 10)
+    assert (failed["state"], failed["status"]) == ("failed", 487)
+    assert ues.wait_call("dave", call, ["ended"], 5)["reason"] == "cancelled"
+
+
+def test_busy_callee_is_486(ues: UeClient) -> None:
+    call = ues.call("alice", f"sip:erin@{DOMAIN}")
+    failed = ues.wait_call("alice", call, ["failed", "confirmed"], 10)
+    assert (failed["state"], failed["status"]) == ("failed", 486)
+
+
+def test_unknown_handset_is_not_found(ues: UeClient) -> None:
+    with pytest.raises(ControlError, match="NOT_FOUND"):
+        ues.status("zed")
+
+
+SIPP_AKA = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="ims-aka-register">
+  <send retrans="500"><![CDATA[
+
+      REGISTER sip:{domain} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:sipp@{domain}>;tag=[pid]SIPpTag[call_number]
+      To: <sip:sipp@{domain}>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Authorization: Digest username="{impi}", realm="{domain}", nonce="", uri="sip:{domain}", response=""
+      Expires: 600
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="401" auth="true" />
+  <send retrans="500"><![CDATA[
+
+      REGISTER sip:{domain} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:sipp@{domain}>;tag=[pid]SIPpTag[call_number]
+      To: <sip:sipp@{domain}>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      [authentication username={impi} aka_K=0x{k} aka_OP=0x{op} aka_AMF=0x8000]
+      Expires: 600
+      Max-Forwards: 70
+      Content-Length: 0
+
+  ]]></send>
+  <recv response="200" />
+</scenario>
+"""
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
+def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
+    _, tmp = lab
+    scenario = tmp / "aka.xml"
+    scenario.write_text(SIPP_AKA.format(domain=DOMAIN, impi=f"001010000000008@{DOMAIN}", k="08" * 16, op="cd" * 16))
+    assert SIPP is not None
+    run = subprocess.run([SIPP, "-sf", str(scenario), "127.0.1.40:5060", "-i", "127.0.1.200", "-p", "5070",
+                          "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error", "-trace_err"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp)
+    errors = (tmp / "aka_errors.log")
+    detail = errors.read_text()[-2000:] if errors.exists() else run.stdout[-2000:]
+    assert run.returncode == 0, detail
+
+
+def test_zz_all_nodes_running_then_exit_cleanly(lab: tuple[Lab, Path]) -> None:
+    """Last in the module: every node still runs after the cases above, and ``down`` stops each one
+    gracefully (handsets deregister, CSCFs send DPR) rather than by signal."""
+    labobj, _ = lab
+    nodes = labobj.load_state()
+    assert {r["name"]: r["state"] for r in labobj.status()} == {
+        n: "running" for n in ("hss", "scscf", "icscf", "pcscf", "ue")}
+    report = labobj.down()
+    assert report == [f"{n}: stopped (shutdown over gRPC)" for n in ("ue", "pcscf", "icscf", "scscf", "hss")]
+    from ims.lab import alive
+
+    assert not [n.name for n in nodes if alive(n.pid)]

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 LAB = """
@@ -85,7 +87,15 @@ def test_up_status_kill_detection_down(tmp_path: Path) -> None:
 
 
 def test_up_refuses_unimplemented_kinds_and_invalid_files(tmp_path: Path) -> None:
-    run = _ims("up", str(ROOT / "topologies" / "volte-basic.toml"), "--run-dir", str(tmp_path / "r"))
+    from ims.lab import implemented
+    from ims.topology import load
+
+    pstn = ROOT / "topologies" / "volte-pstn.toml"
+    if all(implemented(n.kind) for n in load(pstn).nodes):
+        pytest.skip("every node kind of volte-pstn.toml is implemented now")
+    run = _ims("up", str(pstn), "--run-dir", str(tmp_path / "r"))
+    if run.returncode == 0:  # never leave a lab behind
+        _ims("down", "--run-dir", str(tmp_path / "r"))
     assert run.returncode == 1 and "not implemented yet" in run.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text("[[nodes]]\nname = 1\n")

@@ -43,7 +43,7 @@ from ims.hss.cx import HssConfig, HssCx
 from ims.hss.provisioning import make_subscriber, parse_csv_rows, provision_from_topology
 from ims.hss.store import Store, StoreError
 from ims.net.diameter import DiameterNode, PeerConn
-from ims.net.node import NodeContext, parse_node_args, run_node
+from ims.net.node import NodeContext, diameter_event_hook, parse_node_args, run_node
 
 log = logging.getLogger("nodes.hss")
 
@@ -225,6 +225,7 @@ async def serve(node: NodeContext) -> None:
     ccf = args.ccf or f"aaa://ccf.{args.realm}:3868;transport=tcp"
     config = HssConfig(args.origin_host, args.realm, tuple(args.home_network) or (args.realm,), ccf)
     hss = Hss(store, config, host)
+    hss.diameter.on_message = diameter_event_hook(node.events)  # ladders and pcaps see Cx
     node.control.stats = hss.counters
     node.control.config = lambda: {"diameter": args.diameter, "origin_host": args.origin_host,
                                    "realm": args.realm, "db": str(args.db), "ccf": ccf}

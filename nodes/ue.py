@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
 import trio
 
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_register:
             for i, h in enumerate(phones.values()):
                 if h.behaviour.register_on_start:
-                    node.nursery.start_soon(keep_registered, h)
+                    # Handsets power on one after another, not all in the same millisecond.
+                    node.nursery.start_soon(partial(keep_registered, h, first_delay=0.3 * i))
 
     return run_node(serve, kind="ue", args=args)
 

@@ -1,155 +1,203 @@
-"""``make demo``: a SIP registration and call through a real proxy process, message by message.
+"""``make demo``: the default IMS lab, an IMS-AKA registration of two handsets and a call between them.
 
-Starts ``nodes/proxy`` as its own process on 127.0.3.100, runs two user agents
-(alice on 127.0.3.101, bob on 127.0.3.102) on real UDP sockets in this process,
-registers both, has alice call bob, bob answer, and alice hang up.  Every SIP
-message on the wire is printed.  Exit status 0 means the whole flow worked.
-(The IMS lab - CSCFs, HSS, IMS-AKA - replaces this demo as it lands.)
+Brings ``topologies/volte-basic.toml`` up with the orchestrator (HSS, I-CSCF,
+S-CSCF, P-CSCF and a UE node with alice and bob, each its own process on its
+own loopback address), follows every node's control-plane event stream, and
+prints each SIP and Diameter message as it crosses the lab: the handsets'
+registrations (REGISTER, UAR, MAR, 401 with the AKA challenge, REGISTER with
+RES, SAR, 200, reg-event SUBSCRIBE/NOTIFY), then alice calling bob (INVITE
+through P, S, I, S, P with LIR; 180; 200; ACK) and hanging up (BYE).  The
+lab is brought down at the end (handsets deregister, Diameter DPR).  The
+messages are also written to ``.ims-run/demo/events.jsonl``.  Exit status 0
+means every step worked.
 """
 
 from __future__ import annotations
 
+import base64
+import heapq
 import itertools
-import signal
-import socket
-import subprocess
+import json
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 
-import trio
 from rich.console import Console
-from rich.table import Table
 
-from ims.net.sip import SipStack
-from ims.net.ua import UaDriver
-from ims.sip.events import Address
-from ims.sip.message import parse_message
-from ims.sip.uacore import CallAnswered, CallEnded, CallProgress, IncomingCall, Registered, UserAgent
-from ims.sip.uri import SipURI
+from ims.control.client import ControlError, NodeClient
+from ims.control.events import NodeEvent
+from ims.control.ue import UeClient
+from ims.lab import Lab, LabError, NodeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-PROXY = Address("127.0.3.100", 5060)
-NAMES = {"127.0.3.100": "proxy", "127.0.3.101": "alice", "127.0.3.102": "bob"}
-console = Console()
-T0 = time.monotonic()
+TOPOLOGY = ROOT / "topologies" / "volte-basic.toml"
+RUN_DIR = ROOT / ".ims-run" / "demo"
+BOB = "sip:bob@ims.mnc001.mcc001.3gppnetwork.org"
+console = Console(highlight=False)
 
 
-def show(direction: str, data: bytes, src: Address, dst: Address) -> None:
-    if direction != "out" and NAMES.get(src.host) != "proxy":
-        return  # each message once: by the UA that sends it, or as the UA receives it from the proxy
-    first = data.split(b"\r\n", 1)[0].decode(errors="replace")
-    label = first.split(" ", 2)[1] + " " + first.split(" ", 2)[2] if first.startswith("SIP/") else first.split(" ")[0]
-    try:
-        cseq = parse_message(data).cseq
-        label += f"  ({cseq})"
-    except Exception:  # noqa: BLE001 - display only
-        pass
-    console.print(f"[dim]{time.monotonic() - T0:7.3f}s[/] {NAMES.get(src.host, src.host):>6} -> "
-                  f"{NAMES.get(dst.host, dst.host):<6} [bold]{label}[/]")
+class Tap:
+    """Follows the Events stream of every node; prints each message once, as its sender reports it."""
+
+    def __init__(self) -> None:
+        from ims.topology import load
+
+        topo = load(TOPOLOGY)
+        self.names = {n.address: n.name for n in topo.nodes}  # address -> node name
+        ue_node = next(n for n in topo.nodes if n.kind == "ue")
+        self.ue_host = ue_node.address
+        self.phones = {5060 + i: u.name for i, u in enumerate(u for u in topo.ues if u.node == ue_node.name)}
+        self.held = True  # lines kept back while the start-up lines are printed
+        self.pending: list[tuple[float, int, str]] = []
+        self.seq = itertools.count()
+        self.wall0 = time.time()
+        self.events: list[NodeEvent] = []
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.threads: list[threading.Thread] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._printer, daemon=True).start()
+
+    def follow(self, node: NodeProcess) -> None:
+        console.print(f"  [green]✓[/] {node.name:<6} {node.kind:<6} {node.address:<12} pid {node.pid}")
+        if node.kind == "ue":
+            return  # the P-CSCF reports what the handsets send (its subscription exists before they start)
+        ready = threading.Event()
+        t = threading.Thread(target=self._run, args=(node, ready), daemon=True)
+        t.start()
+        ready.wait(2)
+        self.threads.append(t)
+
+    def _run(self, node: NodeProcess, ready: threading.Event) -> None:
+        try:
+            with NodeClient(f"127.0.0.1:{node.control_port}") as c:
+                stream = c.events(timeout=120)
+                ready.set()
+                for ev in stream:
+                    if self.stop.is_set():
+                        return
+                    self._show(node, ev)
+        except ControlError:
+            ready.set()
+
+    def _who(self, hostport: str) -> str:
+        host = hostport.rsplit(":", 1)[0]
+        if host == self.ue_host:
+            return self.phones.get(int(hostport.rsplit(":", 1)[1]), "ue")
+        return self.names.get(host, host)
+
+    def _show(self, node: NodeProcess, ev: NodeEvent) -> None:
+        from_ue = ev.src.startswith(self.ue_host + ":")
+        if ev.direction != "out" and not (from_ue and node.kind == "pcscf"):
+            return
+        with self.lock:
+            self.events.append(ev)
+            label = ev.summary
+            if ev.kind == "sip":
+                parts = label.split(" ", 2)
+                label = f"{parts[1]} {parts[2]}" if label.startswith("SIP/") else parts[0]
+                if label.startswith("REGISTER") or " 401" in f" {label}" or label.startswith("200"):
+                    text = ev.payload.decode("utf-8", "replace")
+                    cseq = next((ln.split(":", 1)[1].strip() for ln in text.split("\r\n")
+                                 if ln.lower().startswith("cseq:")), "")
+                    label += f"  ({cseq})" if cseq else ""
+            colour = "cyan" if ev.kind == "diameter" else "bold"
+            line = (f"[dim]{ev.time - self.wall0:7.3f}s[/] {self._who(ev.src):>6} -> "
+                    f"{self._who(ev.dst):<6} [{colour}]{label}[/]")
+            heapq.heappush(self.pending, (ev.time, next(self.seq), line))
+
+    def _printer(self) -> None:
+        """Print in the order the nodes sent the messages (their streams arrive here in any order)."""
+        while not self.stop.is_set():
+            time.sleep(0.05)
+            self.flush(time.time() - 0.2)
+
+    def flush(self, before: float = float("inf")) -> None:
+        with self.lock:
+            if self.held:
+                return
+            while self.pending and self.pending[0][0] <= before:
+                console.print(heapq.heappop(self.pending)[2])
+
+    def release(self) -> None:
+        self.held = False
+
+    def save(self, path: Path) -> None:
+        with path.open("w") as fh:
+            for ev in self.events:
+                fh.write(json.dumps({"time": ev.time, "node": ev.node, "kind": ev.kind, "direction": ev.direction,
+                                     "src": ev.src, "dst": ev.dst, "transport": ev.transport,
+                                     "summary": ev.summary, "payload": base64.b64encode(ev.payload).decode()}) + "\n")
 
 
-async def ua(nursery: trio.Nursery, name: str, host: str) -> UaDriver:
-    agent = UserAgent(SipURI.parse(f"sip:{name}@example.com"), SipURI.parse(f"sip:{name}@{host}:5060"),
-                      Address(host, 5060), outbound_proxy=PROXY, display_name=name.capitalize())
-    stack = SipStack(agent, host=host, port=5060, transports=("udp",), on_message=show)
-    await nursery.start(stack.run)
-    return UaDriver(agent, stack)
+def wait_registered(ues: UeClient, names: tuple[str, ...], timeout: float = 15.0) -> dict[str, bool]:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = {u["name"]: u["registered"] for u in ues.list()}
+        if all(state.get(n) for n in names) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.1)
 
 
-async def flow() -> None:
-    async with trio.open_nursery() as nursery:
-        alice = await ua(nursery, "alice", "127.0.3.101")
-        bob = await ua(nursery, "bob", "127.0.3.102")
-        console.rule("1. Registration (RFC 3261 §10)")
-        for d in (alice, bob):
-            await d.do(d.ua.register(SipURI.parse("sip:example.com"), 600, d.now))
-            reg = await d.wait_for(Registered)
-            console.print(f"   [green]{d.ua.aor} registered for {reg.expires} s[/]")
-        console.rule("2. Call set-up (RFC 3261 §13, via the proxy with Record-Route)")
-        call_id, acts = alice.ua.invite(SipURI.parse("sip:bob@example.com"), alice.now,
-                                        body=b"v=0\r\no=- 1 1 IN IP4 127.0.3.101\r\ns=-\r\nc=IN IP4 127.0.3.101\r\n"
-                                             b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\n",
-                                        content_type="application/sdp")
-        await alice.do(acts)
-        await bob.wait_for(IncomingCall)
-        await bob.do(bob.ua.ringing(call_id, bob.now))
-        await alice.wait_for(CallProgress, pred=lambda e: e.status == 180)
-        await bob.do(bob.ua.answer(call_id, bob.now))
-        await alice.wait_for(CallAnswered)
-        await bob.wait_for(CallAnswered)
-        console.print("   [green]call established[/]")
-        await trio.sleep(0.5)
-        console.rule("3. Hang-up (RFC 3261 §15)")
-        await alice.do(alice.ua.bye(call_id, alice.now))
-        await bob.wait_for(CallEnded)
-        await alice.wait_for(CallEnded)
-        console.print("   [green]call ended by alice[/]")
-        nursery.cancel_scope.cancel()
+def run(lab: Lab, tap: Tap) -> None:
+    console.rule("1. Lab start-up: one process per network function")
+    started = time.monotonic()
+    nodes = lab.up(timeout=30, on_started=tap.follow)
+    console.print(f"  {len(nodes)} nodes healthy in {time.monotonic() - started:.1f} s "
+                  f"(Diameter CER/CEA between the CSCFs and the HSS)")
+    with UeClient("127.0.0.1:7200", timeout=20) as ues:
+        console.rule("2. IMS-AKA registration (TS 24.229 §5.1.1, TS 33.203): the handsets register at power-on")
+        tap.release()
+        state = wait_registered(ues, ("alice", "bob"))
+        time.sleep(0.3)  # let the reg-event NOTIFYs print
+        if not all(state.get(n) for n in ("alice", "bob")):
+            raise RuntimeError(f"registration failed: {state}")
+        for name in ("alice", "bob"):
+            s = ues.status(name)
+            console.print(f"   [green]{s['impu']} registered[/] for {s['expires']} s; "
+                          f"implicit set {', '.join(s['associated'])}; Service-Route {s['service_route'][0]}")
+        console.rule("3. Call set-up alice -> bob (TS 24.229 §5.1.3, §5.4.3; LIR at the I-CSCF)")
+        call = ues.call("alice", BOB)
+        answered = ues.wait_call("alice", call, ["confirmed", "failed", "ended"], 10)
+        if answered["state"] != "confirmed":
+            raise RuntimeError(f"the call failed: {answered['status']} {answered['reason']}")
+        time.sleep(0.2)
+        console.print(f"   [green]call established[/] in {answered['setup_ms']:.0f} ms (bob answers after 0.5 s)")
+        time.sleep(1.0)
+        console.rule("4. Hang-up (RFC 3261 §15)")
+        ues.hangup("alice", call)
+        ended = ues.wait_call("bob", call, ["ended"], 5)
+        time.sleep(0.2)
+        console.print(f"   [green]call ended[/] ({ended['reason']})")
+    console.rule("5. Lab shut-down: handsets deregister, CSCFs send DPR")
 
 
 def main() -> int:
-    console.print("[bold]ims-lab demo[/]: a registrar/proxy process and two user agents on loopback")
-    # The node's JSON log goes to a file (a pipe nobody reads could fill up and stall it).
-    log_file = tempfile.NamedTemporaryFile(prefix="ims-demo-proxy-", suffix=".log", delete=False)
-    proxy = subprocess.Popen([sys.executable, "-m", "nodes.proxy", "--listen", f"{PROXY.host}:{PROXY.port}",
-                              "--domain", "example.com", "--transports", "udp"],
-                             cwd=ROOT, stderr=log_file)
+    console.print("[bold]ims-lab demo[/]: the volte-basic lab, IMS-AKA registration and a VoLTE call")
+    lab = Lab(TOPOLOGY, RUN_DIR)
+    if lab.load_state():
+        lab.down()  # a previous demo that was interrupted
+    tap = Tap()
+    ok = False
     try:
-        if not trio.run(_proxy_ready, proxy):
-            console.print(f"[red]the proxy node did not start[/] (exit status {proxy.poll()}); its log:")
-            console.print(Path(log_file.name).read_text()[-2000:], markup=False)
-            return 1
-        table = Table(title="lab")
-        for col in ("node", "address", "role"):
-            table.add_column(col)
-        table.add_row("proxy", f"{PROXY.host}:{PROXY.port}/udp", "registrar + stateful proxy (own process)")
-        table.add_row("alice", "127.0.3.101:5060/udp", "user agent")
-        table.add_row("bob", "127.0.3.102:5060/udp", "user agent")
-        console.print(table)
-        trio.run(_bounded_flow)
-        console.print("[bold green]demo passed[/]: registration, call and hang-up all worked")
-        return 0
-    except Exception as exc:  # noqa: BLE001 - the demo reports and fails
-        console.print(f"[bold red]demo failed[/]: {exc!r}")
-        return 1
+        run(lab, tap)
+        ok = True
+    except (LabError, ControlError, RuntimeError) as exc:
+        console.print(f"[bold red]demo failed[/]: {exc}")
+        console.print(f"node logs: {RUN_DIR / 'logs'}")
     finally:
-        proxy.send_signal(signal.SIGTERM)
-        try:
-            proxy.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proxy.kill()
-            proxy.wait(timeout=10)
-        log_file.close()
-        Path(log_file.name).unlink(missing_ok=True)
-
-
-async def _proxy_ready(proxy: subprocess.Popen[bytes], timeout: float = 10.0) -> bool:
-    """True once the node answers an OPTIONS ping; False if it exits or stays silent for ``timeout`` s."""
-    with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        await sock.bind(("127.0.3.103", 0))
-        port = sock.getsockname()[1]
-        with trio.move_on_after(timeout):
-            for n in itertools.count():
-                if proxy.poll() is not None:
-                    return False
-                ping = (f"OPTIONS sip:{PROXY.host}:{PROXY.port} SIP/2.0\r\n"
-                        f"Via: SIP/2.0/UDP 127.0.3.103:{port};branch=z9hG4bKdemo{n};rport\r\n"
-                        f"Max-Forwards: 70\r\nFrom: <sip:demo@example.com>;tag=demo\r\n"
-                        f"To: <sip:{PROXY.host}>\r\nCall-ID: ready-{n}@127.0.3.103\r\nCSeq: {n + 1} OPTIONS\r\n"
-                        "Content-Length: 0\r\n\r\n")
-                await sock.sendto(ping.encode(), (PROXY.host, PROXY.port))
-                with trio.move_on_after(0.2):  # the node may not be bound yet: ask again
-                    data, _ = await sock.recvfrom(65535)
-                    if data.startswith(b"SIP/2.0 200"):
-                        return True
-    return False
-
-
-async def _bounded_flow() -> None:
-    with trio.fail_after(30):
-        await flow()
+        for line in lab.down():
+            console.print(f"   {line}")
+        time.sleep(0.3)
+        tap.stop.set()
+        tap.flush()
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        tap.save(RUN_DIR / "events.jsonl")
+    if ok:
+        console.print(f"[bold green]demo passed[/]: {len(tap.events)} messages; they are in {RUN_DIR / 'events.jsonl'}")
+        return 0
+    return 1
 
 
 if __name__ == "__main__":

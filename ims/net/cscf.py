@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from ims.control.events import EventBus, NodeEvent
+from ims.control.events import EventBus
 from ims.cscf.common import CscfApp, CxQuery
 from ims.cscf.lab import DiameterSetup
 from ims.diameter import cx
@@ -27,8 +27,8 @@ from ims.diameter.errors import DiameterError
 from ims.diameter.peer import LocalIdentity
 from ims.diameter.userdata import UserDataError
 from ims.net.diameter import DiameterNode, PeerConn
+from ims.net.node import diameter_event_hook, sip_event_hook
 from ims.net.sip import SipStack
-from ims.sip.events import Address
 
 log = logging.getLogger("ims.net.cscf")
 
@@ -41,12 +41,12 @@ class CscfRunner:
                  request_timeout: float = 5.0) -> None:
         self.app = app
         self.events = events
-        self.stack = SipStack(app, host=host, port=port, transports=transports, on_message=self._sip_event)
+        self.stack = SipStack(app, host=host, port=port, transports=transports, on_message=sip_event_hook(events))
         self.diameter: DiameterNode | None = None
         self.setup = diameter
         if diameter is not None:
             self.diameter = DiameterNode(LocalIdentity(diameter.origin_host, diameter.realm, diameter.host_ip),
-                                         request_timeout=request_timeout, on_message=self._diameter_event)
+                                         request_timeout=request_timeout, on_message=diameter_event_hook(events))
             if hasattr(app, "on_rtr"):
                 self.diameter.add_handler(CMD_RT, self._rtr)
                 self.diameter.add_handler(CMD_PP, self._ppr)
@@ -136,23 +136,6 @@ class CscfRunner:
             log.exception("PPR failed")
             result = DIAMETER_UNABLE_TO_COMPLY
         return cx.PushProfileAnswer(result_code=result)
-
-    # -- events for ladders and pcaps -------------------------------------------------
-    def _sip_event(self, direction: str, data: bytes, src: Address, dst: Address) -> None:
-        bus = self.events
-        if bus is None or not bus.subscribers:
-            return
-        first = data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
-        bus.publish(NodeEvent("sip", direction, f"{src.host}:{src.port}", f"{dst.host}:{dst.port}",
-                              src.transport, data, first))
-
-    def _diameter_event(self, direction: str, msg: DiameterMessage, data: bytes, src: tuple[str, int],
-                        dst: tuple[str, int]) -> None:
-        bus = self.events
-        if bus is None or not bus.subscribers:
-            return
-        bus.publish(NodeEvent("diameter", direction, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", "tcp",
-                              data, msg.summary()))
 
 
 # -- the node process (nodes/pcscf.py, icscf.py, scscf.py are this with their app) --------

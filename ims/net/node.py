@@ -210,3 +210,33 @@ def run_node(main_fn: Callable[[NodeContext], Awaitable[None]], *, kind: str,
         return EXIT_FAILED
     log.info("stopped after %.1f s (%s)", time.monotonic() - started, control.shutdown_reason or "done")
     return EXIT_OK
+
+
+# -- what nodes publish on their event bus (ladders, pcaps) --------------------------------
+def sip_event_hook(bus: EventBus | None) -> Callable[..., None] | None:
+    """A ``SipStack(on_message=...)`` hook publishing every SIP message sent/received on ``bus``."""
+    if bus is None:
+        return None
+    from ims.control.events import NodeEvent
+
+    def hook(direction: str, data: bytes, src: Any, dst: Any) -> None:
+        if not bus.subscribers:
+            return
+        first = data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+        bus.publish(NodeEvent("sip", direction, f"{src.host}:{src.port}", f"{dst.host}:{dst.port}",
+                              src.transport, data, first))
+    return hook
+
+
+def diameter_event_hook(bus: EventBus | None) -> Callable[..., None] | None:
+    """A ``DiameterNode(on_message=...)`` hook publishing every Diameter message on ``bus``."""
+    if bus is None:
+        return None
+    from ims.control.events import NodeEvent
+
+    def hook(direction: str, msg: Any, data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        if not bus.subscribers:
+            return
+        bus.publish(NodeEvent("diameter", direction, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", "tcp",
+                              data, msg.summary()))
+    return hook

@@ -19,9 +19,9 @@ from typing import Any
 
 import trio
 
-from ims.control.events import EventBus, NodeEvent
+from ims.control.events import EventBus
+from ims.net.node import sip_event_hook
 from ims.net.sip import SipStack
-from ims.sip.events import Address
 from ims.sip.uacore import (
     CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, MessageReceived, Registered, RegistrationFailed,
 )
@@ -64,10 +64,9 @@ class Handset:
         self.name = name
         self.ue = ue
         self.behaviour = behaviour or Behaviour()
-        self.bus = events
         self.media_port = media_port or 40000 + ue.local.port % 1000 * 2
         self.stack = SipStack(ue, host=ue.local.host, port=ue.local.port, transports=(ue.local.transport,),
-                              on_message=self._sip_event)
+                              on_message=sip_event_hook(events))
         self.calls: dict[str, CallRecord] = {}
         self.latest: str | None = None
         self.messages: list[str] = []  # bodies of MESSAGEs received
@@ -277,14 +276,6 @@ class Handset:
                 "service_route": list(ue.service_route), "history": list(ue.history), "auth": ue.sub.auth,
                 "pcscf": f"{ue.outbound_proxy.host}:{ue.outbound_proxy.port}" if ue.outbound_proxy else "",
                 "calls": [vars(c) for c in self.calls.values()]}
-
-    def _sip_event(self, direction: str, data: bytes, src: Address, dst: Address) -> None:
-        bus = self.bus
-        if bus is None or not bus.subscribers:
-            return
-        first = data.split(b"\r\n", 1)[0].decode("utf-8", "replace")
-        bus.publish(NodeEvent("sip", direction, f"{src.host}:{src.port}", f"{dst.host}:{dst.port}",
-                              src.transport, data, first))
 
 
 async def keep_registered(h: Handset, *, first_delay: float = 0.0) -> None:

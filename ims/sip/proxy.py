@@ -451,6 +451,13 @@ class ProxyCore:
         routes = req.routes
         if routes and self.is_ours(routes[0].uri):
             req.headers.pop_first_value("route")
+            if req.to.tag:
+                # In a dialog we Record-Routed twice (an IMS S-CSCF on the originating and the
+                # terminating leg): take our consecutive entries at once rather than send to ourselves.
+                for r in routes[1:]:
+                    if not self.is_ours(r.uri):
+                        break
+                    req.headers.pop_first_value("route")
             return routes[0]
         return None
 

@@ -65,7 +65,10 @@ class Lab:
         tmp.replace(self.state_file)
 
     # -- up ------------------------------------------------------------------------
-    def up(self, *, timeout: float = 20.0, on_started=None) -> list[NodeProcess]:  # type: ignore[no-untyped-def]
+    def up(self, *, timeout: float = 20.0, on_started=None,  # type: ignore[no-untyped-def]
+           extra_args: dict[str, tuple[str, ...]] | None = None) -> list[NodeProcess]:
+        """Start every node; ``extra_args`` adds command-line arguments per node kind
+        (e.g. ``{"ue": ("--no-register",)}``)."""
         running = [n for n in self.load_state() if alive(n.pid)]
         if running:
             raise LabError(f"a lab is already running from {self.run_dir} ({len(running)} nodes); run 'ims down'")
@@ -76,11 +79,17 @@ class Lab:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         started: list[NodeProcess] = []
         order = sorted(topo.nodes, key=lambda n: START_ORDER.index(n.kind) if n.kind in START_ORDER else 99)
+        # Every process boots at once (their imports run in parallel); health is awaited in dependency
+        # order.  A CSCF that finds its HSS not yet listening reconnects on its own; a handset whose
+        # P-CSCF is not up yet gets its REGISTER there by retransmission (RFC 3261 Timer E).
         try:
+            launched = []
             for node in order:
-                entry = self._spawn(node, timeout)
-                started.append(entry)
-                self._save(started)
+                launched.append((node, self._launch(node, (extra_args or {}).get(node.kind, ()))))
+                started.append(launched[-1][1][0])
+            self._save(started)
+            for node, (entry, proc) in launched:
+                self._await_healthy(node, entry, proc, timeout)
                 if on_started:
                     on_started(entry)
         except BaseException:
@@ -89,30 +98,38 @@ class Lab:
         # (a failed start leaves lab.json behind on purpose: 'ims status' shows what crashed)
         return started
 
-    def _spawn(self, node, timeout: float) -> NodeProcess:  # type: ignore[no-untyped-def]
-        """Start one node process and wait until its control service says it is running."""
-        from ims.control.client import ControlError, wait_healthy
-
+    def _launch(self, node, extra: tuple[str, ...] = ()  # type: ignore[no-untyped-def]
+                ) -> tuple[NodeProcess, subprocess.Popen[bytes]]:
         log_path = self.run_dir / "logs" / f"{node.name}.log"
         log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
             [sys.executable, "-m", f"nodes.{node.kind}", "--topology", str(self.topology_path),
-             "--node", node.name, "--run-dir", str(self.run_dir)],
+             "--node", node.name, "--run-dir", str(self.run_dir), *extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        entry = NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path))
+        return NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path)), proc
+
+    def _await_healthy(self, node, entry: NodeProcess, proc: subprocess.Popen[bytes],  # type: ignore[no-untyped-def]
+                       timeout: float) -> None:
+        from ims.control.client import ControlError, wait_healthy
+
         try:
             wait_healthy(f"127.0.0.1:{node.control_port}", timeout)
         except BaseException as exc:
             if not isinstance(exc, ControlError):  # interrupted while waiting: do not leave it behind
                 self.stop([entry], grace=2.0)
                 raise
-            tail = last_lines(log_path, 10)
+            tail = last_lines(Path(entry.log), 10)
             code = proc.poll()
             why = f"exited with status {code}" if code is not None else f"not healthy after {timeout} s"
             if code is None:
                 self.stop([entry], grace=2.0)
             raise LabError(f"node {node.name} ({node.kind}) {why}; last log lines:\n{tail}") from None
+
+    def _spawn(self, node, timeout: float) -> NodeProcess:  # type: ignore[no-untyped-def]
+        """Start one node process and wait until its control service says it is running."""
+        entry, proc = self._launch(node)
+        self._await_healthy(node, entry, proc, timeout)
         return entry
 
     def restart(self, name: str, *, timeout: float = 20.0) -> NodeProcess:

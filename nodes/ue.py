@@ -21,7 +21,6 @@ import trio
 
 from ims.control.gen import ue_pb2_grpc
 from ims.control.ue import UeServicer
-from ims.cscf.lab import sip_address
 from ims.net.node import NodeContext, parse_node_args, run_node
 from ims.net.ue import Behaviour, Handset, keep_registered
 from ims.sip.events import Address, TimerConfig
@@ -47,9 +46,8 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
         identity = Subscription(sub.impi, ue.impu or sub.impus[0], domain, bytes.fromhex(ue.k or sub.k), opc,
                                 bytes.fromhex(sub.amf), int(ue.sqn or sub.sqn, 16), sub.password, ue.auth)
         pcscf = topo.node(ue.pcscf)
-        pa = sip_address(pcscf)
         local = Address(node.address, BASE_PORT + i, ue.transport)
-        h = ImsHandset(identity, local, Address(pa.host, pa.port, ue.transport),
+        h = ImsHandset(identity, local, Address(pcscf.address, pcscf.sip.port if pcscf.sip else 5060, ue.transport),
                        timers=TimerConfig(t1=node.timers.t1, t2=node.timers.t2, t4=node.timers.t4), user=ue.name)
         b = ue.behaviour
         out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy)))

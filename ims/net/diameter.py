@@ -267,7 +267,7 @@ class DiameterNode:
 
         Start it with ``await nursery.start(node.connect, host, port)``: that returns the first
         open :class:`PeerConn`.  ``peer_host``: the Origin-Host we expect in the CEA."""
-        delay, started = 0.5, False
+        delay, started = 0.1, False  # a peer starting beside us is usually up within a second
         while not self._closing:
             peer = Peer(self.local, initiator=True, tw=self.tw, request_timeout=self.request_timeout,
                         now=trio.current_time())

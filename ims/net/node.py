@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -197,7 +198,17 @@ def run_node(main_fn: Callable[[NodeContext], Awaitable[None]], *, kind: str,
     started = time.monotonic()
     log.info("starting %s node %s", kind, args.name)
     try:
-        trio.run(_run, main_fn, node)
+        profile_dir = os.environ.get("IMS_PROFILE_DIR")
+        if profile_dir:  # developers: a cProfile of the whole node, written at exit
+            import cProfile
+
+            with cProfile.Profile() as prof:
+                try:
+                    trio.run(_run, main_fn, node)
+                finally:
+                    prof.dump_stats(str(Path(profile_dir) / f"{args.name}.prof"))
+        else:
+            trio.run(_run, main_fn, node)
     except KeyboardInterrupt:
         log.warning("interrupted")
         return EXIT_INTERRUPTED

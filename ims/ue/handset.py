@@ -322,5 +322,6 @@ class ImsHandset(UserAgent):
         h.add("P-Preferred-Identity", f"<{self.aor}>")
         req = Request("MESSAGE", target, h)
         req.set_body(text.encode(), "text/plain")
-        return self._send_new(req, self.outbound_proxy, now, "message", req.call_id)  # type: ignore[arg-type]
+        return req.call_id, self._send_new(req, self.outbound_proxy, now, "message",  # type: ignore[arg-type]
+                                           req.call_id)
 

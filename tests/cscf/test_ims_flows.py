@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ims.sip.uacore import CallAnswered, CallEnded, CallFailed, IncomingCall, Registered, RegistrationFailed
+from ims.sip.message import parse_message
 from ims.sip.uri import parse_uri
 from ims.ue.handset import ChallengeAnswered, Deregistered
 from tests.cscf.lab import Lab
@@ -163,3 +164,158 @@ def test_deregistration_and_network_initiated(tmp_path) -> None:  # type: ignore
     assert result == 2001
     assert lab.of("bob", Deregistered)[0].by_network is True
     assert ("127.0.1.100", 5062) not in lab.pcscf.registrations
+
+
+def test_pcscf_security_agreement_and_ck_ik_removed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    to_ue = [parse_message(d) for s, dst, d in lab.wire if dst.port == 5060 and dst.host == "127.0.1.100"]
+    challenge = next(m for m in to_ue if getattr(m, "status", 0) == 401)
+    www = challenge.get("WWW-Authenticate") or ""
+    assert "ck=" not in www and "ik=" not in www and "AKAv1-MD5" in www  # TS 33.203 §7.1
+    server = challenge.get("Security-Server") or ""
+    assert server.startswith("ipsec-3gpp;") and "spi-c=" in server and "port-s=5060" in server
+    # the protected REGISTER repeated it as Security-Verify; the I-CSCF saw no sec-agree headers
+    to_icscf = [parse_message(d) for s, dst, d in lab.wire if dst.host == "127.0.1.20" and d.startswith(b"REGISTER")]
+    assert all("Security-Verify" not in m and "Security-Client" not in m for m in to_icscf)
+    assert 'integrity-protected="yes"' in (to_icscf[-1].get("Authorization") or "")
+    assert 'integrity-protected="no"' in (to_icscf[0].get("Authorization") or "")
+    assert to_icscf[0].get("Path") == "<sip:term@127.0.1.40:5060;lr>"
+
+
+def test_security_verify_mismatch_is_494(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    from ims.sip.events import Address, SendMessage
+
+    _, actions = alice.call(parse_uri(BOB), lab.now)
+    inv = next(a.message for a in actions if isinstance(a, SendMessage))
+    inv.set("Security-Verify", "ipsec-3gpp;alg=hmac-sha-1-96;spi-c=1;spi-s=2;port-c=1;port-s=2")  # not ours
+    out = lab.pcscf.receive(parse_message(inv.to_bytes()), Address("127.0.1.100", 5060), lab.now)
+    assert [a.message.status for a in out if isinstance(a, SendMessage)] == [494]
+    inv.set("Security-Verify", alice.security_server or "")  # the right one passes
+    out = lab.pcscf.receive(parse_message(inv.to_bytes().replace(b"branch=", b"branch=x")),
+                            Address("127.0.1.100", 5060), lab.now)
+    assert 494 not in [getattr(a.message, "status", 0) for a in out if isinstance(a, SendMessage)]
+
+
+def test_pcscf_asserts_identity_and_strips_ue_assertions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    register(lab, alice)
+    register(lab, bob)
+    # the UE claims another identity in P-Asserted-Identity (ignored) and prefers its tel URI (honoured)
+    call_id, actions = alice.invite(parse_uri(BOB), lab.now, extra_headers=[
+        *alice._route_headers(), ("P-Asserted-Identity", f"<{BOB}>"), ("P-Preferred-Identity", "<tel:+15550001>")])
+    lab.run(actions, alice)
+    inv = lab.of("bob", IncomingCall)[0].request
+    assert [str(p.uri) for p in inv.p_asserted_identity] == ["tel:+15550001"]
+    assert (inv.get("P-Charging-Vector") or "").startswith('icid-value="')
+
+
+def test_forking_to_two_registered_contacts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    bob1, bob2 = lab.handset("bob", 5062), lab.handset("bob", 5064)
+    for ue in (alice, bob1, bob2):
+        register(lab, ue)
+    assert len(lab.scscf._record(BOB).bindings) == 2
+    call_id, actions = alice.call(parse_uri(BOB), lab.now)
+    lab.run(actions, alice)
+    ringing = [e for n, e in lab.events if n == "bob" and isinstance(e, IncomingCall)]
+    assert len(ringing) == 2  # both handsets of bob ring (parallel forking)
+    lab.run(bob2.ringing(call_id, lab.now), bob2)
+    lab.run(bob1.ringing(call_id, lab.now), bob1)
+    lab.run(bob2.answer(call_id, lab.now), bob2)
+    assert lab.of("alice", CallAnswered)
+    ended = [e for n, e in lab.events if n == "bob" and isinstance(e, CallEnded)]
+    assert [e.reason for e in ended] == ["cancelled"]  # the other fork was CANCELled (§16.7 item 10)
+
+
+def test_ifc_routes_through_an_application_server_and_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ims.diameter.userdata import Ifc
+    from ims.sip.events import Address
+    from ims.sip.proxy import Forward, ProxyCore, Target
+
+    lab = Lab(tmp_path)
+    as_core = ProxyCore(local=Address("127.0.1.50", 5060), domain="as.example",
+                        route=lambda req: Forward([Target(req.uri)]))
+    lab.add("as", Address("127.0.1.50", 5060), as_core)
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    register(lab, alice)
+    register(lab, bob)
+    lab.scscf._record(ALICE).ifcs = [Ifc(0, "sip:127.0.1.50:5060", method="INVITE", session_case=0)]
+    call_id, actions = alice.call(parse_uri(BOB), lab.now)
+    lab.run(actions, alice)
+    hops = [(s.host, dst.host) for s, dst, d in lab.wire if d.startswith(b"INVITE")]
+    assert ("127.0.1.30", "127.0.1.50") in hops and ("127.0.1.50", "127.0.1.30") in hops  # ISC out and back
+    assert len(lab.of("bob", IncomingCall)) == 1
+    assert lab.scscf.counters["ifc_matches"] == 1
+
+
+def test_reregistration_refreshes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    register(lab, alice)
+    assert len(lab.of("alice", Registered)) == 2
+    assert lab.cx_log.count("ServerAssignmentRequest") == 2
+    assert alice.registered and lab.scscf.registrations() == 1
+
+
+def test_registration_expiry_notifies_terminated(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    lab.run(alice.ims_register(lab.now, expires=60), alice)
+    assert alice.registered
+    alice._refresh_at = None  # this handset forgets to re-register
+    lab.advance(62, step=1.0)
+    assert lab.scscf.registrations() == 0
+    assert lab.of("alice", Deregistered) and lab.of("alice", Deregistered)[0].by_network
+    assert lab.cx_log[-1] == "ServerAssignmentRequest"  # TIMEOUT_DEREGISTRATION
+
+
+def test_handset_reregisters_before_expiry(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    lab.run(alice.ims_register(lab.now, expires=60), alice)
+    lab.advance(45, step=1.0)
+    assert len(lab.of("alice", Registered)) == 2  # at half of the 60 s (§5.1.1.4.1)
+    assert lab.scscf.registrations() == 1
+
+
+def test_hss_unreachable_gives_480_at_icscf(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    lab.hss_down = True
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    assert [f.status for f in lab.of("alice", RegistrationFailed)] == [480]
+
+
+def test_message_between_handsets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ims.sip.uacore import MessageReceived
+    from ims.ue.handset import MessageDelivered
+
+    lab = Lab(tmp_path)
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    register(lab, alice)
+    register(lab, bob)
+    call_id, actions = alice.message(parse_uri(BOB), "hello bob", lab.now)
+    lab.run(actions, alice)
+    assert lab.of("alice", MessageDelivered) == [MessageDelivered(call_id, 200)]
+    assert lab.of("bob", MessageReceived)[0].request.body == b"hello bob"
+
+
+def test_ppr_replaces_the_profile(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ims.diameter import cx
+    from ims.diameter.userdata import Ifc, UserData, build_user_data
+
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    impi = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org"
+    xml = build_user_data(UserData(impi, [ALICE, "tel:+15550001"], [Ifc(1, "sip:as.example", method="MESSAGE")]))
+    assert lab.scscf.on_ppr(cx.PushProfileRequest(user_name=impi, user_data=xml), lab.now) == 2001
+    assert [i.server for i in lab.scscf._record(ALICE).ifcs] == ["sip:as.example"]

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     status = sub.add_parser("status", help="nodes, addresses, state and counters of the running lab")
     status.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="keep the table live (Ctrl-C to leave)")
     status.set_defaults(func=_status)
     restart = sub.add_parser("restart", help="restart one node of the running lab")
     restart.add_argument("node")
@@ -67,30 +68,37 @@ def _up(args: argparse.Namespace) -> int:
 def _supervise(lab: Lab) -> int:
     """--foreground: report crashes; restart nodes whose topology says restart = "on-failure",
     with back-off (1, 2, 4 ... 30 s); Ctrl-C brings the lab down."""
+    from rich.live import Live
+
     backoff: dict[str, float] = {}
     not_before: dict[str, float] = {}
     status = 0
+    last_table = 0.0
     try:
-        while True:
-            time.sleep(0.5)
-            for n in lab.load_state():
-                if alive(n.pid):
-                    continue
-                now = time.monotonic()
-                if now < not_before.get(n.name, 0.0):
-                    continue
-                console.print(f"[red]{n.name} crashed[/]; last log lines:\n{last_lines(Path(n.log), 10)}")
-                if lab.restart_policy(n.name) != "on-failure":
-                    status = 1
-                    raise KeyboardInterrupt
-                delay = backoff.get(n.name, 0.5) * 2
-                backoff[n.name] = min(delay, 30.0)
-                try:
-                    entry = lab.restart(n.name)
-                    console.print(f"  [green]restarted[/] {n.name} (pid {entry.pid})")
-                except LabError as exc:
-                    console.print(f"  [red]restart failed[/]: {exc}")
-                not_before[n.name] = time.monotonic() + backoff[n.name]
+        with Live(status_table(lab.status()), console=console, refresh_per_second=1) as live:
+            while True:
+                time.sleep(0.5)
+                if time.monotonic() - last_table > 2.0:  # the live table: states, registrations, calls
+                    live.update(status_table(lab.status()))
+                    last_table = time.monotonic()
+                for n in lab.load_state():
+                    if alive(n.pid):
+                        continue
+                    now = time.monotonic()
+                    if now < not_before.get(n.name, 0.0):
+                        continue
+                    live.console.print(f"[red]{n.name} crashed[/]; last log lines:\n{last_lines(Path(n.log), 10)}")
+                    if lab.restart_policy(n.name) != "on-failure":
+                        status = 1
+                        raise KeyboardInterrupt
+                    delay = backoff.get(n.name, 0.5) * 2
+                    backoff[n.name] = min(delay, 30.0)
+                    try:
+                        entry = lab.restart(n.name)
+                        live.console.print(f"  [green]restarted[/] {n.name} (pid {entry.pid})")
+                    except LabError as exc:
+                        live.console.print(f"  [red]restart failed[/]: {exc}")
+                    not_before[n.name] = time.monotonic() + backoff[n.name]
     except KeyboardInterrupt:
         for line in lab.down():
             console.print(f"  {line}")
@@ -118,25 +126,63 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    rows = _lab(args).status()
+    lab = _lab(args)
+    rows = lab.status()
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0 if all(r["state"] == "running" for r in rows) else 1
     if not rows:
         console.print("no lab is running here")
         return 0
-    table = Table(title="lab")
-    for col in ("node", "kind", "address", "pid", "state", "counters"):
-        table.add_column(col)
-    for r in rows:
-        stats = r.get("stats") or {}
-        counters = ", ".join(f"{k}={int(v)}" for k, v in list(stats.items())[:6])  # type: ignore[union-attr]
-        table.add_row(str(r["name"]), str(r["kind"]), str(r["address"]), str(r["pid"]), str(r["state"]), counters)
-    console.print(table)
+    if args.watch:
+        from rich.live import Live
+
+        with Live(status_table(rows), console=console, refresh_per_second=2) as live:
+            try:
+                while True:
+                    time.sleep(1.0)
+                    live.update(status_table(lab.status()))
+            except KeyboardInterrupt:
+                return 0
+    console.print(status_table(rows))
     for r in rows:
         if r["state"] == "crashed":
             console.print(f"[red]{r['name']} crashed[/]; last log lines:\n{r.get('last_log', '')}")
     return 0 if all(r["state"] == "running" for r in rows) else 1
+
+
+def _num(stats: dict, key: str) -> int:  # type: ignore[type-arg]
+    return int(stats.get(key, 0) or 0)
+
+
+def status_table(rows: list[dict[str, object]]) -> Table:
+    """Nodes, addresses, state, registrations, active calls and traffic of a running lab."""
+    table = Table(title="lab")
+    for col in ("node", "kind", "address", "pid", "state", "registrations", "calls", "traffic"):
+        table.add_column(col)
+    for r in rows:
+        st: dict = r.get("stats") or {}  # type: ignore[assignment]
+        kind = r["kind"]
+        regs = calls = "-"
+        if kind == "scscf":
+            regs = f"{_num(st, 'registered_sets')} sets, {_num(st, 'contacts')} contacts"
+        elif kind == "pcscf":
+            regs = f"{_num(st, 'registered_ues')} UEs"
+        elif kind == "ue":
+            regs = f"{_num(st, 'registered')}/{_num(st, 'handsets')} handsets"
+            calls = f"{_num(st, 'active_calls')} active / {_num(st, 'calls')}"
+        elif kind == "hss":
+            regs = f"UAR {_num(st, 'UAR')} MAR {_num(st, 'MAR')} SAR {_num(st, 'SAR')} LIR {_num(st, 'LIR')}"
+        if "rx" in st:
+            traffic = f"SIP rx {_num(st, 'rx')} tx {_num(st, 'tx')}"
+        elif "requests_in" in st:
+            traffic = f"Diameter in {_num(st, 'requests_in')} out {_num(st, 'requests_out')}"
+        else:
+            traffic = "-"
+        colour = {"running": "green", "crashed": "red"}.get(str(r["state"]), "yellow")
+        table.add_row(str(r["name"]), str(kind), str(r["address"]), str(r["pid"]), f"[{colour}]{r['state']}[/]",
+                      regs, calls, traffic)
+    return table
 
 
 def _logs(args: argparse.Namespace) -> int:

@@ -158,6 +158,25 @@ def test_busy_callee_is_486(ues: UeClient) -> None:
     assert (failed["state"], failed["status"]) == ("failed", 486)
 
 
+def test_ims_ue_command_drives_the_handsets(lab: tuple[Lab, Path]) -> None:
+    import sys
+
+    labobj, _ = lab
+
+    def ims(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ims.cli", "ue", "--run-dir", str(labobj.run_dir), *args],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+    listed = ims("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {u["name"]: u["registered"] for u in __import__("json").loads(listed.stdout)}["alice"] is True
+    call = ims("call", "bob", "tel:+15550001", "--wait", "confirmed")
+    assert call.returncode == 0 and "confirmed (200)" in call.stdout, call.stdout + call.stderr
+    assert ims("hangup", "bob").returncode == 0
+    status = ims("status", "nosuch")
+    assert status.returncode == 1 and "NOT_FOUND" in status.stdout
+
+
 def test_unknown_handset_is_not_found(ues: UeClient) -> None:
     with pytest.raises(ControlError, match="NOT_FOUND"):
         ues.status("zed")

@@ -145,7 +145,8 @@ class Scscf(CscfApp):
                               always_route=True)
         self.users: dict[str, UserRecord] = {}  # identity key -> its implicit set
         self.challenges: dict[str, Challenge] = {}  # IMPI -> the challenge it must answer
-        self._odi: dict[str, tuple[str, int, int]] = {}  # ODI token -> (served identity, case, priority)
+        # ODI token -> (served identity, session case, priority of the iFC applied, its profile)
+        self._odi: dict[str, tuple[str, int, int, UserRecord]] = {}
 
     # -- helpers ---------------------------------------------------------------------
     def _record(self, uri: str) -> UserRecord | None:
@@ -510,11 +511,9 @@ class Scscf(CscfApp):
             state = self._odi.pop(user[4:], None)
             if state is None:
                 return Reject(400, "Bad Request (unknown original dialog identifier)")
-            served, case, priority = state
-            rec = self._record(served)
-            if rec is not None:
-                return self._after_ifc(req, rec, served, case, priority)
-            return self._onward(req) if case in (ORIGINATING, ORIGINATING_UNREGISTERED) else Reject(480)
+            served, case, priority, profile = state
+            rec = self._record(served) or profile  # an unregistered user's profile lives only in the token
+            return self._after_ifc(req, rec, served, case, priority)
         if user == "orig":
             return self._originating(req)
         return self._terminating(req)
@@ -565,7 +564,9 @@ class Scscf(CscfApp):
         if ifc is not None:
             server = self.config.servers.get(ifc.server, ifc.server)
             token = new_tag()
-            self._odi[token] = (served, case, ifc.priority)
+            self._odi[token] = (served, case, ifc.priority, rec)
+            if len(self._odi) > 10000:  # an AS that never sends requests back must not grow this forever
+                del self._odi[next(iter(self._odi))]
             self.count("ifc_matches")
             odi = route_value(self.config.host, self.config.port, f"odi-{token}", self.config.transport)
             return Forward([Target(req.uri, path=(f"<{server};lr>" if ";lr" not in server else f"<{server}>", odi))])

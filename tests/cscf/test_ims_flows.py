@@ -319,3 +319,61 @@ def test_ppr_replaces_the_profile(tmp_path) -> None:  # type: ignore[no-untyped-
     xml = build_user_data(UserData(impi, [ALICE, "tel:+15550001"], [Ifc(1, "sip:as.example", method="MESSAGE")]))
     assert lab.scscf.on_ppr(cx.PushProfileRequest(user_name=impi, user_data=xml), lab.now) == 2001
     assert [i.server for i in lab.scscf._record(ALICE).ifcs] == ["sip:as.example"]
+
+
+def _stub(lab: Lab, name: str, host: str, status: int) -> list:  # type: ignore[type-arg]
+    """A node at ``host`` that answers every request ``status`` and records what it got."""
+    from ims.sip.events import Address
+    from ims.sip.proxy import ProxyCore, Reject
+
+    seen: list = []  # type: ignore[type-arg]
+
+    def answer(req, source, now):  # type: ignore[no-untyped-def]
+        seen.append(req)
+        return Reject(status)
+
+    lab.add(name, Address(host, 5060), ProxyCore(local=Address(host, 5060), domain="x.invalid",
+                                                  route=lambda req: Reject(500), prepare=answer))
+    return seen
+
+
+def test_unknown_number_goes_to_the_bgcf(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ims.sip.events import Address
+
+    lab = Lab(tmp_path)
+    lab.scscf.config.bgcf = Address("127.0.1.60", 5060)
+    seen = _stub(lab, "bgcf", "127.0.1.60", 404)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    call_id, actions = alice.call(parse_uri("tel:+4930123456"), lab.now)
+    lab.run(actions, alice)
+    assert len(seen) == 1 and str(seen[0].uri) == "tel:+4930123456"  # no ENUM entry: breakout (§5.4.3.2)
+    assert [f.status for f in lab.of("alice", CallFailed)] == [404]
+
+
+def test_unknown_number_without_bgcf_is_404(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    call_id, actions = alice.call(parse_uri("tel:+4930123456"), lab.now)
+    lab.run(actions, alice)
+    assert [f.status for f in lab.of("alice", CallFailed)] == [404]
+
+
+def test_unregistered_callee_with_services_goes_to_its_as(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """LIA 2003 (unregistered service): the S-CSCF takes the profile (SAR UNREGISTERED_USER) and runs the
+    terminating-unregistered iFC, e.g. to a voicemail AS (TS 29.228 §6.1.4, TS 24.229 §5.4.3.3)."""
+    lab = Lab(tmp_path)
+    lab.store.set_service_profile("voicemail", [{"priority": 1, "server": "sip:127.0.1.61:5060",
+                                                 "trigger": {"method": "INVITE",
+                                                             "session_case": "terminating_unregistered"}}])
+    lab.store.set_subscriber_profile(BOB, "voicemail")
+    seen = _stub(lab, "voicemail", "127.0.1.61", 486)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    call_id, actions = alice.call(parse_uri(BOB), lab.now)
+    lab.run(actions, alice)
+    assert "LocationInfoRequest" in lab.cx_log
+    assert lab.cx_log[-1] == "ServerAssignmentRequest"  # UNREGISTERED_USER
+    assert len(seen) == 1
+    assert [f.status for f in lab.of("alice", CallFailed)] == [486]

@@ -143,6 +143,20 @@ def test_call_to_unregistered_user_is_480(ues: UeClient) -> None:
     assert (failed["state"], failed["status"]) == ("failed", 480)
 
 
+def test_grpc_provisioning_then_registration_from_another_process(ues: UeClient) -> None:
+    """After the 480 case: carol is removed from the HSS over gRPC (403), provisioned again (200)."""
+    from ims.control.hss import HssClient
+
+    impi = f"001010000000003@{DOMAIN}"
+    with HssClient("127.0.0.1:7110") as hss:
+        hss.delete_subscriber(impi)
+        assert ues.register("carol", check=False) == 403
+        hss.add_subscriber(impi=impi, imsi="001010000000003", impus=[f"sip:carol@{DOMAIN}", "tel:+15550003"],
+                           k="03" * 16, opc="cd" * 16, amf="8000", sqn="000000000020")
+    assert ues.register("carol", check=False) == 200
+    assert ues.deregister("carol") == 200
+
+
 def test_cancel_before_answer_is_487(ues: UeClient) -> None:
     call = ues.call("alice", f"sip:dave@{DOMAIN}")
     assert ues.wait_call("alice", call, ["ringing", "failed"], 10)["state"] == "ringing"

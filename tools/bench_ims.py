@@ -122,12 +122,14 @@ def main() -> None:
     lab.up(timeout=30)
     try:
         reg_rate = int(rates.get("reg", 300))
-        results = []
-        for _ in range(runs):
-            before = _scscf_stat("auth_failed_res_truncated")
-            ok, failed, elapsed, err = register_load(tmp, reg_rate, duration)
-            results.append((ok, failed, elapsed, err, _scscf_stat("auth_failed_res_truncated") - before))
-        _report("IMS-AKA registrations", reg_rate, duration, results)
+        _report("IMS-AKA registrations", reg_rate, duration, [_reg_run(tmp, reg_rate, duration) for _ in range(runs)])
+        if _failed:
+            # Below target: the highest rate (in steps of 50/s) that one run holds, then its median.
+            for rate in range(reg_rate - 50, 0, -50):
+                if not _report("  sustained? registrations", rate, duration, [_reg_run(tmp, rate, duration)]):
+                    _report("  sustained IMS-AKA registrations", rate, duration,
+                            [_reg_run(tmp, rate, duration) for _ in range(runs)])
+                    break
         register_one(tmp, 9001, "callee", UAS)
         register_one(tmp, 9000, "caller", UAC)
         uas = subprocess.Popen(["sipp", "-sn", "uas", "-i", UAS[0], "-p", str(UAS[1]), "-nostdin"],
@@ -149,6 +151,15 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+_failed: list[str] = []
+
+
+def _reg_run(tmp: Path, rate: int, duration: float) -> tuple[int, int, float, str, int]:
+    before = _scscf_stat("auth_failed_res_truncated")
+    ok, failed, elapsed, err = register_load(tmp, rate, duration)
+    return ok, failed, elapsed, err, _scscf_stat("auth_failed_res_truncated") - before
+
+
 def _scscf_stat(name: str) -> int:
     from ims.control.client import NodeClient
 
@@ -156,7 +167,7 @@ def _scscf_stat(name: str) -> int:
         return int(c.stats().get(name, 0))
 
 
-def _report(what: str, rate: int, duration: float, results: list[tuple[int, int, float, str, int]]) -> None:
+def _report(what: str, rate: int, duration: float, results: list[tuple[int, int, float, str, int]]) -> bool:
     """Failures SIPp causes itself (it handles RES as a C string: a RES with a 00 byte, 1 in 32, gives a
     wrong answer; the S-CSCF recognises and counts those) are shown apart and do not fail the run."""
     achieved = [(ok + sipp_bug) / elapsed for ok, _, elapsed, _, sipp_bug in results]
@@ -169,5 +180,8 @@ def _report(what: str, rate: int, duration: float, results: list[tuple[int, int,
           + (f" (and SIPp's RES-with-00-byte bug per run {bugs})" if any(bugs) else "")
           + f", elapsed {[round(r[2], 1) for r in results]} s -> {verdict} ({os.cpu_count()} cores)")
     for ok, failed, elapsed, err, sipp_bug in results:
-        if failed > sipp_bug and err:
-            print(f"    sipp: {err.strip()[:300]}")
+        if failed > sipp_bug and err and verdict == "FAIL" and len(results) > 1:
+            print(f"    sipp: {err.strip().splitlines()[-1][:200]}")
+    if verdict == "FAIL":
+        _failed.append(what)
+    return verdict == "FAIL"

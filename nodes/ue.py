@@ -21,6 +21,7 @@ import trio
 
 from ims.control.gen import ue_pb2_grpc
 from ims.control.ue import UeServicer
+from ims.net.impair import from_topology as impair_from_topology
 from ims.net.node import NodeContext, parse_node_args, run_node
 from ims.net.ue import Behaviour, Handset, keep_registered
 from ims.sip.events import Address, TimerConfig
@@ -70,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     args.control_port = args.control_port or tnode.control_port
 
     async def serve(node: NodeContext) -> None:
-        phones = {name: Handset(name, h, behaviour=b, events=node.events)
+        phones = {name: Handset(name, h, behaviour=b, events=node.events, impairments=node.control.impairments)
                   for name, h, b in handsets(topo, tnode.name)}
+        for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
+            node.log.info("impairment toward %s", rule)
         node.control.add_servicer(ue_pb2_grpc.add_UeServicer_to_server, UeServicer(node.control, phones))
         node.control.stats = lambda: {
             "handsets": len(phones), "registered": sum(h.ue.registered for h in phones.values()),

@@ -36,6 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     restart.add_argument("node")
     restart.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     restart.set_defaults(func=_restart)
+    imp = sub.add_parser("impair", help="impair what a node sends toward a peer: delay, jitter, loss, pause")
+    imp.add_argument("node")
+    imp.add_argument("--peer", default="*", help="destination node name or address (default: every destination)")
+    imp.add_argument("--delay-ms", type=float, default=0.0)
+    imp.add_argument("--jitter-ms", type=float, default=0.0)
+    imp.add_argument("--loss", type=float, default=0.0, help="percent of messages dropped")
+    imp.add_argument("--pause", type=float, default=0.0, metavar="S", help="drop everything for S seconds (-1: until --clear)")
+    imp.add_argument("--clear", action="store_true", help="remove the rule for --peer (all rules with --peer '')")
+    imp.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
+    imp.set_defaults(func=_impair)
     logs = sub.add_parser("logs", help="a node's log (JSON lines)")
     logs.add_argument("node")
     logs.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
@@ -183,6 +193,26 @@ def status_table(rows: list[dict[str, object]]) -> Table:
         table.add_row(str(r["name"]), str(kind), str(r["address"]), str(r["pid"]), f"[{colour}]{r['state']}[/]",
                       regs, calls, traffic)
     return table
+
+
+def _impair(args: argparse.Namespace) -> int:
+    from ims.control.client import ControlError, NodeClient
+
+    nodes = {n.name: n for n in _lab(args).load_state()}
+    node = nodes.get(args.node)
+    if node is None:
+        console.print(f"no node {args.node!r} in the lab at {args.run_dir}")
+        return 1
+    peer = nodes[args.peer].address if args.peer in nodes else args.peer
+    try:
+        with NodeClient(f"127.0.0.1:{node.control_port}") as c:
+            rules = c.impair(peer, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, loss_percent=args.loss,
+                             pause_s=args.pause, clear=args.clear)
+    except ControlError as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    console.print(f"{args.node} impairments: " + ("; ".join(rules) or "none"))
+    return 0
 
 
 def _logs(args: argparse.Namespace) -> int:

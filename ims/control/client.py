@@ -78,6 +78,14 @@ class NodeClient:
         """Ask the node to stop gracefully; returns once the node has accepted (it exits shortly after)."""
         self._call(self.node.Shutdown, node_pb2.ShutdownRequest(reason=reason))
 
+    def impair(self, peer: str = "*", *, delay_ms: float = 0.0, jitter_ms: float = 0.0, loss_percent: float = 0.0,
+               pause_s: float = 0.0, clear: bool = False) -> list[str]:
+        """Impair what the node sends toward ``peer`` (a host or "*"); the rules now in force.
+        ``clear``: remove ``peer``'s rule (every rule with ``peer=""``)."""
+        return list(self._call(self.node.Impair, node_pb2.ImpairRequest(
+            peer=peer, delay_ms=delay_ms, jitter_ms=jitter_ms, loss_percent=loss_percent, pause_s=pause_s,
+            clear=clear)).rules)
+
     def events(self, timeout: float | None = None, *, kinds: Iterable[str] = (), depth: int = 0
                ) -> Iterator[NodeEvent]:
         """The node's messages as they are sent/received, from now on, until ``timeout`` seconds pass

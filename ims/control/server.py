@@ -47,6 +47,7 @@ import trio
 import ims
 from ims.control.events import DEFAULT_DEPTH, EventBus, NodeEvent
 from ims.control.gen import node_pb2, node_pb2_grpc
+from ims.net.impair import Impairments
 
 log = logging.getLogger("ims.control")
 
@@ -74,6 +75,7 @@ class ControlServer:
         self.stats: Callable[[], Mapping[str, float | int]] = dict
         self.config: Callable[[], Mapping[str, str]] = dict
         self.events = EventBus(node, default_depth=event_depth)
+        self.impairments = Impairments()  # the node's senders consult it (ims.net.impair)
         self.shutdown_reason = ""
         self._cleanups: list[Callable[[], Awaitable[Any]]] = []
         self._cleanup_scope: trio.CancelScope | None = None
@@ -213,7 +215,7 @@ class ControlServer:
 
     def collect_stats(self) -> dict[str, float | int]:
         """The node's counters plus the event bus's (on the trio thread)."""
-        return {**self.stats(), **self.events.stats()}
+        return {**self.stats(), **self.events.stats(), **self.impairments.stats}
 
 
 def _stat_value(value: Any) -> Any:
@@ -259,6 +261,27 @@ class _NodeServicer(node_pb2_grpc.NodeServicer):
         reason = getattr(request, "reason", "") or f"Shutdown RPC from {context.peer()}"
         self._on_trio(context, self.s.request_shutdown, reason)
         return node_pb2.Empty()
+
+    def Impair(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
+        imp = self.s.impairments
+
+        def apply() -> list[str]:
+            now = trio.current_time()
+            if request.clear:
+                imp.clear(request.peer or None)
+            else:
+                imp.set(request.peer, delay_ms=request.delay_ms, jitter_ms=request.jitter_ms,
+                        loss_percent=request.loss_percent, pause_s=request.pause_s, now=now)
+            log.info("impairments now: %s", "; ".join(imp.describe(now)) or "none")
+            return imp.describe(now)
+
+        try:
+            rules = self.s.run_sync_on_trio(apply)
+        except ValueError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except trio.RunFinishedError:
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"node {self.s.node} has stopped")
+        return node_pb2.ImpairReply(rules=rules)
 
     def Events(self, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:  # noqa: N802
         bus = self.s.events

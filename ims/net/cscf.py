@@ -27,6 +27,8 @@ from ims.diameter.errors import DiameterError
 from ims.diameter.peer import LocalIdentity
 from ims.diameter.userdata import UserDataError
 from ims.net.diameter import DiameterNode, PeerConn
+from ims.net.impair import Impairments
+from ims.net.impair import from_topology as impair_from_topology
 from ims.net.node import diameter_event_hook, sip_event_hook
 from ims.net.sip import SipStack
 
@@ -38,10 +40,11 @@ DIAMETER_INVALID_AVP_VALUE = 5004
 class CscfRunner:
     def __init__(self, app: CscfApp, *, host: str, port: int, transports: tuple[str, ...] = ("udp", "tcp"),
                  diameter: DiameterSetup | None = None, events: EventBus | None = None,
-                 request_timeout: float = 5.0) -> None:
+                 request_timeout: float = 5.0, impairments: Impairments | None = None) -> None:
         self.app = app
         self.events = events
-        self.stack = SipStack(app, host=host, port=port, transports=transports, on_message=sip_event_hook(events))
+        self.stack = SipStack(app, host=host, port=port, transports=transports, on_message=sip_event_hook(events),
+                              impairments=impairments)
         self.diameter: DiameterNode | None = None
         self.setup = diameter
         if diameter is not None:
@@ -171,7 +174,9 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
         transports = tuple(t for t in (tnode.sip.transports if tnode.sip else ["udp"]) if t in ("udp", "tcp"))
         setup = diameter_setup(topo, tnode) if kind in ("icscf", "scscf") else None
         runner = CscfRunner(app, host=addr.host, port=addr.port, transports=transports or ("udp",),
-                            diameter=setup, events=node.events)
+                            diameter=setup, events=node.events, impairments=node.control.impairments)
+        for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
+            node.log.info("impairment toward %s", rule)
         node.control.stats = lambda: {**app.stats(), **runner.stack.stats, "cx_failures": runner.cx_failures,
                                       "hss_peers": len(runner.diameter.peers) if runner.diameter else 0}
         node.control.config = lambda: {"sip": f"{addr.host}:{addr.port}", "transports": ",".join(transports),

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 import trio
 
+from ims.net.impair import Impairments
 from ims.sip.errors import SipError, SipParseError
 from ims.sip.events import Action, Address, SendMessage
 from ims.sip.framing import PING, PONG, StreamFramer
@@ -96,7 +97,8 @@ class SipStack:
                  tls_port: int | None = None, tls_server_context: ssl.SSLContext | None = None,
                  tls_client_context: ssl.SSLContext | None = None, idle_timeout: float = 300.0,
                  connect_timeout: float = 5.0, write_timeout: float = 5.0,
-                 on_message: MessageHook | None = None, events_buffer: int = 10000) -> None:
+                 on_message: MessageHook | None = None, events_buffer: int = 10000,
+                 impairments: Impairments | None = None) -> None:
         self.core = core
         self.host = host
         self.port = port
@@ -108,6 +110,7 @@ class SipStack:
         self.connect_timeout = connect_timeout
         self.write_timeout = write_timeout  # a peer that stops reading is cut off, never stalls the stack
         self.on_message = on_message  # (direction, data, src, dst) for traces and pcaps
+        self.impairments: Impairments | None = impairments  # fault injection on what this stack sends
         self._udp: trio.socket.SocketType | None = None
         self._conns: dict[tuple[str, int, str], _Conn] = {}
         self._connecting: dict[tuple[str, int, str], list[bytes]] = {}  # queued behind a connect in progress
@@ -413,6 +416,22 @@ class SipStack:
 
     # -- sending --------------------------------------------------------------
     async def _send(self, message: Request | Response, dest: Address) -> None:
+        imp = self.impairments
+        if imp:
+            hold = imp.decide(dest.host, trio.current_time())
+            if hold is None:
+                return  # lost on the (impaired) link
+            if hold > 0:
+                assert self._nursery is not None
+                self._nursery.start_soon(self._send_later, message, dest, hold)
+                return
+        await self._send_now(message, dest)
+
+    async def _send_later(self, message: Request | Response, dest: Address, hold: float) -> None:
+        await trio.sleep(hold)
+        await self._send_now(message, dest)
+
+    async def _send_now(self, message: Request | Response, dest: Address) -> None:
         data = message.to_bytes()
         if dest.transport == "udp" and isinstance(message, Request) and len(data) > MTU_LIMIT \
                 and "tcp" in self.transports and message.method != "ACK":

@@ -20,6 +20,7 @@ from typing import Any
 import trio
 
 from ims.control.events import EventBus
+from ims.net.impair import Impairments
 from ims.net.node import sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.uacore import (
@@ -60,13 +61,14 @@ class CallRecord:
 
 class Handset:
     def __init__(self, name: str, ue: ImsHandset, *, behaviour: Behaviour | None = None,
-                 events: EventBus | None = None, media_port: int = 0) -> None:
+                 events: EventBus | None = None, media_port: int = 0,
+                 impairments: Impairments | None = None) -> None:
         self.name = name
         self.ue = ue
         self.behaviour = behaviour or Behaviour()
         self.media_port = media_port or 40000 + ue.local.port % 1000 * 2
         self.stack = SipStack(ue, host=ue.local.host, port=ue.local.port, transports=(ue.local.transport,),
-                              on_message=sip_event_hook(events))
+                              on_message=sip_event_hook(events), impairments=impairments)
         self.calls: dict[str, CallRecord] = {}
         self.latest: str | None = None
         self.messages: list[str] = []  # bodies of MESSAGEs received

@@ -137,6 +137,35 @@ def test_handset_over_tcp_registers_and_calls(ues: UeClient) -> None:
     ues.hangup("alice", call)
 
 
+def test_impairment_delays_the_call_then_clears(lab: tuple[Lab, Path], ues: UeClient) -> None:
+    """300 ms on everything the P-CSCF sends to the handsets: the INVITE to bob and the 200 to alice each
+    wait, so set-up (bob answers after 0.5 s) takes at least 0.5 + 2 x 0.3 s; cleared, it is fast again."""
+    import subprocess as sp
+    import sys
+
+    labobj, _ = lab
+
+    def impair(*args: str) -> sp.CompletedProcess[str]:
+        return sp.run([sys.executable, "-m", "ims.cli", "impair", "pcscf", "--peer", "ue", "--run-dir",
+                       str(labobj.run_dir), *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+    out = impair("--delay-ms", "300")
+    assert out.returncode == 0 and "127.0.1.100: delay 300 ms" in out.stdout, out.stdout + out.stderr
+    try:
+        call = ues.call("alice", BOB)
+        slow = ues.wait_call("alice", call, ["confirmed", "failed"], 10)
+        assert slow["state"] == "confirmed" and slow["setup_ms"] >= 1050, slow
+        ues.hangup("alice", call)
+        ues.wait_call("bob", call, ["ended"], 5)
+    finally:
+        assert impair("--clear").returncode == 0
+    call = ues.call("alice", BOB)
+    fast = ues.wait_call("alice", call, ["confirmed", "failed"], 10)
+    assert fast["state"] == "confirmed" and fast["setup_ms"] < 1000, fast
+    ues.hangup("alice", call)
+    assert impair("--loss", "150").returncode == 1  # the node names the bad field
+
+
 def test_wrong_k_is_403_after_the_second_register(ues: UeClient) -> None:
     assert ues.register("frank", check=False) == 403
     assert not ues.status("frank")["registered"]

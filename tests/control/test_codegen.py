@@ -34,7 +34,7 @@ def test_node_service_is_generated_and_importable() -> None:
 
     assert not codegen.stale()
     methods = {m.name for m in node_pb2.DESCRIPTOR.services_by_name["Node"].methods}
-    assert methods == {"Health", "Stats", "Config", "Shutdown", "Events"}
+    assert methods == {"Health", "Stats", "Config", "Shutdown", "Events", "Impair"}
     events = node_pb2.DESCRIPTOR.services_by_name["Node"].methods_by_name["Events"]
     assert events.server_streaming and not events.client_streaming
     # The Event message of the contract, field for field.

@@ -9,8 +9,9 @@ registrations, asked for over the UE node's gRPC service (REGISTER, UAR, MAR,
 SUBSCRIBE/NOTIFY), then alice calling bob (INVITE
 through P, S, I, S, P with LIR; 180; 200; ACK) and hanging up (BYE).  The
 lab is brought down at the end (handsets deregister, Diameter DPR).  The
-messages are also written to ``.ims-run/demo/events.jsonl``.  Exit status 0
-means every step worked.
+messages are also written as a capture Wireshark opens
+(``.ims-run/demo/demo.pcap``, with the nodes' addresses) and as JSON lines
+(``.ims-run/demo/events.jsonl``).  Exit status 0 means every step worked.
 """
 
 from __future__ import annotations
@@ -124,6 +125,26 @@ class Tap:
     def release(self) -> None:
         self.held = False
 
+    def save_pcap(self, path: Path) -> int:
+        """Every message, as its sender reported it, in one capture with the nodes' addresses."""
+        from ims.net.pcap import PcapWriter
+
+        def addr(hostport: str) -> tuple[str, int]:
+            host, _, port = hostport.rpartition(":")
+            return host, int(port)
+
+        n = 0
+        with PcapWriter(path) as pcap:
+            for ev in sorted(self.events, key=lambda e: e.time):
+                if not ev.payload:
+                    continue
+                if ev.transport == "udp":
+                    pcap.udp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
+                else:
+                    pcap.tcp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
+                n += 1
+        return n
+
     def save(self, path: Path) -> None:
         with path.open("w") as fh:
             for ev in self.events:
@@ -186,8 +207,11 @@ def main() -> int:
         tap.flush()
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         tap.save(RUN_DIR / "events.jsonl")
+        frames = tap.save_pcap(RUN_DIR / "demo.pcap")
     if ok:
-        console.print(f"[bold green]demo passed[/]: {len(tap.events)} messages; they are in {RUN_DIR / 'events.jsonl'}")
+        console.print(f"[bold green]demo passed[/]: {len(tap.events)} messages")
+        console.print(f"  capture (Wireshark, tshark): {RUN_DIR / 'demo.pcap'} ({frames} frames)")
+        console.print(f"  events (JSON lines):         {RUN_DIR / 'events.jsonl'}")
         return 0
     return 1
 

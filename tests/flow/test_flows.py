@@ -1,0 +1,67 @@
+"""``ims flow``: the shipped flows pass on a real lab; a broken expectation fails naming the step; bad files
+are reported like topology errors (file:line: field path: message)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = sorted(str(p) for p in (ROOT / "flows").glob("*.toml"))
+
+BROKEN = """
+[flow]
+name = "broken on purpose"
+topology = "{topology}"
+
+[[steps]]
+register = "alice"
+[[steps]]
+name = "an LIR during registration (there is none)"
+expect_message = {{ path = "icscf -> hss", name = "LIR", timeout = 1 }}
+[[steps]]
+register = "bob"
+"""
+
+
+def _ims(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ims.cli", *args], capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+
+
+def test_shipped_flows_pass_and_a_broken_one_fails(tmp_path: Path) -> None:
+    assert len(FLOWS) >= 7
+    broken = tmp_path / "broken.toml"
+    broken.write_text(BROKEN.format(topology=ROOT / "topologies" / "volte-flows.toml"))
+    junit = tmp_path / "junit.xml"
+    run = _ims("flow", "run", *FLOWS, str(broken), "--junit", str(junit), "--run-dir", str(tmp_path / "run"))
+    assert run.returncode == 1, run.stdout + run.stderr
+    out = run.stdout
+    assert f"{len(FLOWS)}/{len(FLOWS) + 1} flows passed" in out, out
+    assert "FAIL broken on purpose" in out
+    assert "✗ 2. an LIR during registration (there is none)" in out
+    assert "no LIR crossed icscf -> hss within 1.0 s; from icscf went:" in out and "UAR" in out
+    assert "(1 later steps not run)" in out
+    suites = {s.get("name"): s for s in ET.parse(junit).getroot()}
+    assert suites["broken on purpose"].get("failures") == "1"
+    passed = [s for name, s in suites.items() if name != "broken on purpose"]
+    assert all(s.get("failures") == "0" for s in passed)
+    assert sum(int(s.get("tests", 0)) for s in passed) >= 50
+    assert not (tmp_path / "run" / "volte-flows" / "lab.json").exists()  # the lab went down
+
+
+def test_bad_flow_files_name_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[flow]\nname = "x"\ntopology = "../nowhere.toml"\n\n[[steps]]\nregister = "alice"\n'
+                   'hangup = "alice"\n\n[[steps]]\ncall = { from = "alice", too = "bob" }\n')
+    run = _ims("flow", "check", str(bad))
+    assert run.returncode == 1
+    assert f"{bad}:5: steps[0]: a step holds exactly one of" in run.stdout, run.stdout
+    assert "this one has register, hangup" in run.stdout
+    assert f"{bad}:10: steps[1].call.too: unknown field" in run.stdout
+    missing = tmp_path / "missing.toml"
+    missing.write_text('[flow]\nname = "x"\ntopology = "../nowhere.toml"\n[[steps]]\nwait = 1\n')
+    run = _ims("flow", "check", str(missing))
+    assert run.returncode == 1 and "flow.topology: no such file" in run.stdout

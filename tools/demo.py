@@ -127,23 +127,9 @@ class Tap:
 
     def save_pcap(self, path: Path) -> int:
         """Every message, as its sender reported it, in one capture with the nodes' addresses."""
-        from ims.net.pcap import PcapWriter
+        from ims.net.pcap import write_events
 
-        def addr(hostport: str) -> tuple[str, int]:
-            host, _, port = hostport.rpartition(":")
-            return host, int(port)
-
-        n = 0
-        with PcapWriter(path) as pcap:
-            for ev in sorted(self.events, key=lambda e: e.time):
-                if not ev.payload:
-                    continue
-                if ev.transport == "udp":
-                    pcap.udp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
-                else:
-                    pcap.tcp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
-                n += 1
-        return n
+        return write_events(path, self.events)
 
     def save(self, path: Path) -> None:
         with path.open("w") as fh:

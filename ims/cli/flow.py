@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("flows", nargs="+", metavar="FLOW")
     run.add_argument("--junit", help="write JUnit XML here")
     run.add_argument("--run-dir", default=".ims-run/flows", help="where the labs keep their state and logs")
+    run.add_argument("--pcap", help="write every message of the run here (one file per lab: NAME-LAB.pcap "
+                                    "when the flows use several labs)")
     run.set_defaults(func=_run)
     check = cmds.add_parser("check", help="validate flow files (and the topologies they name)")
     check.add_argument("flows", nargs="+", metavar="FLOW")
@@ -87,6 +89,14 @@ def _run(args: argparse.Namespace) -> int:
                 _print(result, len(flow.steps))  # type: ignore[attr-defined]
         finally:
             runner.stop()
+            if args.pcap:
+                from ims.net.pcap import write_events
+
+                pcap = Path(args.pcap)
+                if len(by_topology) > 1:
+                    pcap = pcap.with_name(f"{pcap.stem}-{topology.stem}{pcap.suffix}")
+                n = write_events(pcap, runner.tap.events)
+                console.print(f"capture: {pcap} ({n} messages)")
     if args.junit:
         Path(args.junit).write_bytes(junit_xml(results))
     failed = [r for r in results if not r.ok]

@@ -98,3 +98,24 @@ class PcapWriter:
         self._tcp_segment(t, src, dst, seq[0], rseq[0], 0x11, b"")
         self._tcp_segment(t, dst, src, rseq[0], seq[0] + 1, 0x11, b"")
         self._tcp_segment(t, src, dst, seq[0] + 1, rseq[0] + 1, 0x10, b"")
+
+
+def write_events(path: str | Path, events: list) -> int:  # type: ignore[type-arg]
+    """Write node events (``ims.control.events.NodeEvent``: time, src/dst "host:port", transport,
+    payload) as one capture, in time order; the number of messages written."""
+
+    def addr(hostport: str) -> tuple[str, int]:
+        host, _, port = hostport.rpartition(":")
+        return host, int(port)
+
+    n = 0
+    with PcapWriter(path) as pcap:
+        for ev in sorted(events, key=lambda e: e.time):
+            if not ev.payload or not ev.src or not ev.dst:
+                continue
+            if ev.transport == "udp":
+                pcap.udp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
+            else:
+                pcap.tcp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
+            n += 1
+    return n

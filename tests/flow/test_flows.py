@@ -36,7 +36,9 @@ def test_shipped_flows_pass_and_a_broken_one_fails(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text(BROKEN.format(topology=ROOT / "topologies" / "volte-flows.toml"))
     junit = tmp_path / "junit.xml"
-    run = _ims("flow", "run", *FLOWS, str(broken), "--junit", str(junit), "--run-dir", str(tmp_path / "run"))
+    pcap = tmp_path / "flows.pcap"
+    run = _ims("flow", "run", *FLOWS, str(broken), "--junit", str(junit), "--run-dir", str(tmp_path / "run"),
+               "--pcap", str(pcap))
     assert run.returncode == 1, run.stdout + run.stderr
     out = run.stdout
     assert f"{len(FLOWS)}/{len(FLOWS) + 1} flows passed" in out, out
@@ -50,6 +52,32 @@ def test_shipped_flows_pass_and_a_broken_one_fails(tmp_path: Path) -> None:
     assert all(s.get("failures") == "0" for s in passed)
     assert sum(int(s.get("tests", 0)) for s in passed) >= 50
     assert not (tmp_path / "run" / "volte-flows" / "lab.json").exists()  # the lab went down
+    _tshark_decodes_everything(pcap)
+
+
+def _tshark_decodes_everything(pcap: Path) -> None:
+    """Every frame of the flows' capture is SIP or Diameter (or a bare TCP segment), none malformed."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark is not installed")
+    fields = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.protocols",
+                             "-e", "tcp.len"], capture_output=True, text=True, timeout=120)
+    assert fields.returncode == 0, fields.stderr
+    rows = [line.split("\t") for line in fields.stdout.splitlines()]
+    assert len(rows) > 200
+    payload = [r[0] for r in rows if not (len(r) > 1 and r[1] == "0")]  # not a bare TCP handshake/ACK
+    odd = [p for p in payload if ":sip" not in p and ":diameter" not in p]
+    assert not odd, odd[:5]
+    assert any(":diameter" in p for p in payload) and any(":sip:sdp" in p for p in payload)
+    bad = subprocess.run(["tshark", "-r", str(pcap), "-Y", "_ws.malformed || _ws.expert.severity >= warning"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 0 and bad.stdout.strip() == "", bad.stdout[:2000] + bad.stderr
+    check = subprocess.run(["tshark", "-r", str(pcap), "-Y", "sip.Method == \"REGISTER\""], capture_output=True,
+                           text=True, timeout=120)
+    assert check.stdout.strip(), "the filter itself must select something"
 
 
 def test_bad_flow_files_name_file_line_and_field(tmp_path: Path) -> None:

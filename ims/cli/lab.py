@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -84,11 +86,16 @@ def _supervise(lab: Lab) -> int:
     not_before: dict[str, float] = {}
     status = 0
     last_table = 0.0
+    # The live table only on a terminal: into a pipe it would be reprinted forever (and a reader that
+    # waits for the end would fill the pipe and stall the supervisor).
+    live_cm: Any = Live(status_table(lab.status()), console=console, refresh_per_second=1) \
+        if console.is_terminal else contextlib.nullcontext(None)
     try:
-        with Live(status_table(lab.status()), console=console, refresh_per_second=1) as live:
+        with live_cm as live:
+            out = live.console if live is not None else console
             while True:
                 time.sleep(0.5)
-                if time.monotonic() - last_table > 2.0:  # the live table: states, registrations, calls
+                if live is not None and time.monotonic() - last_table > 2.0:  # states, registrations, calls
                     live.update(status_table(lab.status()))
                     last_table = time.monotonic()
                 for n in lab.load_state():
@@ -97,7 +104,7 @@ def _supervise(lab: Lab) -> int:
                     now = time.monotonic()
                     if now < not_before.get(n.name, 0.0):
                         continue
-                    live.console.print(f"[red]{n.name} crashed[/]; last log lines:\n{last_lines(Path(n.log), 10)}")
+                    out.print(f"[red]{n.name} crashed[/]; last log lines:\n{last_lines(Path(n.log), 10)}")
                     if lab.restart_policy(n.name) != "on-failure":
                         status = 1
                         raise KeyboardInterrupt
@@ -105,9 +112,9 @@ def _supervise(lab: Lab) -> int:
                     backoff[n.name] = min(delay, 30.0)
                     try:
                         entry = lab.restart(n.name)
-                        live.console.print(f"  [green]restarted[/] {n.name} (pid {entry.pid})")
+                        out.print(f"  [green]restarted[/] {n.name} (pid {entry.pid})")
                     except LabError as exc:
-                        live.console.print(f"  [red]restart failed[/]: {exc}")
+                        out.print(f"  [red]restart failed[/]: {exc}")
                     not_before[n.name] = time.monotonic() + backoff[n.name]
     except KeyboardInterrupt:
         for line in lab.down():

@@ -106,3 +106,12 @@ def telephone_number(uri: URI) -> str | None:
     if isinstance(uri, SipURI) and uri.params.get("user") == "phone" and uri.user:
         return uri.user.split(";")[0]
     return None
+
+
+def log_extra(req: Request, **fields: object) -> dict[str, object]:
+    """The structured fields of a log line about ``req``: call_id, transaction (top Via branch), more."""
+    try:
+        branch = req.top_via.branch or ""
+    except Exception:  # noqa: BLE001 - logging must never fail on a message we already handled
+        branch = ""
+    return {"call_id": req.call_id, "transaction": branch, **fields}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ims.cscf.common import CscfApp, aor_key, route_value, telephone_number
+from ims.cscf.common import CscfApp, aor_key, log_extra, route_value, telephone_number
 from ims.diameter import cx
 from ims.diameter.constants import (
     DIAMETER_FIRST_REGISTRATION, DIAMETER_SUBSEQUENT_REGISTRATION, DIAMETER_SUCCESS, DIAMETER_UNREGISTERED_SERVICE,
@@ -122,7 +122,7 @@ class Icscf(CscfApp):
             result = uaa.result
             if result not in (DIAMETER_SUCCESS, DIAMETER_FIRST_REGISTRATION, DIAMETER_SUBSEQUENT_REGISTRATION):
                 status, reason = _uaa_error(result)
-                log.info("UAR %s -> %s -> %d", impu, result, status, extra={"call_id": req.call_id})
+                log.info("UAR %s -> %s -> %d", impu, result, status, extra=log_extra(req, impu=impu))
                 return self._reply(key, req, status, reason, at)
             assert isinstance(uaa, cx.UserAuthorizationAnswer)
             target = self._scscf(uaa.server_name) if uaa.server_name and uaa.server_name not in tried else None
@@ -133,6 +133,7 @@ class Icscf(CscfApp):
             if target is None:
                 return self._reply(key, req, 600, "Busy Everywhere (no S-CSCF has the capabilities required)", at)
             self.count("register_forwarded")
+            log.info("REGISTER %s: UAA %s -> S-CSCF %s", impu, result, target.name, extra=log_extra(req, impu=impu))
             return self.core.resume(key, Forward([Target(req.uri, dest=target.address)], record_route=False), at)
 
         self.query(uar, answered)
@@ -162,7 +163,7 @@ class Icscf(CscfApp):
             result = lia.result
             if result not in (DIAMETER_SUCCESS, DIAMETER_UNREGISTERED_SERVICE):
                 status, reason = _lia_error(result)
-                log.info("LIR %s -> %s -> %d", impu, result, status, extra={"call_id": req.call_id})
+                log.info("LIR %s -> %s -> %d", impu, result, status, extra=log_extra(req, impu=impu))
                 return self.core.resume(key, Reject(status, reason), at)
             assert isinstance(lia, cx.LocationInfoAnswer)
             target = self._scscf(lia.server_name)
@@ -172,6 +173,8 @@ class Icscf(CscfApp):
             if target is None:
                 return self.core.resume(key, Reject(480, "Temporarily Unavailable (no S-CSCF for the callee)"), at)
             self.count("terminating_forwarded")
+            log.info("%s %s: LIA %s -> S-CSCF %s", req.method, impu, result, target.name,
+                     extra=log_extra(req, impu=impu))
             route = route_value(target.address.host, target.address.port, None, target.address.transport)
             return self.core.resume(key, Forward([Target(req.uri, path=(route,))], record_route=False), at)
 

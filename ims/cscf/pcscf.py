@@ -30,7 +30,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from ims.cscf.common import CscfApp, aor_key, route_value
+from ims.cscf.common import CscfApp, aor_key, log_extra, route_value
 from ims.cscf.reginfo import Reginfo, ReginfoError
 from ims.sip.dialog import Dialog, uri_address
 from ims.sip.errors import SipError
@@ -129,6 +129,8 @@ class Pcscf(CscfApp):
         reg = self._ue_of(req, source)
         if reg is None or reg.expires_at < now:
             self.count("rejected_unregistered")
+            log.info("%s from %s:%d: 403, not registered here", req.method, source.host, source.port,
+                     extra=log_extra(req))
             return Reject(403, "Forbidden (not registered at this P-CSCF)")
         verify = req.security_verify
         if verify and reg.security_server and not _same_mechanisms(verify, reg.security_server):
@@ -268,6 +270,8 @@ class Pcscf(CscfApp):
             reg.impus, reg.service_route, reg.expires_at = impus, routes, now + expires
             reg.security_server = offered or reg.security_server
         self.count("registered")
+        log.info("%s registered from %s:%d for %d s", impus[0], *pending.contact, expires,
+                 extra=log_extra(request, impu=impus[0]))
         self.at(now + expires + 1, lambda at, r=reg: self._expire(r, at))
         if reg.subscription is None and not reg.subscribing:
             return self._subscribe(reg, now)
@@ -339,7 +343,7 @@ class Pcscf(CscfApp):
             self.security.remove(reg.contact)
             self._by_subscription.pop(req.call_id, None)
             self.count("deregistered_by_network")
-            log.info("registration of %s ended by reg-event NOTIFY", reg.impus[0], extra={"call_id": req.call_id})
+            log.info("registration of %s ended by reg-event NOTIFY", reg.impus[0], extra=log_extra(req))
         return resp
 
 

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ims.cscf.common import CscfApp, aor_key, route_value, telephone_number
+from ims.cscf.common import CscfApp, aor_key, log_extra, route_value, telephone_number
 from ims.cscf.ifc import (
     ORIGINATING, ORIGINATING_UNREGISTERED, TERMINATING_REGISTERED, TERMINATING_UNREGISTERED, first_match,
 )
@@ -216,8 +216,8 @@ class Scscf(CscfApp):
                         # A known handset/tester bug: RES handled as a C string, cut at its first 00 byte.
                         self.count("auth_failed_res_truncated")
                         why = " (it matches RES cut at its first 00 byte: the UE treats RES as a C string)"
-                    log.info("REGISTER %s: wrong authentication response%s", impu, why,
-                             extra={"call_id": req.call_id})
+                    log.info("REGISTER %s: 403, wrong authentication response%s", impu, why,
+                             extra=log_extra(req, impu=impu))
                     return build_response(req, 403, "Forbidden (authentication failed)", to_tag=new_tag())
                 if expires == 0:
                     if rec is None or not rec.registered:
@@ -251,7 +251,7 @@ class Scscf(CscfApp):
             if maa.result != DIAMETER_SUCCESS or not isinstance(maa, cx.MultimediaAuthAnswer) \
                     or not maa.sip_auth_data_items:
                 status, reason = _mar_error(maa.result)
-                log.info("MAR for %s: result %s -> %d", impi, maa.result, status, extra={"call_id": req.call_id})
+                log.info("MAR for %s: result %s -> %d", impi, maa.result, status, extra=log_extra(req))
                 return self.core.resume(key, build_response(req, status, reason, to_tag=new_tag()), at)
             return self.core.resume(key, self._unauthorized(req, impi, impu, maa.sip_auth_data_items[0], at), at)
 
@@ -279,6 +279,8 @@ class Scscf(CscfApp):
                                         ck=item.confidentiality_key, ik=item.integrity_key)
         resp.add("WWW-Authenticate", str(challenge))
         self.count("challenges")
+        log.info("REGISTER %s (%s): 401 %s challenge", impu, impi, challenge.get("algorithm"),
+                 extra=log_extra(req, impu=impu))
         return resp
 
     def _resync(self, key: tuple, req: Request, impi: str, creds: Credentials, now: float) -> list[Action]:
@@ -324,6 +326,8 @@ class Scscf(CscfApp):
             current.registered = True
             self._store(current)
             self.count("registrations")
+            log.info("REGISTER %s (%s): 200, %s", req.to.uri, impi, "re-registration" if again else "registered",
+                     extra=log_extra(req, impu=str(req.to.uri)))
             return self.core.resume(key, self._ok(req, current, at), at) + self._notify_all(current, at)
 
         self.query(sar, answered)
@@ -375,6 +379,7 @@ class Scscf(CscfApp):
         rec.bindings.clear()
         self._drop(rec)
         self.count("deregistrations")
+        log.info("%s (%s): deregistered (%s)", rec.impus[0], rec.impi, event, extra={"impu": rec.impus[0]})
         sar = cx.ServerAssignmentRequest(server_name=self.config.server_name, user_name=rec.impi,
                                          public_identities=[rec.impus[0]], server_assignment_type=sat)
 
@@ -525,7 +530,10 @@ class Scscf(CscfApp):
         if rec is None or not rec.registered:
             return Reject(403, "Forbidden (originating user is not registered here)")
         self.count("originating")
-        return self._after_ifc(req, rec, served, ORIGINATING, None)
+        decision = self._after_ifc(req, rec, served, ORIGINATING, None)
+        log.info("%s %s from %s: originating -> %s", req.method, req.uri, served, _describe(decision),
+                 extra=log_extra(req, session_case="originating"))
+        return decision
 
     def _terminating(self, req: Request) -> Forward | Reject | Defer:
         try:
@@ -538,7 +546,10 @@ class Scscf(CscfApp):
             return Defer(lambda key: self._unregistered(key, req))
         self.count("terminating")
         case = TERMINATING_REGISTERED if rec.registered else TERMINATING_UNREGISTERED
-        return self._after_ifc(req, rec, str(req.uri), case, None)
+        decision = self._after_ifc(req, rec, str(req.uri), case, None)
+        log.info("%s %s: terminating -> %s", req.method, req.uri, _describe(decision),
+                 extra=log_extra(req, session_case="terminating"))
+        return decision
 
     def _unregistered(self, key: tuple, req: Request) -> None:
         """TS 29.228 §6.1.2: a request for an identity nobody registered: SAR UNREGISTERED_USER for its profile."""
@@ -611,6 +622,12 @@ def _res_truncated(creds: Credentials, ch: Challenge, method: str) -> bool:
         return False
     cut = ch.xres[:ch.xres.index(0)]
     return verify_response(creds, password=aka_password("AKAv1-MD5", cut), method=method)
+
+
+def _describe(decision: Forward | Reject) -> str:
+    if isinstance(decision, Reject):
+        return f"{decision.status} {decision.reason or ''}".strip()
+    return ", ".join(str(t.path[0] if t.path else t.uri) for t in decision.targets)
 
 
 def _route_to(addr: Address) -> str:

@@ -7,7 +7,8 @@ import logging
 import sys
 from typing import Any
 
-FIELDS = ("call_id", "transaction", "method", "status", "src", "dst", "session_id", "command", "impi", "result")
+FIELDS = ("call_id", "transaction", "method", "status", "src", "dst", "session_id", "command", "impi", "impu",
+          "session_case", "result")
 
 
 class JsonFormatter(logging.Formatter):

@@ -7,8 +7,12 @@ the expiry (0: DE_REGISTRATION).  The UAA names an S-CSCF (subsequent
 registration) or gives Server-Capabilities (first registration), which are
 matched against the S-CSCFs the topology lists (all mandatory capabilities,
 then the most optional ones, §5.3.1.2 / TS 29.228 §6.7).  The REGISTER goes
-to that S-CSCF.  Not yet: re-selection when the chosen S-CSCF does not answer
-(§5.3.1.3, UAR with REGISTRATION_AND_CAPABILITIES).
+to that S-CSCF; when it cannot be reached (a 408 or 503 of the hop, not an
+answer such as 401) the other S-CSCFs of the topology that have the
+capabilities are tried in turn (§5.3.1.3; a lab shortcut for the UAR with
+REGISTRATION_AND_CAPABILITIES).  The I-CSCF reaches S-CSCFs over TCP when
+they offer it, so a dead one is known at once (connection refused) rather
+than after Timer F.
 
 Other initial requests (§5.3.2): LIR (TS 29.228 §6.1.4) for the
 Request-URI; the named (or chosen) S-CSCF gets the request with a Route to
@@ -134,7 +138,14 @@ class Icscf(CscfApp):
                 return self._reply(key, req, 600, "Busy Everywhere (no S-CSCF has the capabilities required)", at)
             self.count("register_forwarded")
             log.info("REGISTER %s: UAA %s -> S-CSCF %s", impu, result, target.name, extra=log_extra(req, impu=impu))
-            return self.core.resume(key, Forward([Target(req.uri, dest=target.address)], record_route=False), at)
+            # §5.3.1.3: an S-CSCF that cannot be reached is replaced by another able one (tried in order
+            # when the first is unreachable: 408/503, never after it answered).
+            caps = uaa.server_capabilities
+            others = [s for s in self.config.scscfs if s.name != target.name and (
+                caps is None or set(caps.mandatory) <= (s.mandatory | s.optional))]
+            targets = [Target(req.uri, dest=s.address) for s in [target, *others]]
+            return self.core.resume(key, Forward(targets, parallel=False, record_route=False,
+                                                 retry_on=frozenset({408, 503})), at)
 
         self.query(uar, answered)
 

@@ -78,7 +78,10 @@ def icscf_config(topo: Topology, node: Node) -> IcscfConfig:
     for name in names:
         s = topo.node(name)
         caps = s.capabilities
-        entries.append(ScscfEntry(server_name(s), sip_address(s),
+        a = sip_address(s)
+        if s.sip is not None and "tcp" in s.sip.transports:
+            a = Address(a.host, a.port, "tcp")  # a refused connection tells at once that it is down
+        entries.append(ScscfEntry(server_name(s), a,
                                   frozenset(caps.mandatory) if caps else frozenset(),
                                   frozenset(caps.optional) if caps else frozenset()))
     a = sip_address(node)

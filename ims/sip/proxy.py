@@ -103,6 +103,9 @@ class Forward:
     targets: tuple[Target, ...] | list[Target]
     parallel: bool = True
     record_route: bool = True
+    # Sequential search only past these final statuses (e.g. 408/503: the next server is tried only
+    # when this one is unreachable, not when it answered 401); empty: past any non-2xx/6xx (§16.7).
+    retry_on: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,7 @@ class _Context:
     pending: list[Target]
     parallel: bool
     record_route: bool
+    retry_on: frozenset[int] = frozenset()
     branches: dict[TransactionKey, _Branch] = field(default_factory=dict)
     final_sent: bool = False
     got_2xx: bool = False
@@ -258,8 +262,10 @@ class ProxyCore:
         tp = "" if t == "udp" else f";transport={t}"
         return f"<sip:{self.local.host}:{self.local.port}{tp};lr>"
 
-    def _via(self, branch: str) -> str:
-        return f"SIP/2.0/{self.local.transport.upper()} {self.local.host}:{self.local.port};branch={branch}"
+    def _via(self, branch: str, transport: str | None = None) -> str:
+        """Our Via; ``transport``: the one the request leaves on (§18.1.1: the Via says how it was sent)."""
+        t = (transport or self.local.transport).upper()
+        return f"SIP/2.0/{t} {self.local.host}:{self.local.port};branch={branch}"
 
     @staticmethod
     def loop_hash(request: Request, below: str | None = None) -> str:
@@ -429,7 +435,8 @@ class ProxyCore:
             return self._respond(key, req, 480, now=now)
         if not decision.parallel:
             targets.sort(key=lambda t: -t.q)  # stable: equal q keep the route's order
-        ctx = _Context(key, req, loop, targets, decision.parallel, decision.record_route and self.record_route)
+        ctx = _Context(key, req, loop, targets, decision.parallel, decision.record_route and self.record_route,
+                       decision.retry_on)
         self._contexts[key] = ctx
         actions: list[Action] = []
         if req.method == "INVITE" and not parked:
@@ -504,15 +511,16 @@ class ProxyCore:
             dest_uri = routes[0].uri if routes else req.uri
         ctx.counter += 1
         branch = f"{MAGIC}{ctx.loop}.{new_tag()}{ctx.counter}"  # item 8
-        req.add("Via", self._via(branch), first=True)
         try:  # item 7
             dest = target.dest if target.dest is not None and not routes else uri_address(dest_uri, self.local.transport)
         except SipError as exc:
+            req.add("Via", self._via(branch), first=True)
             log.info("cannot forward to %s: %s", target.uri, exc.reason)
             key = ("unroutable", branch)
             ctx.branches[key] = _Branch(target, key, req, done=True, synthetic=True,
                                         final=build_response(ctx.request, exc.status, exc.reason, to_tag=new_tag()))
             return []
+        req.add("Via", self._via(branch, dest.transport), first=True)
         self.stats["forwarded"] += 1
         key, actions = self.layer.send_request(req, dest, now)  # item 10
         br = _Branch(target, key, req)
@@ -608,6 +616,8 @@ class ProxyCore:
             ctx.got_6xx = True
             ctx.pending.clear()
             out.extend(self._cancel_all(ctx, now))
+        if ctx.retry_on and not ctx.parallel and br.final.status not in ctx.retry_on:
+            ctx.pending.clear()  # an answer that ends the search (the server was reachable)
         if ctx.pending and not ctx.parallel and not (ctx.got_2xx or ctx.cancelled or ctx.got_6xx):
             out.extend(self._next_targets(ctx, now))  # sequential: next target in q order
             return out

@@ -54,3 +54,32 @@ def test_two_operators_call_each_other(tmp_path: Path) -> None:
             assert ues.wait_call("alice", call, ["ended"], 5)["state"] == "ended"
     finally:
         lab.down()
+
+
+def test_icscf_fails_over_to_another_scscf(tmp_path: Path) -> None:
+    """two-scscf: alice registers; her S-CSCF dies (SIGKILL); her next REGISTER finds the connection
+    refused at the I-CSCF, which tries the other S-CSCF; the HSS moves her there (TS 24.229 §5.3.1.3)."""
+    import os
+    import signal
+
+    from ims.lab import wait_gone
+
+    lab = Lab(ROOT / "topologies" / "two-scscf.toml", tmp_path / "run")
+    lab.up(timeout=30, extra_args={"ue": ("--no-register",)})
+    try:
+        nodes = {n.name: n for n in lab.load_state()}
+        with UeClient(f"127.0.0.1:{nodes['ue'].control_port}", timeout=20) as ues:
+            assert ues.register("alice") == 200
+            first = ues.status("alice")["service_route"][0]
+            serving = next(n for n in nodes.values() if n.kind == "scscf" and f"@{n.address}:" in first)
+            os.kill(serving.pid, signal.SIGKILL)  # a process this lab started
+            assert wait_gone(serving.pid, 5)
+            assert ues.register("alice", check=False) == 200
+            second = ues.status("alice")["service_route"][0]
+            assert second != first, (first, second)
+            assert ues.register("bob") == 200
+            call = ues.call("alice", "sip:bob@ims.mnc001.mcc001.3gppnetwork.org")  # and she can still call
+            assert ues.wait_call("alice", call, ["confirmed", "failed"], 10)["state"] == "confirmed"
+            ues.hangup("alice", call)
+    finally:
+        lab.down()

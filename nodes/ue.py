@@ -51,7 +51,8 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
         h = ImsHandset(identity, local, Address(pcscf.address, pcscf.sip.port if pcscf.sip else 5060, ue.transport),
                        timers=TimerConfig(t1=node.timers.t1, t2=node.timers.t2, t4=node.timers.t4), user=ue.name)
         b = ue.behaviour
-        out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy)))
+        out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy,
+                                          b.preconditions)))
     return out
 
 

@@ -24,7 +24,8 @@ from ims.net.impair import Impairments
 from ims.net.node import sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.uacore import (
-    CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, MessageReceived, Registered, RegistrationFailed,
+    CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, MessageReceived, PrackReceived, Registered,
+    RegistrationFailed, UpdateAnswered, UpdateReceived,
 )
 from ims.sip.uri import URI, parse_uri
 from ims.ue import sdp
@@ -41,6 +42,7 @@ class Behaviour:
     auto_answer: bool = True
     answer_after: float = 0.5
     busy: bool = False
+    preconditions: bool = True  # VoLTE: QoS preconditions, 183/PRACK/UPDATE before alerting
 
 
 @dataclass
@@ -54,6 +56,8 @@ class CallRecord:
     history: list[str] = field(default_factory=list)
     setup_ms: float = 0.0
     reason: str = ""
+    preconditions: bool = False
+    extra_update_sent: bool = False
 
     def note(self, what: str, now: float) -> None:
         self.history.append(f"{(now - self.started) * 1000:.0f}ms {what}")
@@ -77,6 +81,8 @@ class Handset:
         self.reg_seq = 0
         self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._sdp_version: dict[str, int] = {}
+        ue.answer_sdp = self._answer_sdp
 
     # -- running ----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -122,9 +128,33 @@ class Handset:
             rec = self.calls.get(ev.call_id)
             if rec is not None and ev.status > 100:
                 rec.status = ev.status
-                rec.note(str(ev.status), now)
+                rec.note(f"{ev.status}{' (reliable) PRACK' if ev.reliable else ''}", now)
                 if rec.state in ("calling", "early"):
                     rec.state = "ringing" if ev.status == 180 else "early"
+                body = ev.response.body if ev.response is not None else b""
+                if ev.reliable and rec.preconditions and body and sdp.has_preconditions(body) \
+                        and not rec.extra_update_sent:
+                    # RFC 3312 §6 / TS 24.229 §6.1.2: our bearer is up (at once in the lab): say so in an
+                    # UPDATE; the callee alerts once both ends are reserved.
+                    rec.extra_update_sent = True
+                    offer2 = sdp.offer(self.ue.local.host, self.media_port, qos=("sendrecv", "none"),
+                                       version=self._bump(rec.call_id))
+                    await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2))
+                    rec.note("UPDATE", now)
+        elif isinstance(ev, UpdateAnswered):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None:
+                rec.note(f"UPDATE {ev.status}", now)
+        elif isinstance(ev, UpdateReceived):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None and rec.role == "uas" and rec.state == "early" and rec.preconditions:
+                rec.note("UPDATE", now)
+                # Both ends reserved: the preconditions are met, alert now (RFC 3312 §6).
+                await self._alert(rec)
+        elif isinstance(ev, PrackReceived):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None:
+                rec.note("PRACK", now)
         elif isinstance(ev, CallAnswered):
             rec = self.calls.get(ev.call_id)
             if rec is not None and rec.state not in ENDED:
@@ -157,11 +187,47 @@ class Handset:
             rec.state, rec.status, rec.reason = "ended", 486, "busy"
             rec.note("486", now)
             return
+        call = self.ue.calls.get(rec.call_id)
+        tags = [t.lower() for t in (call.invite.supported + call.invite.require)] if call else []
+        if b.preconditions and offer and sdp.has_preconditions(offer) and "100rel" in tags:
+            # TS 24.229 §5.1.4.1 / RFC 3312: answer in a reliable 183, alert only once QoS is reserved.
+            rec.preconditions = True
+            try:
+                answer = sdp.answer(offer, self.ue.local.host, self.media_port, qos=("none", "none"),
+                                    confirm=True, version=self._bump(rec.call_id))
+            except sdp.SdpError as exc:
+                await self.stack.execute(self.ue.reject(rec.call_id, 488, now, str(exc)))
+                rec.state, rec.status, rec.reason = "ended", 488, str(exc)
+                return
+            await self.stack.execute(self.ue.provisional(rec.call_id, now, 183, reliable=True, body=answer,
+                                                         content_type="application/sdp"))
+            rec.state = "early"
+            rec.note("183 (reliable)", now)
+            return
+        await self._alert(rec)
+
+    async def _alert(self, rec: CallRecord) -> None:
+        now = trio.current_time()
         await self.stack.execute(self.ue.ringing(rec.call_id, now))
         rec.state = "ringing"
         rec.note("180", now)
+        b = self.behaviour
         if b.auto_answer and self._nursery is not None:
             self._nursery.start_soon(self._answer_later, rec.call_id, b.answer_after)
+
+    def _bump(self, call_id: str) -> int:
+        """The o= version of our next SDP in this call (RFC 3264 §8: one more per new offer/answer)."""
+        self._sdp_version[call_id] = self._sdp_version.get(call_id, 0) + 1
+        return self._sdp_version[call_id]
+
+    def _answer_sdp(self, call_id: str, request: Any) -> bytes:
+        """The answer to an offer in an UPDATE or PRACK (the ImsHandset's answer_sdp hook)."""
+        qos = None
+        if sdp.has_preconditions(request.body):
+            remote = sdp.qos_state(request.body).get("local", "none")  # their local is our remote
+            qos = ("sendrecv", remote)  # the lab's bearer is reserved as soon as it is asked for
+        return sdp.answer(request.body, self.ue.local.host, self.media_port, qos=qos,
+                          version=self._bump(call_id))
 
     async def _answer_later(self, call_id: str, delay: float) -> None:
         await trio.sleep(delay)
@@ -190,10 +256,11 @@ class Handset:
 
     async def call(self, target: str) -> str:
         uri: URI = parse_uri(target if ":" in target else f"tel:{target}")
-        offer = sdp.offer(self.ue.local.host, self.media_port)
-        call_id, actions = self.ue.call(uri, trio.current_time(), sdp=offer)
+        pre = self.behaviour.preconditions
+        offer = sdp.offer(self.ue.local.host, self.media_port, qos=("none", "none") if pre else None)
+        call_id, actions = self.ue.call(uri, trio.current_time(), sdp=offer, preconditions=pre)
         now = trio.current_time()
-        rec = CallRecord(call_id, "uac", str(uri), "calling", now)
+        rec = CallRecord(call_id, "uac", str(uri), "calling", now, preconditions=pre)
         rec.note("INVITE", now)
         self.calls[call_id] = rec
         self.latest = call_id
@@ -210,10 +277,12 @@ class Handset:
     async def answer(self, call_id: str = "") -> None:
         rec = self._rec(call_id)
         call = self.ue.calls.get(rec.call_id)
-        if call is None or rec.role != "uas" or rec.state not in ("incoming", "ringing"):
+        if call is None or rec.role != "uas" or rec.state not in ("incoming", "ringing", "early"):
             raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to answer")
         try:
-            body = sdp.answer(call.invite.body, self.ue.local.host, self.media_port) if call.invite.body else b""
+            # With preconditions the offer/answer is done (183, UPDATE): the 200 carries no new answer.
+            body = sdp.answer(call.invite.body, self.ue.local.host, self.media_port) \
+                if call.invite.body and not rec.preconditions else b""
         except sdp.SdpError as exc:
             await self.stack.execute(self.ue.reject(rec.call_id, 488, trio.current_time(), str(exc)))
             rec.state, rec.status, rec.reason = "ended", 488, str(exc)
@@ -225,7 +294,7 @@ class Handset:
 
     async def reject(self, call_id: str = "", status: int = 486) -> None:
         rec = self._rec(call_id)
-        if rec.role != "uas" or rec.state not in ("incoming", "ringing"):
+        if rec.role != "uas" or rec.state not in ("incoming", "ringing", "early"):
             raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to reject")
         await self.stack.execute(self.ue.reject(rec.call_id, status, trio.current_time()))
         rec.state, rec.status, rec.reason = "ended", status, "rejected"
@@ -244,7 +313,7 @@ class Handset:
         elif rec.role == "uac" and rec.state in ("calling", "early", "ringing"):
             await self.stack.execute(self.ue.cancel(rec.call_id, now))
             rec.note("CANCEL", now)
-        elif rec.role == "uas" and rec.state in ("incoming", "ringing"):
+        elif rec.role == "uas" and rec.state in ("incoming", "ringing", "early"):
             await self.reject(rec.call_id, 603)
         else:
             raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to hang up")

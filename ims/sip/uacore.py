@@ -8,6 +8,16 @@ back among the actions.  It handles the UA-core duties of §13.3.1.4 (the UAS
 retransmits its 2xx until the ACK, and gives up with a BYE after 64*T1) and
 §13.2.2.4 (the UAC ACKs every 2xx, and ACKs then BYEs a second fork's 2xx).
 
+Reliable provisional responses (RFC 3262) and UPDATE (RFC 3311), both opt-in:
+the UAS sends one with ``provisional(call_id, 183, reliable=True, body=...)``
+(``Require: 100rel`` and ``RSeq``; retransmitted at T1, T1*2... until the
+PRACK, given up with a 500 after 64*T1, §3); the UAC PRACKs every reliable
+provisional once (``RAck``, §7.2) and raises :class:`CallProgress` with
+``reliable=True``.  ``update(call_id, body)`` sends an UPDATE in an early or
+confirmed dialog; an UPDATE or PRACK received is answered 200 with the body
+``answer_sdp(call_id, request)`` returns (the application's SDP answer), and
+raised as :class:`UpdateReceived` / :class:`PrackReceived`.
+
 Not here: SDP (the caller supplies bodies), media, IMS specifics.
 """
 
@@ -64,6 +74,26 @@ class IncomingCall:
 
 @dataclass(frozen=True, slots=True)
 class CallProgress:
+    call_id: str
+    status: int
+    response: Response | None = None
+    reliable: bool = False  # RFC 3262: it carried RSeq and was PRACKed
+
+
+@dataclass(frozen=True, slots=True)
+class PrackReceived:
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReceived:
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAnswered:
     call_id: str
     status: int
     response: Response | None = None
@@ -144,6 +174,8 @@ class UserAgent:
         # §8.2.2.2 merged requests: (From tag, Call-ID, CSeq) of out-of-dialog requests -> server txn
         self._merged: dict[tuple[str, str, int, str], TransactionKey] = {}
         self._merged_by_key: dict[TransactionKey, tuple[str, str, int, str]] = {}
+        # The body of our 200 to an UPDATE or PRACK carrying an offer (RFC 3311 §5.2, RFC 3262 §3).
+        self.answer_sdp: Callable[[str, Request], bytes] | None = None
 
     # -- helpers -------------------------------------------------------------
     def _via(self) -> str:
@@ -180,6 +212,9 @@ class UserAgent:
             _, _, call_id, what = heapq.heappop(self._heap)
             call = self.calls.get(call_id)
             if call is None:
+                continue
+            if what == "rel1xx":
+                out.extend(self._retransmit_reliable(call, now))
                 continue
             if call.ok is None or call.state != "answered":
                 continue  # the ACK came: stale timer
@@ -328,13 +363,32 @@ class UserAgent:
         out: list[Action] = []
         assert call.dialogs is not None
         if resp.status < 200:
-            call.dialogs.on_response(resp)
+            dialog = call.dialogs.on_response(resp)
             if call.state == "calling":
                 call.state = "early"
             if call.cancel_requested and call.key is not None:
                 _, acts = self.layer.cancel(call.key, now)
                 out.extend(acts)
-            out.append(CallProgress(call.call_id, resp.status, resp))
+            reliable = False
+            rseq = resp.get("rseq")
+            if rseq is not None and "100rel" in [t.lower() for t in resp.require] and dialog is not None:
+                # RFC 3262 §4: PRACK each reliable provisional once (a retransmission has no higher RSeq).
+                reliable = True
+                acked: dict[str, int] = call.extra.setdefault("racked", {})  # type: ignore[assignment]
+                tag = resp.to.tag or ""
+                try:
+                    n = int(rseq.strip())
+                except ValueError:
+                    return out  # §7.1: an RSeq that is not a number: ignore the response
+                if n <= acked.get(tag, 0):
+                    return out
+                acked[tag] = n
+                call.extra["early_dialog"] = tag
+                prack = dialog.create_request("PRACK", extra_headers=(
+                    ("RAck", f"{n} {resp.cseq.seq} INVITE"),))
+                prack.add("Via", self._via(), first=True)
+                out.extend(self._send_new(prack, self._dest_for(dialog.next_hop()), now, "prack", call.call_id))
+            out.append(CallProgress(call.call_id, resp.status, resp, reliable))
             return out
         if resp.status < 300:
             acks: dict[str, Request] = call.extra.setdefault("acks", {})  # type: ignore[assignment]
@@ -468,8 +522,15 @@ class UserAgent:
 
     def _in_dialog(self, key: TransactionKey, req: Request, now: float) -> list[Action]:
         call = self.calls.get(req.call_id)
+        if call is not None and call.dialog is None and call.dialogs is not None and req.method == "UPDATE":
+            early = call.dialogs.get(req.from_.tag or "")  # UAC side: an UPDATE in the early dialog
+            if early is not None:
+                call.dialog = early
+                call.extra["dialog_from_update"] = True
         if call is None or call.dialog is None:
             return self.layer.send_response(key, build_response(req, 481), now)
+        if req.method == "PRACK":
+            return self._on_prack(call, key, req, now)
         try:
             call.dialog.on_request(req)
         except Exception as exc:  # SipError from the CSeq rule
@@ -480,9 +541,14 @@ class UserAgent:
             return self.layer.send_response(key, build_response(req, 200), now) + [
                 CallEnded(req.call_id, by_remote=True)]
         resp = build_response(req, 200)
+        out: list[Action] = []
         if req.method in ("INVITE", "UPDATE"):
             resp.add("Contact", f"<{self.contact}>")
-        return self.layer.send_response(key, resp, now)
+        if req.method == "UPDATE":
+            if req.body and self.answer_sdp is not None:
+                resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
+            out.append(UpdateReceived(call.call_id, req))
+        return self.layer.send_response(key, resp, now) + out
 
     def _response_to_invite(self, call: Call, status: int, reason: str | None = None, *,
                             body: bytes = b"", content_type: str | None = None) -> Response:
@@ -502,6 +568,69 @@ class UserAgent:
         resp = self._response_to_invite(call, status)
         call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
         return self.layer.send_response(call.key, resp, now)
+
+    def provisional(self, call_id: str, now: float, status: int = 183, *, reliable: bool = False,
+                    body: bytes = b"", content_type: str | None = None) -> list[Action]:
+        """A 1xx to the INVITE; ``reliable`` (RFC 3262) when the UAC supports 100rel."""
+        call = self.calls.get(call_id)
+        if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
+            return []
+        resp = self._response_to_invite(call, status, body=body, content_type=content_type)
+        call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
+        if reliable:
+            tags = [t.lower() for t in call.invite.supported + call.invite.require]
+            if "100rel" not in tags:
+                raise ValueError("the caller did not say it supports 100rel (RFC 3262 §3)")
+            rseq = int(call.extra.get("rseq", 0)) + 1 if "rseq" in call.extra else 1
+            call.extra["rseq"] = rseq
+            resp.add("Require", "100rel")
+            resp.add("RSeq", str(rseq))
+            call.extra["rel"] = {"response": resp, "rseq": rseq, "interval": self.timers.t1,
+                                 "give_up": now + 64 * self.timers.t1}
+            self._arm(now + self.timers.t1, call_id, "rel1xx")
+        return self.layer.send_response(call.key, resp, now)
+
+    def _retransmit_reliable(self, call: Call, now: float) -> list[Action]:
+        rel = call.extra.get("rel")
+        if not rel or call.state != "incoming" or call.key is None:
+            return []
+        if now >= rel["give_up"]:  # type: ignore[index]
+            # RFC 3262 §3: no PRACK within 64*T1: reject the INVITE with a 5xx.
+            call.extra.pop("rel", None)
+            self.calls.pop(call.call_id, None)
+            return self.layer.send_response(call.key, self._response_to_invite(call, 500, "No PRACK"), now) + [
+                CallEnded(call.call_id, by_remote=False, reason="no-prack")]
+        rel["interval"] = min(2 * rel["interval"], self.timers.t2)  # type: ignore[index]
+        self._arm(now + rel["interval"], call.call_id, "rel1xx")  # type: ignore[index]
+        return self.layer.send_response(call.key, rel["response"], now)  # type: ignore[index]
+
+    def _on_prack(self, call: Call, key: TransactionKey, req: Request, now: float) -> list[Action]:
+        """RFC 3262 §3: a PRACK whose RAck matches the outstanding reliable provisional stops it."""
+        rel = call.extra.get("rel")
+        rack = (req.get("rack") or "").split()
+        if not rel or len(rack) != 3 or rack[0] != str(rel["rseq"]) or rack[2].upper() != "INVITE":  # type: ignore[index]
+            return self.layer.send_response(key, build_response(req, 481, "No matching reliable provisional"), now)
+        call.extra.pop("rel", None)
+        resp = build_response(req, 200)
+        if req.body and self.answer_sdp is not None:
+            resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
+        return self.layer.send_response(key, resp, now) + [PrackReceived(call.call_id, req)]
+
+    def update(self, call_id: str, now: float, *, body: bytes = b"", content_type: str = "application/sdp"
+               ) -> list[Action]:
+        """UPDATE (RFC 3311) in the call's dialog, early or confirmed; its answer comes as UpdateAnswered."""
+        call = self.calls.get(call_id)
+        if call is None:
+            return []
+        dialog = call.dialog
+        if dialog is None and call.dialogs is not None:
+            dialog = call.dialogs.get(str(call.extra.get("early_dialog", "")))
+        if dialog is None:
+            return []
+        req = dialog.create_request("UPDATE", body=body, content_type=content_type if body else None)
+        req.add("Via", self._via(), first=True)
+        req.add("Contact", f"<{self.contact}>")
+        return self._send_new(req, self._dest_for(dialog.next_hop()), now, "update", call_id)
 
     def answer(self, call_id: str, now: float, *, status: int = 200, body: bytes = b"",
                content_type: str | None = None) -> list[Action]:
@@ -562,6 +691,8 @@ class UserAgent:
             if call is None:
                 return []
             return self._on_invite_response(call, resp, now)
+        if purpose == "update" and resp.status >= 200:
+            return [UpdateAnswered(call_id, resp.status, resp)]
         if purpose == "bye" and resp.status >= 200:
             call = self.calls.pop(call_id, None)
             if call is not None:

@@ -323,6 +323,7 @@ class UeBehaviour(_Strict):
     auto_answer: bool = True
     answer_after: float = Field(0.5, ge=0, le=300)
     busy: bool = False
+    preconditions: bool = True  # QoS preconditions (RFC 3312): 183/PRACK/UPDATE before alerting
 
 
 class Ue(_Strict):

@@ -299,11 +299,15 @@ class ImsHandset(UserAgent):
         return out
 
     # -- calls ------------------------------------------------------------------------
-    def call(self, target: URI, now: float, *, sdp: bytes = b"") -> tuple[str, list[Action]]:
-        """INVITE ``target`` along the Service-Route (§5.1.2A.1)."""
+    def call(self, target: URI, now: float, *, sdp: bytes = b"", preconditions: bool = False
+             ) -> tuple[str, list[Action]]:
+        """INVITE ``target`` along the Service-Route (§5.1.2A.1); ``preconditions``: the offer carries QoS
+        preconditions and the callee must use them (Require: precondition, RFC 3312 §11)."""
         extra = [*self._route_headers(), ("P-Preferred-Identity", f"<{self.aor}>"),
                  ("P-Access-Network-Info", ACCESS_NETWORK), ("Supported", "100rel, timer"),
                  ("Accept-Contact", '*;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.mmtel"')]
+        if preconditions:
+            extra.append(("Require", "precondition"))
         return self.invite(target, now, body=sdp, content_type="application/sdp" if sdp else None,
                            extra_headers=extra)
 

@@ -377,3 +377,57 @@ def test_unregistered_callee_with_services_goes_to_its_as(tmp_path) -> None:  # 
     assert lab.cx_log[-1] == "ServerAssignmentRequest"  # UNREGISTERED_USER
     assert len(seen) == 1
     assert [f.status for f in lab.of("alice", CallFailed)] == [486]
+
+
+def test_preconditions_183_prack_update_then_alerting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """RFC 3262/3311/3312 through the CSCFs: reliable 183 (Require: 100rel, RSeq), PRACK (RAck),
+    UPDATE with the caller's reserved QoS and its 200 with the callee's, then 180 and 200."""
+    from ims.sip.uacore import CallProgress, PrackReceived, UpdateAnswered, UpdateReceived
+    from ims.ue import sdp
+
+    lab = Lab(tmp_path)
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    register(lab, alice)
+    register(lab, bob)
+    bob.answer_sdp = lambda call_id, req: sdp.answer(req.body, "127.0.1.100", 4002, qos=("sendrecv", "sendrecv"))
+    offer = sdp.offer("127.0.1.100", 4000, qos=("none", "none"))
+    call_id, actions = alice.call(parse_uri(BOB), lab.now, sdp=offer, preconditions=True)
+    lab.run(actions, alice)
+    inv = lab.of("bob", IncomingCall)[0].request
+    assert "precondition" in inv.require and "100rel" in inv.supported
+    answer = sdp.answer(inv.body, "127.0.1.100", 4002, qos=("none", "none"), confirm=True)
+    lab.run(bob.provisional(call_id, lab.now, 183, reliable=True, body=answer, content_type="application/sdp"), bob)
+    progress = [e for e in lab.of("alice", CallProgress) if e.status == 183]
+    assert progress and progress[0].reliable
+    assert progress[0].response.get("RSeq") == "1" and "100rel" in progress[0].response.require
+    pracks = lab.of("bob", PrackReceived)
+    assert len(pracks) == 1 and pracks[0].request.get("RAck") == "1 1 INVITE"
+    lab.run(alice.update(call_id, lab.now, body=sdp.offer("127.0.1.100", 4000, qos=("sendrecv", "none"))), alice)
+    assert sdp.qos_state(lab.of("bob", UpdateReceived)[0].request.body) == {"local": "sendrecv", "remote": "none"}
+    answered = lab.of("alice", UpdateAnswered)
+    assert answered[0].status == 200 and sdp.qos_state(answered[0].response.body)["local"] == "sendrecv"
+    lab.run(bob.ringing(call_id, lab.now), bob)
+    lab.run(bob.answer(call_id, lab.now), bob)
+    assert lab.of("alice", CallAnswered) and lab.of("bob", CallAnswered)
+    lab.run(alice.bye(call_id, lab.now), alice)
+    assert lab.of("bob", CallEnded)
+
+
+def test_reliable_183_is_retransmitted_until_prack_and_given_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """RFC 3262 §3: retransmitted at T1, 2*T1... while no PRACK comes; 500 after 64*T1."""
+    from ims.sip.uacore import CallFailed
+
+    lab = Lab(tmp_path)
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    register(lab, alice)
+    register(lab, bob)
+    call_id, actions = alice.call(parse_uri(BOB), lab.now, preconditions=True)
+    lab.run(actions, alice)
+    lab.drop = lambda data: data.startswith(b"PRACK")  # every PRACK is lost
+    lab.run(bob.provisional(call_id, lab.now, 183, reliable=True), bob)
+    lab.advance(3.6, step=0.1)
+    sent = sum(1 for s, d, data in lab.wire if s.port == 5062 and data.startswith(b"SIP/2.0 183"))
+    assert sent == 4  # at 0, 0.5, 1.5 and 3.5 s
+    lab.advance(36.5, step=0.5)  # the retransmission at 35.5 s is past 64*T1: give up
+    assert [f.status for f in lab.of("alice", CallFailed)] == [500]
+    assert lab.of("bob", CallEnded)[0].reason == "no-prack"

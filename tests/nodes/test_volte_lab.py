@@ -111,7 +111,9 @@ def test_call_answered_and_hung_up(ues: UeClient) -> None:
     call = ues.call("alice", BOB)
     answered = ues.wait_call("alice", call, ["confirmed", "failed"], 10)
     assert answered["state"] == "confirmed", answered
-    assert any(h.endswith(" 180") for h in answered["history"])
+    steps = [h.split(" ", 1)[1] for h in answered["history"]]
+    # preconditions (RFC 3312): reliable 183 and PRACK, UPDATE and its 200, then 180 and 200
+    assert steps[:6] == ["INVITE", "183 (reliable) PRACK", "UPDATE", "UPDATE 200", "180", "200"], steps
     assert ues.wait_call("bob", call, ["confirmed"], 5)["role"] == "uas"
     ues.hangup("alice", call)
     assert ues.wait_call("alice", call, ["ended"], 5)["state"] == "ended"

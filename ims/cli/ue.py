@@ -50,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--timeout", type=float, default=10.0)
     p.set_defaults(func=_call)
     for name, fn, text in (("answer", _answer, "answer the ringing call"),
-                           ("hangup", _hangup, "BYE, or CANCEL while it rings")):
+                           ("hangup", _hangup, "BYE, or CANCEL while it rings"),
+                           ("hold", _hold, "put the call on hold (re-INVITE a=sendonly)"),
+                           ("resume", _resume, "take it off hold (re-INVITE a=sendrecv)")):
         p = cmds.add_parser(name, help=text)
         p.add_argument("ue")
         p.add_argument("--call-id", default="")
@@ -142,6 +144,14 @@ def _answer(args: argparse.Namespace) -> int:
 
 def _hangup(args: argparse.Namespace) -> int:
     return _run(args, lambda c: c.hangup(args.ue, args.call_id))
+
+
+def _hold(args: argparse.Namespace) -> int:
+    return _run(args, lambda c: console.print(f"{args.ue}: on hold (re-INVITE {c.hold(args.ue, args.call_id)})"))
+
+
+def _resume(args: argparse.Namespace) -> int:
+    return _run(args, lambda c: console.print(f"{args.ue}: resumed (re-INVITE {c.resume(args.ue, args.call_id)})"))
 
 
 def _reject(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from ims.control.server import ControlServer
 
 def _call_dict(c: Any) -> dict[str, Any]:
     return {"call_id": c.call_id, "role": c.role, "peer": c.peer, "state": c.state, "status": c.status,
-            "history": list(c.history), "setup_ms": c.setup_ms, "reason": c.reason}
+            "history": list(c.history), "setup_ms": c.setup_ms, "reason": c.reason, "held": c.held}
 
 
 def _status_dict(s: Any) -> dict[str, Any]:
@@ -95,6 +95,13 @@ class UeClient(NodeClient):
                                                              timeout=timeout), timeout + 5)
         return _call_dict(r)
 
+    def hold(self, ue: str, call_id: str = "") -> int:
+        """re-INVITE with a=sendonly; its final status (ControlError unless 2xx)."""
+        return int(self._ok(self._rpc(self.ue.Hold, ue_pb2.UeCallRef(ue=ue, call_id=call_id))).status)
+
+    def resume(self, ue: str, call_id: str = "") -> int:
+        return int(self._ok(self._rpc(self.ue.Resume, ue_pb2.UeCallRef(ue=ue, call_id=call_id))).status)
+
     def message(self, ue: str, target: str, text: str) -> int:
         return int(self._rpc(self.ue.Message, ue_pb2.UeCallRequest(ue=ue, target=target, text=text)).status)
 
@@ -121,7 +128,8 @@ class UeServicer(ue_pb2_grpc.UeServicer):
     @staticmethod
     def _status_msg(d: dict[str, Any]) -> Any:
         calls = [ue_pb2.UeCall(call_id=c["call_id"], role=c["role"], peer=c["peer"], state=c["state"],
-                               status=c["status"], history=c["history"], setup_ms=c["setup_ms"], reason=c["reason"])
+                               status=c["status"], history=c["history"], setup_ms=c["setup_ms"], reason=c["reason"],
+                               held=c["held"])
                  for c in d["calls"]]
         return ue_pb2.UeStatus(name=d["name"], impu=d["impu"], impi=d["impi"], contact=d["contact"],
                                registered=d["registered"], expires=d["expires"], associated=d["associated"],
@@ -182,7 +190,22 @@ class UeServicer(ue_pb2_grpc.UeServicer):
                           f"{request.ue}: call {request.call_id or '(latest)'} not in {', '.join(states)} "
                           f"after {request.timeout or 10.0} s (calls: {calls})")
         return ue_pb2.UeCall(call_id=rec.call_id, role=rec.role, peer=rec.peer, state=rec.state, status=rec.status,
-                             history=rec.history, setup_ms=rec.setup_ms, reason=rec.reason)
+                             history=rec.history, setup_ms=rec.setup_ms, reason=rec.reason, held=rec.held)
+
+    def _hold(self, request: Any, context: Any, on: bool) -> Any:
+        h = self._handset(request.ue, context)
+
+        def run() -> Any:
+            status = self.server.run_on_trio(h.hold, request.call_id, on)
+            return ue_pb2.UeResult(ok=200 <= status < 300, status=status,
+                                   message=f"{'hold' if on else 'resume'}: re-INVITE {status}")
+        return self._do(run)
+
+    def Hold(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._hold(request, context, True)
+
+    def Resume(self, request: Any, context: Any) -> Any:  # noqa: N802
+        return self._hold(request, context, False)
 
     def Message(self, request: Any, context: Any) -> Any:  # noqa: N802
         h = self._handset(request.ue, context)

@@ -219,6 +219,11 @@ class FlowRunner:
         elif kind == "hangup":
             with self._ues(value) as ues:  # type: ignore[arg-type]
                 ues.hangup(value)  # type: ignore[arg-type]
+        elif kind in ("hold", "resume"):
+            with self._ues(value) as ues:  # type: ignore[arg-type]
+                status = ues.hold(value) if kind == "hold" else ues.resume(value)  # type: ignore[arg-type]
+            if status != 200:
+                raise StepFailed(f"{value}: {kind} re-INVITE ended {status}")
         elif kind == "message":
             with self._ues(value.from_) as ues:  # type: ignore[union-attr]
                 got = ues.message(value.from_, value.to, value.text)  # type: ignore[union-attr]
@@ -285,6 +290,8 @@ class FlowRunner:
                 raise StepFailed(f"{e.ue}: {exc}") from None
         if e.status is not None and rec["status"] != e.status:
             raise StepFailed(f"{e.ue}: call {rec['state']} with status {rec['status']}, expected {e.status}")
+        if e.held is not None and rec["held"] != e.held:
+            raise StepFailed(f"{e.ue}: the call is {'' if rec['held'] else 'not '}on hold")
         if e.max_setup_ms is not None and not 0 < rec["setup_ms"] <= e.max_setup_ms:
             raise StepFailed(f"{e.ue}: set-up took {rec['setup_ms']:.0f} ms, more than {e.max_setup_ms:.0f} ms")
 
@@ -312,7 +319,7 @@ class FlowRunner:
                 if time.monotonic() > deadline - e.timeout + 1.0:  # a second of quiet is enough
                     return
             elif found:
-                if e.header is None:
+                if e.header is None and e.body_contains is None:
                     return
                 problems = [self._header_problem(ev, e) for ev in found]
                 if any(p is None for p in problems):
@@ -335,6 +342,10 @@ class FlowRunner:
             msg = parse_message(ev.payload)
         except SipError as exc:
             return f"{e.name} on {e.path} does not parse: {exc.reason}"
+        if e.body_contains is not None and e.body_contains.encode() not in msg.body:
+            return f"{e.name} on {e.path}: the body does not contain {e.body_contains!r}"
+        if e.header is None:
+            return None
         values = msg.get_all(e.header)
         if not values:
             return f"{e.name} on {e.path} has no {e.header} header"

@@ -14,7 +14,7 @@
     call = { from = "alice", to = "sip:bob@ims.mnc001.mcc001.3gppnetwork.org", expect = "confirmed" }
 
 Each step holds exactly one action: ``register``, ``deregister``, ``call``,
-``answer``, ``reject``, ``hangup``, ``message``, ``wait`` (seconds),
+``answer``, ``reject``, ``hangup``, ``hold``, ``resume``, ``message``, ``wait`` (seconds),
 ``impair``, ``network_deregister`` (RTR from the HSS), or an expectation:
 ``expect_message`` (a named message crossed ``src -> dst``, optionally with a
 header that ``equals``/``contains`` a value), ``expect_call`` (a handset's
@@ -29,8 +29,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ACTIONS = ("register", "deregister", "call", "answer", "reject", "hangup", "message", "wait", "impair",
-           "network_deregister")
+ACTIONS = ("register", "deregister", "call", "answer", "reject", "hangup", "hold", "resume", "message", "wait",
+           "impair", "network_deregister")
 EXPECTATIONS = ("expect_message", "expect_call", "expect_registered")
 
 
@@ -84,6 +84,7 @@ class ExpectMessage(_Strict):
     header: str | None = None
     equals: str | None = None
     contains: str | None = None
+    body_contains: str | None = None  # e.g. "a=sendonly" in the SDP
     absent: bool = False  # the message must NOT have crossed
     timeout: float = Field(5.0, gt=0, le=60)
 
@@ -98,6 +99,7 @@ class ExpectCall(_Strict):
     ue: str
     state: str | None = None
     status: int | None = None
+    held: bool | None = None
     max_setup_ms: float | None = None
     timeout: float = Field(10.0, gt=0, le=120)
 
@@ -116,6 +118,8 @@ class Step(_Strict):
     answer: str | None = None
     reject: str | Reject | None = None
     hangup: str | None = None
+    hold: str | None = None
+    resume: str | None = None
     message: Message | None = None
     wait: float | None = Field(None, ge=0, le=300)
     impair: Impair | None = None

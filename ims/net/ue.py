@@ -25,7 +25,7 @@ from ims.net.node import sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.uacore import (
     CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, MessageReceived, PrackReceived, Registered,
-    RegistrationFailed, UpdateAnswered, UpdateReceived,
+    RegistrationFailed, ReinviteAnswered, ReinviteReceived, UpdateAnswered, UpdateReceived,
 )
 from ims.sip.uri import URI, parse_uri
 from ims.ue import sdp
@@ -58,6 +58,9 @@ class CallRecord:
     reason: str = ""
     preconditions: bool = False
     extra_update_sent: bool = False
+    held: bool = False  # on hold (RFC 3264 §8.4), by either side
+    extra_hold_wanted: bool = False
+    reinvite_status: int | None = None  # the final status of our latest re-INVITE
 
     def note(self, what: str, now: float) -> None:
         self.history.append(f"{(now - self.started) * 1000:.0f}ms {what}")
@@ -151,6 +154,18 @@ class Handset:
                 rec.note("UPDATE", now)
                 # Both ends reserved: the preconditions are met, alert now (RFC 3312 §6).
                 await self._alert(rec)
+        elif isinstance(ev, ReinviteReceived):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None:
+                rec.held = sdp.direction(ev.request.body) in ("sendonly", "inactive") if ev.request.body else rec.held
+                rec.note(f"re-INVITE ({'hold' if rec.held else 'resume'})", now)
+        elif isinstance(ev, ReinviteAnswered):
+            rec = self.calls.get(ev.call_id)
+            if rec is not None:
+                rec.note(f"re-INVITE {ev.status}", now)
+                rec.reinvite_status = ev.status
+                if ev.status < 300:
+                    rec.held = bool(rec.extra_hold_wanted)
         elif isinstance(ev, PrackReceived):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
@@ -317,6 +332,23 @@ class Handset:
             await self.reject(rec.call_id, 603)
         else:
             raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to hang up")
+
+    async def hold(self, call_id: str = "", on: bool = True, timeout: float = 10.0) -> int:
+        """Hold (a=sendonly) or resume (a=sendrecv) with a re-INVITE (RFC 3264 §8.4); its final status."""
+        rec = self._rec(call_id)
+        if rec.state != "confirmed":
+            raise ValueError(f"call {rec.call_id} is {rec.state}: only an established call can be held")
+        rec.extra_hold_wanted = on
+        body = sdp.offer(self.ue.local.host, self.media_port, direction="sendonly" if on else "sendrecv",
+                         version=self._bump(rec.call_id))
+        rec.reinvite_status = None
+        await self.stack.execute(self.ue.reinvite(rec.call_id, trio.current_time(), body=body))
+        rec.note(f"re-INVITE ({'hold' if on else 'resume'})", trio.current_time())
+        with trio.move_on_after(timeout):
+            while rec.reinvite_status is None:
+                await self._changed.wait()
+            return rec.reinvite_status
+        return 408
 
     async def wait(self, call_id: str, states: tuple[str, ...], timeout: float) -> CallRecord | None:
         with trio.move_on_after(timeout):

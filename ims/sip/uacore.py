@@ -93,6 +93,21 @@ class UpdateReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ReinviteReceived:
+    """A target refresh / session change in a confirmed dialog (hold, resume: RFC 3264 §8.4)."""
+
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
+class ReinviteAnswered:
+    call_id: str
+    status: int
+    response: Response | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateAnswered:
     call_id: str
     status: int
@@ -448,6 +463,12 @@ class UserAgent:
     def _on_stray(self, resp: Response, now: float) -> list[Action]:
         """A 2xx retransmission after the INVITE transaction ended: ACK again (§13.2.2.4)."""
         call = self.calls.get(resp.call_id)
+        if call and resp.cseq.method == "INVITE" and 200 <= resp.status < 300 \
+                and resp.cseq.seq != call.invite.cseq.seq:
+            ack = call.extra.get("reinvite_ack")  # a re-INVITE's 2xx retransmitted: the same ACK again
+            if isinstance(ack, Request) and ack.cseq.seq == resp.cseq.seq and call.dialog is not None:
+                return [SendMessage(ack, self._dest_for(call.dialog.next_hop()))]
+            return []
         if call and call.role == "uac" and resp.cseq.method == "INVITE" and 200 <= resp.status < 300:
             acks: dict[str, Request] = call.extra.get("acks", {})  # type: ignore[assignment]
             ack = acks.get(resp.to.tag or "")
@@ -487,7 +508,15 @@ class UserAgent:
         req.add("Via", self._via(), first=True)
         if method in ("INVITE", "UPDATE"):
             req.add("Contact", f"<{self.contact}>")
-        return self._send_new(req, self._dest_for(call.dialog.next_hop()), now, method.lower(), call_id)
+        purpose = "reinvite" if method == "INVITE" else method.lower()
+        return self._send_new(req, self._dest_for(call.dialog.next_hop()), now, purpose, call_id)
+
+    def reinvite(self, call_id: str, now: float, *, body: bytes = b"", content_type: str = "application/sdp"
+                 ) -> list[Action]:
+        """A re-INVITE in the confirmed dialog (hold/resume with a new offer, RFC 3264 §8); its outcome
+        comes as :class:`ReinviteAnswered` (a 2xx is ACKed here)."""
+        return self.request_in_dialog(call_id, "INVITE", now, body=body,
+                                      content_type=content_type if body else None)
 
     # -- calls: UAS ------------------------------------------------------------
     def _on_request(self, key: TransactionKey, req: Request, source: Address, now: float) -> list[Action]:
@@ -544,10 +573,10 @@ class UserAgent:
         out: list[Action] = []
         if req.method in ("INVITE", "UPDATE"):
             resp.add("Contact", f"<{self.contact}>")
-        if req.method == "UPDATE":
             if req.body and self.answer_sdp is not None:
                 resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
-            out.append(UpdateReceived(call.call_id, req))
+            out.append(UpdateReceived(call.call_id, req) if req.method == "UPDATE"
+                       else ReinviteReceived(call.call_id, req))
         return self.layer.send_response(key, resp, now) + out
 
     def _response_to_invite(self, call: Call, status: int, reason: str | None = None, *,
@@ -693,6 +722,16 @@ class UserAgent:
             return self._on_invite_response(call, resp, now)
         if purpose == "update" and resp.status >= 200:
             return [UpdateAnswered(call_id, resp.status, resp)]
+        if purpose == "reinvite" and resp.status >= 200:
+            call = self.calls.get(call_id)
+            out: list[Action] = [ReinviteAnswered(call_id, resp.status, resp)]
+            if call is not None and call.dialog is not None and resp.status < 300:
+                call.dialog.on_response(resp)
+                ack = call.dialog.create_ack(resp)  # §13.2.2.4: the ACK carries the re-INVITE's CSeq
+                ack.add("Via", self._via(), first=True)
+                call.extra["reinvite_ack"] = ack
+                out.insert(0, SendMessage(ack, self._dest_for(call.dialog.next_hop())))
+            return out
         if purpose == "bye" and resp.status >= 200:
             call = self.calls.pop(call_id, None)
             if call is not None:

@@ -47,8 +47,22 @@ def has_preconditions(sdp: bytes) -> bool:
     return b"a=des:qos" in sdp
 
 
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
+
+
+def direction(sdp: bytes) -> str:
+    """The audio stream's direction attribute (RFC 4566 §6; sendrecv when none is given)."""
+    found = "sendrecv"
+    for raw in sdp.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if line.startswith("a=") and line[2:] in DIRECTIONS:
+            found = line[2:]
+    return found
+
+
 def offer(host: str, port: int, session: int | None = None, *, qos: tuple[str, str] | None = None,
-          version: int = 1) -> bytes:
+          version: int = 1, direction: str = "sendrecv") -> bytes:
     sid = session if session is not None else int(time.time() * 1000) % 10**10
     pts = [str(pt) for _, pt in CODECS.values()] + ["100"]
     lines = ["v=0", f"o=- {sid} {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
@@ -58,7 +72,7 @@ def offer(host: str, port: int, session: int | None = None, *, qos: tuple[str, s
         if name.startswith("AMR"):
             lines.append(f"a=fmtp:{pt} mode-change-capability=2;max-red=0")
     lines += ["a=rtpmap:100 telephone-event/8000", "a=fmtp:100 0-15", "a=ptime:20", "a=maxptime:240",
-              "a=sendrecv"]
+              f"a={direction}"]
     if qos is not None:
         lines += qos_lines(*qos)
     return ("\r\n".join(lines) + "\r\n").encode()
@@ -102,7 +116,8 @@ def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None, *
              f"m=audio {port} RTP/AVP {' '.join(fmts)}", f"a=rtpmap:{pt} {name}/{rate}"]
     if tev is not None:
         lines += [f"a=rtpmap:{tev} telephone-event/8000", f"a=fmtp:{tev} 0-15"]
-    lines += ["a=ptime:20", "a=sendrecv"]
+    # RFC 3264 §6.1: sendonly is answered recvonly (hold, §8.4), inactive inactive.
+    lines += ["a=ptime:20", f"a={ANSWER_DIRECTION[direction(offer_sdp)]}"]
     if qos is not None:
         lines += qos_lines(*qos, confirm=confirm)
     return ("\r\n".join(lines) + "\r\n").encode()

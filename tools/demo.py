@@ -7,7 +7,8 @@ prints each SIP and Diameter message as it crosses the lab: the handsets'
 registrations, asked for over the UE node's gRPC service (REGISTER, UAR, MAR,
 401 with the AKA challenge, REGISTER with RES, SAR, 200, reg-event
 SUBSCRIBE/NOTIFY), then alice calling bob (INVITE
-through P, S, I, S, P with LIR; 180; 200; ACK) and hanging up (BYE).  The
+through P, S, I, S, P with LIR and QoS preconditions; reliable 183, PRACK,
+UPDATE; 180; 200; ACK) and hanging up (BYE).  The
 lab is brought down at the end (handsets deregister, Diameter DPR).  The
 messages are also written as a capture Wireshark opens
 (``.ims-run/demo/demo.pcap``, with the nodes' addresses) and as JSON lines
@@ -156,18 +157,18 @@ def run(lab: Lab, tap: Tap) -> None:
             s = ues.status(name)
             console.print(f"   [green]{s['impu']} registered[/] for {s['expires']} s; "
                           f"implicit set {', '.join(s['associated'])}; Service-Route {s['service_route'][0]}")
-        console.rule("3. Call set-up alice -> bob (TS 24.229 §5.1.3, §5.4.3; LIR at the I-CSCF)")
+        console.rule("3. VoLTE call alice -> bob: preconditions, 183/PRACK/UPDATE, 180, 200 (TS 24.229 §5.1.3)")
         call = ues.call("alice", BOB)
         answered = ues.wait_call("alice", call, ["confirmed", "failed", "ended"], 10)
         if answered["state"] != "confirmed":
             raise RuntimeError(f"the call failed: {answered['status']} {answered['reason']}")
-        time.sleep(0.2)
+        time.sleep(0.4)  # the printer keeps messages 0.2 s to put them in order
         console.print(f"   [green]call established[/] in {answered['setup_ms']:.0f} ms (bob answers after 0.5 s)")
         time.sleep(1.0)
         console.rule("4. Hang-up (RFC 3261 §15)")
         ues.hangup("alice", call)
         ended = ues.wait_call("bob", call, ["ended"], 5)
-        time.sleep(0.2)
+        time.sleep(0.4)
         console.print(f"   [green]call ended[/] ({ended['reason']})")
     console.rule("5. Lab shut-down: handsets deregister, CSCFs send DPR")
 

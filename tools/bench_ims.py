@@ -157,6 +157,9 @@ _failed: list[str] = []
 def _reg_run(tmp: Path, rate: int, duration: float) -> tuple[int, int, float, str, int]:
     before = _scscf_stat("auth_failed_res_truncated")
     ok, failed, elapsed, err = register_load(tmp, rate, duration)
+    if ok == 0 and elapsed < 2:  # SIPp itself did not start (e.g. its port not free yet): once more
+        time.sleep(2)
+        ok, failed, elapsed, err = register_load(tmp, rate, duration)
     return ok, failed, elapsed, err, _scscf_stat("auth_failed_res_truncated") - before
 
 

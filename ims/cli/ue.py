@@ -62,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--call-id", default="")
     p.add_argument("--status", type=int, default=486)
     p.set_defaults(func=_reject)
+    p = cmds.add_parser("dtmf", help="send digits in the call (INFO application/dtmf-relay)")
+    p.add_argument("ue")
+    p.add_argument("digits")
+    p.add_argument("--call-id", default="")
+    p.set_defaults(func=_dtmf)
     p = cmds.add_parser("message", help="send a MESSAGE (RFC 3428)")
     p.add_argument("ue")
     p.add_argument("target")
@@ -152,6 +157,10 @@ def _hold(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     return _run(args, lambda c: console.print(f"{args.ue}: resumed (re-INVITE {c.resume(args.ue, args.call_id)})"))
+
+
+def _dtmf(args: argparse.Namespace) -> int:
+    return _run(args, lambda c: c.send_dtmf(args.ue, args.digits, args.call_id))
 
 
 def _reject(args: argparse.Namespace) -> int:

@@ -29,7 +29,8 @@ from ims.control.server import ControlServer
 
 def _call_dict(c: Any) -> dict[str, Any]:
     return {"call_id": c.call_id, "role": c.role, "peer": c.peer, "state": c.state, "status": c.status,
-            "history": list(c.history), "setup_ms": c.setup_ms, "reason": c.reason, "held": c.held}
+            "history": list(c.history), "setup_ms": c.setup_ms, "reason": c.reason, "held": c.held,
+            "dtmf": c.dtmf}
 
 
 def _status_dict(s: Any) -> dict[str, Any]:
@@ -102,6 +103,10 @@ class UeClient(NodeClient):
     def resume(self, ue: str, call_id: str = "") -> int:
         return int(self._ok(self._rpc(self.ue.Resume, ue_pb2.UeCallRef(ue=ue, call_id=call_id))).status)
 
+    def send_dtmf(self, ue: str, digits: str, call_id: str = "", duration_ms: int = 160) -> None:
+        self._ok(self._rpc(self.ue.SendDtmf, ue_pb2.UeDtmf(ue=ue, call_id=call_id, digits=digits,
+                                                           duration_ms=duration_ms)))
+
     def message(self, ue: str, target: str, text: str) -> int:
         return int(self._rpc(self.ue.Message, ue_pb2.UeCallRequest(ue=ue, target=target, text=text)).status)
 
@@ -129,7 +134,7 @@ class UeServicer(ue_pb2_grpc.UeServicer):
     def _status_msg(d: dict[str, Any]) -> Any:
         calls = [ue_pb2.UeCall(call_id=c["call_id"], role=c["role"], peer=c["peer"], state=c["state"],
                                status=c["status"], history=c["history"], setup_ms=c["setup_ms"], reason=c["reason"],
-                               held=c["held"])
+                               held=c["held"], dtmf=c["dtmf"])
                  for c in d["calls"]]
         return ue_pb2.UeStatus(name=d["name"], impu=d["impu"], impi=d["impi"], contact=d["contact"],
                                registered=d["registered"], expires=d["expires"], associated=d["associated"],
@@ -190,7 +195,8 @@ class UeServicer(ue_pb2_grpc.UeServicer):
                           f"{request.ue}: call {request.call_id or '(latest)'} not in {', '.join(states)} "
                           f"after {request.timeout or 10.0} s (calls: {calls})")
         return ue_pb2.UeCall(call_id=rec.call_id, role=rec.role, peer=rec.peer, state=rec.state, status=rec.status,
-                             history=rec.history, setup_ms=rec.setup_ms, reason=rec.reason, held=rec.held)
+                             history=rec.history, setup_ms=rec.setup_ms, reason=rec.reason, held=rec.held,
+                             dtmf=rec.dtmf)
 
     def _hold(self, request: Any, context: Any, on: bool) -> Any:
         h = self._handset(request.ue, context)
@@ -206,6 +212,12 @@ class UeServicer(ue_pb2_grpc.UeServicer):
 
     def Resume(self, request: Any, context: Any) -> Any:  # noqa: N802
         return self._hold(request, context, False)
+
+    def SendDtmf(self, request: Any, context: Any) -> Any:  # noqa: N802
+        h = self._handset(request.ue, context)
+        return self._do(lambda: (self.server.run_on_trio(h.send_dtmf, request.call_id, request.digits,
+                                                         request.duration_ms or 160),
+                                 ue_pb2.UeResult(ok=True, message=f"sent {request.digits}"))[1])
 
     def Message(self, request: Any, context: Any) -> Any:  # noqa: N802
         h = self._handset(request.ue, context)

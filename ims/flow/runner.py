@@ -224,6 +224,9 @@ class FlowRunner:
                 status = ues.hold(value) if kind == "hold" else ues.resume(value)  # type: ignore[arg-type]
             if status != 200:
                 raise StepFailed(f"{value}: {kind} re-INVITE ended {status}")
+        elif kind == "dtmf":
+            with self._ues(value.ue) as ues:  # type: ignore[union-attr]
+                ues.send_dtmf(value.ue, value.digits)  # type: ignore[union-attr]
         elif kind == "message":
             with self._ues(value.from_) as ues:  # type: ignore[union-attr]
                 got = ues.message(value.from_, value.to, value.text)  # type: ignore[union-attr]
@@ -290,6 +293,14 @@ class FlowRunner:
                 raise StepFailed(f"{e.ue}: {exc}") from None
         if e.status is not None and rec["status"] != e.status:
             raise StepFailed(f"{e.ue}: call {rec['state']} with status {rec['status']}, expected {e.status}")
+        if e.dtmf is not None:
+            deadline = time.monotonic() + e.timeout
+            with self._ues(e.ue) as ues:
+                while rec["dtmf"] != e.dtmf and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    rec = next(c for c in ues.status(e.ue)["calls"] if c["call_id"] == rec["call_id"])
+            if rec["dtmf"] != e.dtmf:
+                raise StepFailed(f"{e.ue}: received digits {rec['dtmf']!r}, expected {e.dtmf!r}")
         if e.held is not None and rec["held"] != e.held:
             raise StepFailed(f"{e.ue}: the call is {'' if rec['held'] else 'not '}on hold")
         if e.max_setup_ms is not None and not 0 < rec["setup_ms"] <= e.max_setup_ms:

@@ -29,8 +29,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ACTIONS = ("register", "deregister", "call", "answer", "reject", "hangup", "hold", "resume", "message", "wait",
-           "impair", "network_deregister")
+ACTIONS = ("register", "deregister", "call", "answer", "reject", "hangup", "hold", "resume", "dtmf", "message",
+           "wait", "impair", "network_deregister")
 EXPECTATIONS = ("expect_message", "expect_call", "expect_registered")
 
 
@@ -68,6 +68,11 @@ class Message(_Strict):
     expect: int = 200
 
 
+class Dtmf(_Strict):
+    ue: str
+    digits: str
+
+
 class Impair(_Strict):
     node: str
     peer: str = "*"
@@ -100,6 +105,7 @@ class ExpectCall(_Strict):
     state: str | None = None
     status: int | None = None
     held: bool | None = None
+    dtmf: str | None = None  # the digits the handset received in the call
     max_setup_ms: float | None = None
     timeout: float = Field(10.0, gt=0, le=120)
 
@@ -120,6 +126,7 @@ class Step(_Strict):
     hangup: str | None = None
     hold: str | None = None
     resume: str | None = None
+    dtmf: Dtmf | None = None
     message: Message | None = None
     wait: float | None = Field(None, ge=0, le=300)
     impair: Impair | None = None

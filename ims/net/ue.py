@@ -24,7 +24,8 @@ from ims.net.impair import Impairments
 from ims.net.node import sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.uacore import (
-    CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, MessageReceived, PrackReceived, Registered,
+    CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, InfoReceived, MessageReceived, PrackReceived,
+    Registered,
     RegistrationFailed, ReinviteAnswered, ReinviteReceived, UpdateAnswered, UpdateReceived,
 )
 from ims.sip.uri import URI, parse_uri
@@ -61,6 +62,7 @@ class CallRecord:
     held: bool = False  # on hold (RFC 3264 §8.4), by either side
     extra_hold_wanted: bool = False
     reinvite_status: int | None = None  # the final status of our latest re-INVITE
+    dtmf: str = ""  # digits received (INFO application/dtmf-relay)
 
     def note(self, what: str, now: float) -> None:
         self.history.append(f"{(now - self.started) * 1000:.0f}ms {what}")
@@ -166,6 +168,13 @@ class Handset:
                 rec.reinvite_status = ev.status
                 if ev.status < 300:
                     rec.held = bool(rec.extra_hold_wanted)
+        elif isinstance(ev, InfoReceived):
+            rec = self.calls.get(ev.call_id)
+            digit = _dtmf_relay_signal(ev.request.body) if ev.request.content_type == "application/dtmf-relay" \
+                else None
+            if rec is not None and digit:
+                rec.dtmf += digit
+                rec.note(f"INFO {digit}", now)
         elif isinstance(ev, PrackReceived):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
@@ -350,6 +359,22 @@ class Handset:
             return rec.reinvite_status
         return 408
 
+    async def send_dtmf(self, call_id: str, digits: str, duration_ms: int = 160) -> None:
+        """Digits as SIP INFO application/dtmf-relay, one per INFO (RFC 4733 telephone-events travel with the
+        media; this is the signalling path labs and SIPp use as well)."""
+        rec = self._rec(call_id)
+        if rec.state != "confirmed":
+            raise ValueError(f"call {rec.call_id} is {rec.state}: DTMF needs an established call")
+        bad = [d for d in digits if d.upper() not in DTMF_DIGITS]
+        if bad or not digits:
+            raise ValueError(f"digits: {digits!r} (allowed: {DTMF_DIGITS})")
+        for d in digits:
+            body = f"Signal={d.upper()}\r\nDuration={duration_ms}\r\n".encode()
+            await self.stack.execute(self.ue.request_in_dialog(rec.call_id, "INFO", trio.current_time(), body=body,
+                                                               content_type="application/dtmf-relay"))
+            rec.note(f"INFO {d.upper()}", trio.current_time())
+            await trio.sleep(duration_ms / 1000)
+
     async def wait(self, call_id: str, states: tuple[str, ...], timeout: float) -> CallRecord | None:
         with trio.move_on_after(timeout):
             while True:
@@ -379,6 +404,17 @@ class Handset:
                 "service_route": list(ue.service_route), "history": list(ue.history), "auth": ue.sub.auth,
                 "pcscf": f"{ue.outbound_proxy.host}:{ue.outbound_proxy.port}" if ue.outbound_proxy else "",
                 "calls": [vars(c) for c in self.calls.values()]}
+
+
+DTMF_DIGITS = "0123456789*#ABCD"
+
+
+def _dtmf_relay_signal(body: bytes) -> str | None:
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition("=")
+        if name.strip().lower() == "signal" and value.strip().upper() in DTMF_DIGITS and value.strip():
+            return value.strip().upper()
+    return None
 
 
 async def keep_registered(h: Handset, *, first_delay: float = 0.0) -> None:

@@ -93,6 +93,14 @@ class UpdateReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class InfoReceived:
+    """An INFO in a dialog (RFC 6086), e.g. DTMF as application/dtmf-relay."""
+
+    call_id: str
+    request: Request
+
+
+@dataclass(frozen=True, slots=True)
 class ReinviteReceived:
     """A target refresh / session change in a confirmed dialog (hold, resume: RFC 3264 §8.4)."""
 
@@ -577,6 +585,8 @@ class UserAgent:
                 resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
             out.append(UpdateReceived(call.call_id, req) if req.method == "UPDATE"
                        else ReinviteReceived(call.call_id, req))
+        elif req.method == "INFO":
+            out.append(InfoReceived(call.call_id, req))
         return self.layer.send_response(key, resp, now) + out
 
     def _response_to_invite(self, call: Call, status: int, reason: str | None = None, *,

@@ -28,8 +28,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ims.control.client import ControlError, NodeClient
+from ims.control.client import ControlError
 from ims.control.events import NodeEvent
+from ims.control.tap import EventTap
 from ims.control.ue import UeClient
 from ims.lab import Lab, LabError, NodeProcess
 
@@ -57,32 +58,18 @@ class Tap:
         self.wall0 = time.time()
         self.events: list[NodeEvent] = []
         self.lock = threading.Lock()
-        self.t0 = time.monotonic()
-        self.threads: list[threading.Thread] = []
-        self.stop = threading.Event()
+        self.kinds: dict[str, str] = {}  # control target -> node kind
+        self._tap = EventTap(self._show, timeout=120)
+        self.stop = self._tap.stop
         threading.Thread(target=self._printer, daemon=True).start()
 
     def follow(self, node: NodeProcess) -> None:
         console.print(f"  [green]✓[/] {node.name:<6} {node.kind:<6} {node.address:<12} pid {node.pid}")
         if node.kind == "ue":
             return  # the P-CSCF reports what the handsets send (its subscription exists before they start)
-        ready = threading.Event()
-        t = threading.Thread(target=self._run, args=(node, ready), daemon=True)
-        t.start()
-        ready.wait(2)
-        self.threads.append(t)
-
-    def _run(self, node: NodeProcess, ready: threading.Event) -> None:
-        try:
-            with NodeClient(f"127.0.0.1:{node.control_port}") as c:
-                stream = c.events(timeout=120)
-                ready.set()
-                for ev in stream:
-                    if self.stop.is_set():
-                        return
-                    self._show(node, ev)
-        except ControlError:
-            ready.set()
+        target = f"127.0.0.1:{node.control_port}"
+        self.kinds[target] = node.kind
+        self._tap.follow(target, ready_timeout=2)
 
     def _who(self, hostport: str) -> str:
         host = hostport.rsplit(":", 1)[0]
@@ -90,9 +77,9 @@ class Tap:
             return self.phones.get(int(hostport.rsplit(":", 1)[1]), "ue")
         return self.names.get(host, host)
 
-    def _show(self, node: NodeProcess, ev: NodeEvent) -> None:
+    def _show(self, target: str, ev: NodeEvent) -> None:
         from_ue = ev.src.startswith(self.ue_host + ":")
-        if ev.direction != "out" and not (from_ue and node.kind == "pcscf"):
+        if ev.direction != "out" and not (from_ue and self.kinds.get(target) == "pcscf"):
             return
         with self.lock:
             self.events.append(ev)

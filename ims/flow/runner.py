@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ims.control.client import ControlError, NodeClient
 from ims.control.events import NodeEvent
+from ims.control.tap import EventTap
 from ims.control.ue import UeClient
 from ims.flow.schema import Flow, Step
 from ims.lab import Lab, NodeProcess
@@ -57,34 +58,21 @@ class StepFailed(Exception):
 
 
 class Tap:
-    """Every message each node sends, from the node's Events stream (one thread per node)."""
+    """Every message each node sends, as the node reports it (``ims.control.tap.EventTap``)."""
 
     def __init__(self) -> None:
         self.events: list[NodeEvent] = []
         self.lock = threading.Lock()
-        self.threads: list[threading.Thread] = []
-        self.stop = threading.Event()
+        self._tap = EventTap(self._collect)
+        self.stop = self._tap.stop
 
     def follow(self, node: NodeProcess) -> None:
-        ready = threading.Event()
-        t = threading.Thread(target=self._run, args=(node, ready), daemon=True)
-        t.start()
-        ready.wait(3)
-        self.threads.append(t)
+        self._tap.follow(f"127.0.0.1:{node.control_port}")
 
-    def _run(self, node: NodeProcess, ready: threading.Event) -> None:
-        try:
-            with NodeClient(f"127.0.0.1:{node.control_port}") as c:
-                stream = c.events(timeout=3600)
-                ready.set()
-                for ev in stream:
-                    if self.stop.is_set():
-                        return
-                    if ev.direction == "out":
-                        with self.lock:
-                            self.events.append(ev)
-        except ControlError:
-            ready.set()
+    def _collect(self, target: str, ev: NodeEvent) -> None:
+        if ev.direction == "out":
+            with self.lock:
+                self.events.append(ev)
 
     def since(self, t0: float) -> list[NodeEvent]:
         with self.lock:

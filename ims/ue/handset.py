@@ -231,7 +231,8 @@ class ImsHandset(UserAgent):
     def _route_headers(self) -> list[tuple[str, str]]:
         return [("Route", r) for r in self.service_route]
 
-    def subscribe_reg(self, now: float) -> list[Action]:
+    def _initial_headers(self, method: str, target: URI) -> Headers:
+        """An initial request's headers along the P-CSCF and the Service-Route (§5.1.2A.1.1)."""
         h = Headers()
         h.add("Via", self._via())
         h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")  # type: ignore[union-attr]
@@ -239,9 +240,13 @@ class ImsHandset(UserAgent):
             h.add("Route", r)
         h.add("Max-Forwards", "70")
         h.add("From", self._from(new_tag()))
-        h.add("To", f"<{self.aor}>")
+        h.add("To", f"<{target}>")
         h.add("Call-ID", new_call_id(self.local.host))
-        h.add("CSeq", "1 SUBSCRIBE")
+        h.add("CSeq", f"1 {method}")
+        return h
+
+    def subscribe_reg(self, now: float) -> list[Action]:
+        h = self._initial_headers("SUBSCRIBE", self.aor)
         h.add("Event", "reg")
         h.add("Expires", "600000")
         h.add("Accept", "application/reginfo+xml")
@@ -313,16 +318,7 @@ class ImsHandset(UserAgent):
 
     def message(self, target: URI, text: str, now: float) -> tuple[str, list[Action]]:
         """A MESSAGE (RFC 3428) along the Service-Route."""
-        h = Headers()
-        h.add("Via", self._via())
-        h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")  # type: ignore[union-attr]
-        for _, r in self._route_headers():
-            h.add("Route", r)
-        h.add("Max-Forwards", "70")
-        h.add("From", self._from(new_tag()))
-        h.add("To", f"<{target}>")
-        h.add("Call-ID", new_call_id(self.local.host))
-        h.add("CSeq", "1 MESSAGE")
+        h = self._initial_headers("MESSAGE", target)
         h.add("P-Preferred-Identity", f"<{self.aor}>")
         req = Request("MESSAGE", target, h)
         req.set_body(text.encode(), "text/plain")

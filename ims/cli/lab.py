@@ -59,6 +59,9 @@ def _lab(args: argparse.Namespace, topology: str | None = None) -> Lab:
     if topology is None:
         state = Path(args.run_dir) / "lab.json"
         topology = json.loads(state.read_text())["topology"] if state.exists() else DEFAULT_TOPOLOGY
+    if topology == DEFAULT_TOPOLOGY and not Path(topology).exists():
+        # Run from elsewhere than the checkout: the default lab that ships beside the package.
+        topology = str(Path(__file__).resolve().parents[2] / DEFAULT_TOPOLOGY)
     return Lab(topology, args.run_dir)
 
 

@@ -191,6 +191,9 @@ class Pcscf(CscfApp):
             req.add("P-Visited-Network-ID", f'"{self.config.visited_network or self.config.domain}"')
         if "p-charging-vector" not in req:
             req.add("P-Charging-Vector", f'icid-value="{os.urandom(8).hex()}";icid-generated-at={self.config.host}')
+        if len(self._pending) > 50_000:  # REGISTERs that never got a final response (the UE went away)
+            for k in list(self._pending)[:25_000]:
+                del self._pending[k]
         self._pending[(req.call_id, req.cseq.seq)] = pending
         return None
 

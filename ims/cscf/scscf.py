@@ -279,6 +279,9 @@ class Scscf(CscfApp):
                                         ck=item.confidentiality_key, ik=item.integrity_key)
         resp.add("WWW-Authenticate", str(challenge))
         self.count("challenges")
+        if len(self.challenges) > 50_000:  # challenges nobody answered: forget the expired ones
+            for k in [k for k, c in self.challenges.items() if c.expires_at < now]:
+                del self.challenges[k]
         log.info("REGISTER %s (%s): 401 %s challenge", impu, impi, challenge.get("algorithm"),
                  extra=log_extra(req, impu=impu))
         return resp

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from functools import partial
+from pathlib import Path
 
 import trio
 
@@ -48,7 +49,9 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
                                 bytes.fromhex(sub.amf), int(ue.sqn or sub.sqn, 16), sub.password, ue.auth)
         pcscf = topo.node(ue.pcscf)
         local = Address(node.address, BASE_PORT + i, ue.transport)
-        h = ImsHandset(identity, local, Address(pcscf.address, pcscf.sip.port if pcscf.sip else 5060, ue.transport),
+        sip = pcscf.sip
+        pport = (sip.tls_port or 5061) if ue.transport == "tls" and sip else (sip.port if sip else 5060)
+        h = ImsHandset(identity, local, Address(pcscf.address, pport, ue.transport),
                        timers=TimerConfig(t1=node.timers.t1, t2=node.timers.t2, t4=node.timers.t4), user=ue.name)
         b = ue.behaviour
         out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy,
@@ -72,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     args.control_port = args.control_port or tnode.control_port
 
     async def serve(node: NodeContext) -> None:
-        phones = {name: Handset(name, h, behaviour=b, events=node.events, impairments=node.control.impairments)
-                  for name, h, b in handsets(topo, tnode.name)}
+        phones = {}
+        for name, h, b in handsets(topo, tnode.name):
+            tls = None
+            if h.local.transport == "tls":  # a handset on SIP over TLS listens on TLS too, at its own port
+                from ims.net.tls import lab_stack_settings
+
+                tls = lab_stack_settings(h.local.host, Path(args.run_dir) / "tls", tls_port=h.local.port)
+            phones[name] = Handset(name, h, behaviour=b, events=node.events, impairments=node.control.impairments,
+                                   tls=tls)
         for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
             node.log.info("impairment toward %s", rule)
         node.control.add_servicer(ue_pb2_grpc.add_UeServicer_to_server, UeServicer(node.control, phones))

@@ -13,6 +13,7 @@ published on the node's event bus when someone listens (ladders, pcaps).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -40,11 +41,12 @@ DIAMETER_INVALID_AVP_VALUE = 5004
 class CscfRunner:
     def __init__(self, app: CscfApp, *, host: str, port: int, transports: tuple[str, ...] = ("udp", "tcp"),
                  diameter: DiameterSetup | None = None, events: EventBus | None = None,
-                 request_timeout: float = 5.0, impairments: Impairments | None = None) -> None:
+                 request_timeout: float = 5.0, impairments: Impairments | None = None,
+                 tls: dict[str, Any] | None = None) -> None:
         self.app = app
         self.events = events
         self.stack = SipStack(app, host=host, port=port, transports=transports, on_message=sip_event_hook(events),
-                              impairments=impairments)
+                              impairments=impairments, **(tls or {}))
         self.diameter: DiameterNode | None = None
         self.setup = diameter
         if diameter is not None:
@@ -171,10 +173,16 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
     async def serve(node: NodeContext) -> None:
         app = make_app(topo, tnode)
         addr = sip_address(tnode)
-        transports = tuple(t for t in (tnode.sip.transports if tnode.sip else ["udp"]) if t in ("udp", "tcp"))
+        transports = tuple(t for t in (tnode.sip.transports if tnode.sip else ["udp"]) if t in ("udp", "tcp", "tls"))
         setup = diameter_setup(topo, tnode) if kind in ("icscf", "scscf") else None
+        tls = None
+        if "tls" in transports:  # RFC 3261 §26.3.1: sips/TLS with a lab certificate made at start
+            from ims.net.tls import lab_stack_settings
+
+            tls = lab_stack_settings(addr.host, Path(args.run_dir) / "tls",
+                                     tls_port=tnode.sip.tls_port if tnode.sip else None)
         runner = CscfRunner(app, host=addr.host, port=addr.port, transports=transports or ("udp",),
-                            diameter=setup, events=node.events, impairments=node.control.impairments)
+                            diameter=setup, events=node.events, impairments=node.control.impairments, tls=tls)
         for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
             node.log.info("impairment toward %s", rule)
         node.control.stats = lambda: {**app.stats(), **runner.stack.stats, "cx_failures": runner.cx_failures,
@@ -184,7 +192,10 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
                                        "hss": ",".join(f"{h}@{a}:{p}" for h, a, p in setup.peers) if setup else ""}
         await node.start_control()
         await node.nursery.start(runner.run)
-        node.log.info("SIP on %s:%d (%s)", addr.host, addr.port, ",".join(transports))
+        for t, port in runner.stack.bound.items():
+            app.core.add_alias(addr.host, port)  # e.g. the TLS port: a Route naming it is ours
+        node.log.info("SIP on %s:%d (%s)%s", addr.host, addr.port, ",".join(transports),
+                      f", TLS on {runner.stack.bound['tls']}" if "tls" in runner.stack.bound else "")
         if setup is not None:
             if await runner.wait_for_hss(10.0):
                 node.log.info("HSS peer up")

@@ -53,3 +53,14 @@ def client_context(*, verify: bool = True, cafile: Path | None = None) -> ssl.SS
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def lab_stack_settings(host: str, directory: Path, *, tls_port: int | None = None, cert: Path | None = None,
+                       key: Path | None = None, verify: bool = False) -> dict[str, object]:
+    """``SipStack`` keyword arguments for a lab node that serves SIP over TLS: its certificate (a
+    self-signed one for ``host`` in ``directory`` when none is given) and a client context that, by
+    default, accepts the other nodes' self-signed certificates (a lab has no CA)."""
+    if cert is None or key is None:
+        cert, key = self_signed(host, directory)
+    return {"tls_port": tls_port, "tls_server_context": server_context(cert, key),
+            "tls_client_context": client_context(verify=verify)}

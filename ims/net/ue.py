@@ -71,13 +71,13 @@ class CallRecord:
 class Handset:
     def __init__(self, name: str, ue: ImsHandset, *, behaviour: Behaviour | None = None,
                  events: EventBus | None = None, media_port: int = 0,
-                 impairments: Impairments | None = None) -> None:
+                 impairments: Impairments | None = None, tls: dict[str, Any] | None = None) -> None:
         self.name = name
         self.ue = ue
         self.behaviour = behaviour or Behaviour()
         self.media_port = media_port or 40000 + ue.local.port % 1000 * 2
         self.stack = SipStack(ue, host=ue.local.host, port=ue.local.port, transports=(ue.local.transport,),
-                              on_message=sip_event_hook(events), impairments=impairments)
+                              on_message=sip_event_hook(events), impairments=impairments, **(tls or {}))
         self.calls: dict[str, CallRecord] = {}
         self.latest: str | None = None
         self.messages: list[str] = []  # bodies of MESSAGEs received

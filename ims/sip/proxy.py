@@ -241,6 +241,10 @@ class ProxyCore:
             out.extend(self.layer.transport_error(key, now))
         return self._dispatch(out, now)
 
+    def add_alias(self, host: str, port: int) -> None:
+        """Another host:port this element answers on (its TLS port, say): Route entries naming it are ours."""
+        self._ours.add((host.lower(), port))
+
     # -- introspection (tests, control plane) -----------------------------------
     def contexts(self) -> int:
         """Response contexts still open (waiting for a final response)."""

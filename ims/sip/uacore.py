@@ -208,6 +208,13 @@ class UserAgent:
         disp = f'"{self.display_name}" ' if self.display_name else ""
         return f"{disp}<{self.aor}>;tag={tag}"
 
+    def _proxy_route(self) -> str:
+        """The outbound proxy as a loose Route, with its transport when not UDP (RFC 3261 §8.1.2)."""
+        p = self.outbound_proxy
+        assert p is not None
+        tp = "" if p.transport == "udp" else f";transport={p.transport}"
+        return f"<sip:{p.host}:{p.port}{tp};lr>"
+
     def _dest_for(self, uri: URI, routes: list[str] | None = None) -> Address:
         if self.outbound_proxy is not None:
             return self.outbound_proxy
@@ -312,7 +319,7 @@ class UserAgent:
         h = Headers()
         h.add("Via", self._via())
         if self.outbound_proxy is not None:
-            h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")
+            h.add("Route", self._proxy_route())
         h.add("Max-Forwards", "70")
         h.add("From", self._from(self._reg_tag))
         h.add("To", f"<{self.aor}>")
@@ -360,7 +367,7 @@ class UserAgent:
         h = Headers()
         h.add("Via", self._via())
         if self.outbound_proxy is not None:
-            h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")
+            h.add("Route", self._proxy_route())
         h.add("Max-Forwards", "70")
         h.add("From", self._from(tag))
         h.add("To", f"<{target}>")

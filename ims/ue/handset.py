@@ -235,7 +235,7 @@ class ImsHandset(UserAgent):
         """An initial request's headers along the P-CSCF and the Service-Route (§5.1.2A.1.1)."""
         h = Headers()
         h.add("Via", self._via())
-        h.add("Route", f"<sip:{self.outbound_proxy.host}:{self.outbound_proxy.port};lr>")  # type: ignore[union-attr]
+        h.add("Route", self._proxy_route())  # type: ignore[union-attr]
         for _, r in self._route_headers():
             h.add("Route", r)
         h.add("Max-Forwards", "70")

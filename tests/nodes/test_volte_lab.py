@@ -240,50 +240,16 @@ def test_unknown_handset_is_not_found(ues: UeClient) -> None:
         ues.status("zed")
 
 
-SIPP_AKA = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="ims-aka-register">
-  <send retrans="500"><![CDATA[
-
-      REGISTER sip:{domain} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: <sip:sipp@{domain}>;tag=[pid]SIPpTag[call_number]
-      To: <sip:sipp@{domain}>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      Authorization: Digest username="{impi}", realm="{domain}", nonce="", uri="sip:{domain}", response=""
-      Expires: 600
-      Max-Forwards: 70
-      Content-Length: 0
-
-  ]]></send>
-  <recv response="401" auth="true" />
-  <send retrans="500"><![CDATA[
-
-      REGISTER sip:{domain} SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
-      From: <sip:sipp@{domain}>;tag=[pid]SIPpTag[call_number]
-      To: <sip:sipp@{domain}>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:sipp@[local_ip]:[local_port]>
-      [authentication username={impi} aka_K=0x{k} aka_OP=0x{op} aka_AMF=0x8000]
-      Expires: 600
-      Max-Forwards: 70
-      Content-Length: 0
-
-  ]]></send>
-  <recv response="200" />
-</scenario>
-"""
 
 
 @pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
     _, tmp = lab
-    scenario = tmp / "aka.xml"
-    scenario.write_text(SIPP_AKA.format(domain=DOMAIN, impi=f"001010000000008@{DOMAIN}", k="08" * 16, op="cd" * 16))
+    scenario = ROOT / "tools" / "sipp" / "ims_aka_register.xml"  # the shipped scenario, SIPp's own AKA
+    impi = f"001010000000008@{DOMAIN}"
+    users = tmp / "users.csv"
+    users.write_text(f"SEQUENTIAL\nsipp;{impi};[authentication username={impi} aka_K=0x{'08' * 16} "
+                     f"aka_OP=0x{'cd' * 16} aka_AMF=0x8000]\n")
     assert SIPP is not None
     from ims.control.client import NodeClient
 
@@ -295,12 +261,13 @@ def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
     # S-CSCF says so.  Such an attempt is retried; any other failure fails the test.
     for attempt in range(4):
         before = truncated()
-        run = subprocess.run([SIPP, "-sf", str(scenario), "127.0.1.40:5060", "-i", "127.0.1.200", "-p", "5070",
+        run = subprocess.run([SIPP, "-sf", str(scenario), "-inf", str(users), "-set", "domain", DOMAIN,
+                              "127.0.1.40:5060", "-i", "127.0.1.200", "-p", "5070",
                               "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error", "-trace_err"],
                              capture_output=True, text=True, timeout=60, cwd=tmp)
         if run.returncode == 0:
             break
-        errors = tmp / "aka_errors.log"
+        errors = next(tmp.glob("ims_aka_register_*errors.log"), tmp / "none")
         detail = errors.read_text()[-2000:] if errors.exists() else run.stdout[-2000:]
         assert truncated() == before + 1, detail
     assert run.returncode == 0

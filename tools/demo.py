@@ -11,16 +11,15 @@ through P, S, I, S, P with LIR and QoS preconditions; reliable 183, PRACK,
 UPDATE; 180; 200; ACK) and hanging up (BYE).  The
 lab is brought down at the end (handsets deregister, Diameter DPR).  The
 messages are also written as a capture Wireshark opens
-(``.ims-run/demo/demo.pcap``, with the nodes' addresses) and as JSON lines
-(``.ims-run/demo/events.jsonl``).  Exit status 0 means every step worked.
+(``.ims-run/demo/demo.pcap``, with the nodes' addresses), as a ladder diagram
+with the clause of each step (``.ims-run/demo/ladder.html``) and as JSON
+lines (``.ims-run/demo/events.jsonl``, for ``ims trace``).  Exit status 0 means every step worked.
 """
 
 from __future__ import annotations
 
-import base64
 import heapq
 import itertools
-import json
 import sys
 import threading
 import time
@@ -120,11 +119,9 @@ class Tap:
         return write_events(path, self.events)
 
     def save(self, path: Path) -> None:
-        with path.open("w") as fh:
-            for ev in self.events:
-                fh.write(json.dumps({"time": ev.time, "node": ev.node, "kind": ev.kind, "direction": ev.direction,
-                                     "src": ev.src, "dst": ev.dst, "transport": ev.transport,
-                                     "summary": ev.summary, "payload": base64.b64encode(ev.payload).decode()}) + "\n")
+        from ims.trace.record import write_events
+
+        write_events(path, self.events)
 
 
 def run(lab: Lab, tap: Tap) -> None:
@@ -182,10 +179,16 @@ def main() -> int:
         RUN_DIR.mkdir(parents=True, exist_ok=True)
         tap.save(RUN_DIR / "events.jsonl")
         frames = tap.save_pcap(RUN_DIR / "demo.pcap")
+        from ims.topology import load
+        from ims.trace.ladder import Ladder, topology_names
+
+        ladder = Ladder(tap.events, topology_names(load(TOPOLOGY)), explain_steps=True)
+        (RUN_DIR / "ladder.html").write_text(ladder.html("ims-lab demo: IMS-AKA registration and a VoLTE call"))
     if ok:
         console.print(f"[bold green]demo passed[/]: {len(tap.events)} messages")
         console.print(f"  capture (Wireshark, tshark): {RUN_DIR / 'demo.pcap'} ({frames} frames)")
-        console.print(f"  events (JSON lines):         {RUN_DIR / 'events.jsonl'}")
+        console.print(f"  ladder (open in a browser):  {RUN_DIR / 'ladder.html'}")
+        console.print(f"  events (JSON lines):         {RUN_DIR / 'events.jsonl'}  (ims trace FILE --explain)")
         return 0
     return 1
 

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--run-dir", default=".ims-run/flows", help="where the labs keep their state and logs")
     run.add_argument("--pcap", help="write every message of the run here (one file per lab: NAME-LAB.pcap "
                                     "when the flows use several labs)")
+    run.add_argument("--ladder", help="write the run as an HTML ladder diagram here (per lab, like --pcap)")
+    run.add_argument("--events", help="write the run's messages as JSON lines here (for ims trace; per lab)")
     run.set_defaults(func=_run)
     check = cmds.add_parser("check", help="validate flow files (and the topologies they name)")
     check.add_argument("flows", nargs="+", metavar="FLOW")
@@ -89,14 +91,7 @@ def _run(args: argparse.Namespace) -> int:
                 _print(result, len(flow.steps))  # type: ignore[attr-defined]
         finally:
             runner.stop()
-            if args.pcap:
-                from ims.net.pcap import write_events
-
-                pcap = Path(args.pcap)
-                if len(by_topology) > 1:
-                    pcap = pcap.with_name(f"{pcap.stem}-{topology.stem}{pcap.suffix}")
-                n = write_events(pcap, runner.tap.events)
-                console.print(f"capture: {pcap} ({n} messages)")
+            _evidence(args, runner, topology, len(by_topology) > 1)
     if args.junit:
         Path(args.junit).write_bytes(junit_xml(results))
     failed = [r for r in results if not r.ok]
@@ -106,6 +101,32 @@ def _run(args: argparse.Namespace) -> int:
     if args.junit:
         console.print(f"JUnit XML: {args.junit}")
     return 1 if failed else 0
+
+
+def _evidence(args: argparse.Namespace, runner: FlowRunner, topology: Path, several: bool) -> None:
+    """--pcap, --ladder, --events: the run's messages, one file per lab when there are several."""
+
+    def path(given: str) -> Path:
+        p = Path(given)
+        return p.with_name(f"{p.stem}-{topology.stem}{p.suffix}") if several else p
+
+    events = runner.tap.events
+    if args.pcap:
+        from ims.net.pcap import write_events as write_pcap
+
+        n = write_pcap(path(args.pcap), events)
+        console.print(f"capture: {path(args.pcap)} ({n} messages)")
+    if args.events:
+        from ims.trace.record import write_events
+
+        write_events(path(args.events), events)
+        console.print(f"events: {path(args.events)}")
+    if args.ladder:
+        from ims.trace.ladder import Ladder
+
+        names = {k: v for k, v in runner.names.items()}
+        path(args.ladder).write_text(Ladder(events, names, explain_steps=True).html(f"flows on {topology.name}"))
+        console.print(f"ladder: {path(args.ladder)}")
 
 
 def _print(result: FlowResult, planned: int) -> None:

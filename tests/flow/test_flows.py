@@ -37,21 +37,25 @@ def test_shipped_flows_pass_and_a_broken_one_fails(tmp_path: Path) -> None:
     broken.write_text(BROKEN.format(topology=ROOT / "topologies" / "volte-flows.toml"))
     junit = tmp_path / "junit.xml"
     pcap = tmp_path / "flows.pcap"
+    ladder = tmp_path / "ladder.html"
     run = _ims("flow", "run", *FLOWS, str(broken), "--junit", str(junit), "--run-dir", str(tmp_path / "run"),
-               "--pcap", str(pcap))
+               "--pcap", str(pcap), "--ladder", str(ladder), "--events", str(tmp_path / "events.jsonl"))
     assert run.returncode == 1, run.stdout + run.stderr
     out = run.stdout
     assert f"{len(FLOWS)}/{len(FLOWS) + 1} flows passed" in out, out
-    assert "FAIL broken on purpose" in out
-    assert "✗ 2. an LIR during registration (there is none)" in out
-    assert "no LIR crossed icscf -> hss within 1.0 s; from icscf went:" in out and "UAR" in out
-    assert "(1 later steps not run)" in out
+    assert "FAIL broken on purpose" in out, out
+    assert "✗ 2. an LIR during registration (there is none)" in out, out
+    assert "no LIR crossed icscf -> hss within 1.0 s; from icscf went:" in out and "UAR" in out, out
+    assert "(1 later steps not run)" in out, out
     suites = {s.get("name"): s for s in ET.parse(junit).getroot()}
     assert suites["broken on purpose"].get("failures") == "1"
     passed = [s for name, s in suites.items() if name != "broken on purpose"]
     assert all(s.get("failures") == "0" for s in passed)
     assert sum(int(s.get("tests", 0)) for s in passed) >= 50
     assert not (tmp_path / "run" / "volte-flows" / "lab.json").exists()  # the lab went down
+    page = ladder.read_text()
+    assert page.count('class="msg"') > 300 and "TS 29.228 §6.3" in page and ">tess<" in page, out
+    assert (tmp_path / "events.jsonl").stat().st_size > 10_000
     _tshark_decodes_everything(pcap)
 
 

@@ -115,14 +115,25 @@ def test_restart_and_foreground_supervision_restarts_on_failure(tmp_path: Path) 
     try:
         deadline = time.monotonic() + 60
         rows: list = []
-        while time.monotonic() < deadline:
-            if (run_dir / "lab.json").exists():
-                st = _ims("status", "--run-dir", str(run_dir), "--json")
-                rows = json.loads(st.stdout) if st.stdout.strip() else []
-                if len(rows) == 2 and all(r["state"] == "running" for r in rows):
-                    break
-            time.sleep(0.2)
-        assert fg.poll() is None and len(rows) == 2, rows
+        # Kill only once 'ims up' itself says the lab is up: nodes answer Health a little before the
+        # orchestrator has finished waiting for them, and a node dying during start-up fails the start.
+        # (A reader thread: select() on a buffered pipe misses lines already read into the buffer.)
+        import queue
+        import threading
+
+        lines: queue.Queue[str] = queue.Queue()
+        assert fg.stdout is not None
+        threading.Thread(target=lambda: [lines.put(ln) for ln in fg.stdout], daemon=True).start()  # type: ignore[union-attr]
+        seen = ""
+        while "nodes healthy" not in seen and time.monotonic() < deadline:
+            try:
+                seen += lines.get(timeout=1.0)
+            except queue.Empty:
+                pass
+        assert "nodes healthy" in seen, seen
+        st = _ims("status", "--run-dir", str(run_dir), "--json")
+        rows = json.loads(st.stdout) if st.stdout.strip() else []
+        assert fg.poll() is None and len(rows) == 2 and all(r["state"] == "running" for r in rows), rows
         first = next(r["pid"] for r in rows if r["name"] == "proxy")
         os.kill(first, signal.SIGKILL)  # the supervisor must bring it back
         new = first
@@ -134,5 +145,9 @@ def test_restart_and_foreground_supervision_restarts_on_failure(tmp_path: Path) 
         assert new != first, "the proxy was not restarted"
     finally:
         fg.send_signal(signal.SIGINT)
-        out, _ = fg.communicate(timeout=60)
-    assert "restarted proxy" in out and "hss: stopped" in out
+        fg.wait(timeout=60)
+    time.sleep(0.5)  # the reader thread drains the pipe
+    out = seen
+    while not lines.empty():
+        out += lines.get()
+    assert "restarted proxy" in out and "hss: stopped" in out, out

@@ -31,7 +31,7 @@ from ims.cscf.common import CscfApp, aor_key, log_extra, route_value, telephone_
 from ims.diameter import cx
 from ims.diameter.constants import (
     DIAMETER_FIRST_REGISTRATION, DIAMETER_SUBSEQUENT_REGISTRATION, DIAMETER_SUCCESS, DIAMETER_UNREGISTERED_SERVICE,
-    UAT_DE_REGISTRATION, UAT_REGISTRATION, UAT_REGISTRATION_AND_CAPABILITIES,
+    UAT_DE_REGISTRATION, UAT_REGISTRATION,
 )
 from ims.sip.errors import SipError
 from ims.sip.events import Action, Address, TimerConfig

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ims.topology import Topology, load
+from ims.topology import load
 
 # Start order: what others depend on first (TS 23.228 roles).
 START_ORDER = ("hss", "mgw", "pstn", "scscf", "icscf", "tas", "bgcf", "mgcf", "pcscf", "proxy", "ue")

@@ -27,7 +27,8 @@ from ims.net.node import NodeContext, parse_node_args, run_node
 from ims.net.ue import Behaviour, Handset, keep_registered
 from ims.sip.events import Address, TimerConfig
 from ims.topology import Topology, TopologyError, load
-from ims.ue.handset import ImsHandset, Subscription
+from ims.ue.handset import ImsHandset
+from ims.ue.lab import subscription_for
 
 BASE_PORT = 5060
 
@@ -37,16 +38,7 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
     node = topo.node(node_name)
     out = []
     for i, ue in enumerate(u for u in topo.ues if u.node == node_name):
-        sub = next(s for s in topo.subscribers if ue.subscriber in (s.impi, s.imsi))
-        domain = sub.impi.partition("@")[2] or topo.domain_of(node).name
-        if sub.opc:
-            opc = bytes.fromhex(sub.opc)
-        else:
-            from ims.aka.milenage import compute_opc
-
-            opc = compute_opc(bytes.fromhex(sub.k), bytes.fromhex(sub.op or ""))
-        identity = Subscription(sub.impi, ue.impu or sub.impus[0], domain, bytes.fromhex(ue.k or sub.k), opc,
-                                bytes.fromhex(sub.amf), int(ue.sqn or sub.sqn, 16), sub.password, ue.auth)
+        identity = subscription_for(topo, ue)
         pcscf = topo.node(ue.pcscf)
         local = Address(node.address, BASE_PORT + i, ue.transport)
         sip = pcscf.sip

@@ -17,6 +17,7 @@ from ims.hss.store import Store
 from ims.sip.events import Address
 from ims.topology import load
 from ims.ue.handset import ImsHandset, Subscription
+from ims.ue.lab import subscription_for
 from tests.sip.harness import Net
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,10 +45,7 @@ class Lab(Net):
 
     def handset(self, name: str, port: int, **changes: Any) -> ImsHandset:
         ue = next(u for u in self.topo.ues if u.name == name)
-        s = next(s for s in self.topo.subscribers if s.impi == ue.subscriber)
-        fields = dict(impi=s.impi, impu=s.impus[0], domain=self.topo.domains[0].name, k=bytes.fromhex(s.k),
-                      opc=bytes.fromhex(s.opc or ""), amf=bytes.fromhex(s.amf), sqn=int(s.sqn, 16),
-                      password=s.password, auth=ue.auth)
+        fields = dict(vars(subscription_for(self.topo, ue)))
         fields.update(changes)
         addr = Address("127.0.1.100", port)
         h = ImsHandset(Subscription(**fields), addr, sip_address(self.topo.node("pcscf")))

@@ -18,6 +18,14 @@ def ue_sent(lab: Lab, port: int, method: str) -> int:
                and data.startswith(method.encode() + b" "))
 
 
+def alice_and_bob(lab: Lab):  # type: ignore[no-untyped-def]
+    """Both handsets of volte-basic, registered."""
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    register(lab, alice)
+    register(lab, bob)
+    return alice, bob
+
+
 def register(lab: Lab, ue) -> None:  # type: ignore[no-untyped-def]
     lab.run(ue.ims_register(lab.now), ue)
 
@@ -77,9 +85,7 @@ def test_unknown_impu_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 def test_call_answer_and_hangup(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     call_id, actions = alice.call(parse_uri(BOB), lab.now, sdp=b"v=0\r\n")
     lab.run(actions, alice)
     incoming = lab.of("bob", IncomingCall)
@@ -98,9 +104,7 @@ def test_call_answer_and_hangup(tmp_path) -> None:  # type: ignore[no-untyped-de
 
 def test_call_by_tel_uri_uses_enum(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     call_id, actions = alice.call(parse_uri("tel:+15550002"), lab.now)
     lab.run(actions, alice)
     assert len(lab.of("bob", IncomingCall)) == 1
@@ -117,9 +121,7 @@ def test_call_to_unregistered_user_is_480(tmp_path) -> None:  # type: ignore[no-
 
 def test_cancel_before_answer_is_487(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     call_id, actions = alice.call(parse_uri(BOB), lab.now)
     lab.run(actions, alice)
     lab.run(bob.ringing(call_id, lab.now), bob)
@@ -130,9 +132,7 @@ def test_cancel_before_answer_is_487(tmp_path) -> None:  # type: ignore[no-untyp
 
 def test_busy_callee_is_486(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     call_id, actions = alice.call(parse_uri(BOB), lab.now)
     lab.run(actions, alice)
     lab.run(bob.reject(call_id, 486, lab.now), bob)
@@ -150,9 +150,7 @@ def test_unregistered_ue_request_is_403_at_pcscf(tmp_path) -> None:  # type: ign
 
 def test_deregistration_and_network_initiated(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     lab.run(alice.ims_deregister(lab.now), alice)
     assert lab.of("alice", Deregistered)[0].by_network is False
     assert not alice.registered and lab.scscf.registrations() == 1
@@ -203,9 +201,7 @@ def test_security_verify_mismatch_is_494(tmp_path) -> None:  # type: ignore[no-u
 
 def test_pcscf_asserts_identity_and_strips_ue_assertions(tmp_path) -> None:  # type: ignore[no-untyped-def]
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     # the UE claims another identity in P-Asserted-Identity (ignored) and prefers its tel URI (honoured)
     call_id, actions = alice.invite(parse_uri(BOB), lab.now, extra_headers=[
         *alice._route_headers(), ("P-Asserted-Identity", f"<{BOB}>"), ("P-Preferred-Identity", "<tel:+15550001>")])
@@ -243,9 +239,7 @@ def test_ifc_routes_through_an_application_server_and_back(tmp_path) -> None:  #
     as_core = ProxyCore(local=Address("127.0.1.50", 5060), domain="as.example",
                         route=lambda req: Forward([Target(req.uri)]))
     lab.add("as", Address("127.0.1.50", 5060), as_core)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     lab.scscf._record(ALICE).ifcs = [Ifc(0, "sip:127.0.1.50:5060", method="INVITE", session_case=0)]
     call_id, actions = alice.call(parse_uri(BOB), lab.now)
     lab.run(actions, alice)
@@ -299,9 +293,7 @@ def test_message_between_handsets(tmp_path) -> None:  # type: ignore[no-untyped-
     from ims.ue.handset import MessageDelivered
 
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     call_id, actions = alice.message(parse_uri(BOB), "hello bob", lab.now)
     lab.run(actions, alice)
     assert lab.of("alice", MessageDelivered) == [MessageDelivered(call_id, 200)]
@@ -386,9 +378,7 @@ def test_preconditions_183_prack_update_then_alerting(tmp_path) -> None:  # type
     from ims.ue import sdp
 
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     bob.answer_sdp = lambda call_id, req: sdp.answer(req.body, "127.0.1.100", 4002, qos=("sendrecv", "sendrecv"))
     offer = sdp.offer("127.0.1.100", 4000, qos=("none", "none"))
     call_id, actions = alice.call(parse_uri(BOB), lab.now, sdp=offer, preconditions=True)
@@ -418,9 +408,7 @@ def test_reliable_183_is_retransmitted_until_prack_and_given_up(tmp_path) -> Non
     from ims.sip.uacore import CallFailed
 
     lab = Lab(tmp_path)
-    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
-    register(lab, alice)
-    register(lab, bob)
+    alice, bob = alice_and_bob(lab)
     call_id, actions = alice.call(parse_uri(BOB), lab.now, preconditions=True)
     lab.run(actions, alice)
     lab.drop = lambda data: data.startswith(b"PRACK")  # every PRACK is lost

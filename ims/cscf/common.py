@@ -80,6 +80,9 @@ class CscfApp:
     def transport_error(self, dest: Address, now: float) -> list[Action]:
         return self.core.transport_error(dest, now)
 
+    def connection_lost(self, dest: Address, now: float) -> list[Action]:
+        return self.core.connection_lost(dest, now)
+
     def stats(self) -> dict[str, int]:
         return {**self.core.stats, **self.counters, "transactions": len(self.core.layer),
                 "parked": self.core.parked()}

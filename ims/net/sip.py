@@ -54,6 +54,7 @@ class SipCore(Protocol):
     def next_deadline(self) -> float | None: ...
     def handle_timers(self, now: float) -> list[Action]: ...
     def transport_error(self, dest: Address, now: float) -> list[Action]: ...
+    def connection_lost(self, dest: Address, now: float) -> list[Action]: ...
 
 
 class TransportUnavailable(RuntimeError):
@@ -215,6 +216,12 @@ class SipStack:
     async def _transport_error(self, dest: Address) -> None:
         await self.execute(self._core_call(self.core.transport_error, dest, trio.current_time()) or [])
 
+    async def _connection_lost(self, remote: Address) -> None:
+        # A peer that died (process killed, host reset) may have closed the connection just before we
+        # wrote a request on it: the write succeeded, no answer will ever come.  §18.4 transport errors
+        # are reported for the requests still waiting on it rather than after Timer B/F.
+        await self.execute(self._core_call(self.core.connection_lost, remote, trio.current_time()) or [])
+
     def _on_bytes(self, data: bytes, source: Address, reply: Callable[[bytes], Any] | None) -> list[Action] | bytes | None:
         """Parse and feed; returns actions, or bytes to answer directly (400), or None."""
         self.stats["rx"] += 1
@@ -304,35 +311,40 @@ class SipStack:
         conn = _Conn(stream, remote)
         key = (remote.host, remote.port, remote.transport)
         self._conns[key] = conn
+        lost = False
         async with stream:
             try:
                 with conn.scope:
-                    await self._read_loop(conn, remote)
+                    lost = await self._read_loop(conn, remote)
             finally:
                 self._forget(conn)  # before the close: nobody may pick a closing connection
+        if lost:
+            await self._connection_lost(remote)
 
     def _forget(self, conn: _Conn) -> None:
         key = (conn.remote.host, conn.remote.port, conn.remote.transport)
         if self._conns.get(key) is conn:
             del self._conns[key]
 
-    async def _read_loop(self, conn: _Conn, remote: Address) -> None:
-        """Frame, parse and feed what a stream peer sends, in either direction of connection."""
+    async def _read_loop(self, conn: _Conn, remote: Address) -> bool:
+        """Frame, parse and feed what a stream peer sends, in either direction of connection.
+
+        Returns True when the peer closed or reset the connection, False when we closed it."""
         framer = StreamFramer()
         while True:
             try:
                 data = await conn.stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError, OSError):
-                return
+                return True
             if not data:
-                return
+                return True
             conn.last_used = trio.current_time()
             try:
                 frames = framer.feed(data)
             except SipParseError as exc:
                 self.stats["parse_errors"] += 1
                 log.info("closing %s: %s", remote, exc.reason)
-                return
+                return False
             for frame in frames:
                 if frame == PING:
                     await self._write(conn, PONG)
@@ -397,12 +409,15 @@ class SipStack:
         key = (dest.host, dest.port, dest.transport)
         conn = self._conns[key] = _Conn(stream, dest)
         task_status.started()
+        lost = False
         async with stream:
             try:
                 with conn.scope:
-                    await self._read_loop(conn, dest)
+                    lost = await self._read_loop(conn, dest)
             finally:
                 self._forget(conn)
+        if lost:
+            await self._connection_lost(dest)
 
     async def _idle_reaper(self) -> None:
         while True:

@@ -241,6 +241,9 @@ class ProxyCore:
             out.extend(self.layer.transport_error(key, now))
         return self._dispatch(out, now)
 
+    def connection_lost(self, dest: Address, now: float) -> list[Action]:
+        return self._dispatch(self.layer.connection_lost(dest, now), now)
+
     def add_alias(self, host: str, port: int) -> None:
         """Another host:port this element answers on (its TLS port, say): Route entries naming it are ours."""
         self._ours.add((host.lower(), port))

@@ -596,3 +596,13 @@ class TransactionLayer:
 
     def transactions_to(self, dest: Address) -> list[TransactionKey]:
         return [k for k, t in self._txns.items() if getattr(t, "dest", None) == dest]
+
+    def connection_lost(self, dest: Address, now: float) -> list[Action]:
+        """The connection to ``dest`` was closed or reset by the peer: client transactions still waiting
+        for their final response on it fail now (§17.1.4), not after Timer B/F."""
+        out: list[Action] = []
+        for key, txn in list(self._txns.items()):
+            if isinstance(txn, (InviteClientTransaction, NonInviteClientTransaction)) and txn.dest == dest \
+                    and txn.state in ("calling", "trying", "proceeding"):
+                out.extend(self.transport_error(key, now))
+        return out

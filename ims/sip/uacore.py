@@ -268,6 +268,9 @@ class UserAgent:
             out.extend(self.layer.transport_error(key, now))
         return self._handle(out, now)
 
+    def connection_lost(self, dest: Address, now: float) -> list[Action]:
+        return self._handle(self.layer.connection_lost(dest, now), now)
+
     def receive(self, message: Request | Response, source: Address, now: float) -> list[Action]:
         return self._handle(self.layer.receive(message, source, now), now)
 

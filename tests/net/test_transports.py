@@ -123,6 +123,7 @@ class FakeCore:
     def __init__(self) -> None:
         self.inbox_send, self.inbox = trio.open_memory_channel[tuple[Request | Response, Address]](100)
         self.errors: list[Address] = []
+        self.lost: list[Address] = []
         self.deadline: float | None = None
         self.timer_actions: list[Action] = []
         self.fired: list[float] = []
@@ -143,6 +144,10 @@ class FakeCore:
 
     def transport_error(self, dest: Address, now: float) -> list[Action]:
         self.errors.append(dest)
+        return []
+
+    def connection_lost(self, dest: Address, now: float) -> list[Action]:
+        self.lost.append(dest)
         return []
 
 
@@ -386,6 +391,27 @@ async def test_send_to_a_closed_tcp_port_reports_transport_error() -> None:
         with trio.fail_after(5):
             await stack.drain()
         assert core.errors == [dead] and stack.stats["send_errors"] == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_closing_the_connection_is_reported_as_connection_lost() -> None:
+    """A peer that dies right after we wrote to it: the write succeeded, so only its close tells."""
+    core = FakeCore()
+    async with trio.open_nursery() as nursery:
+        stack = await _stack(nursery, core)
+        listener = trio.socket.socket()
+        await listener.bind((PEER, 0))
+        listener.listen(1)
+        dest = Address(PEER, listener.getsockname()[1], "tcp")
+        await stack.execute([SendMessage(parse_message(_options("z9hG4bKgone", "TCP")), dest)])
+        with trio.fail_after(5):
+            peer, _ = await listener.accept()
+            assert (await peer.recv(65535)).startswith(b"OPTIONS ")
+            peer.close()
+            while not core.lost:
+                await trio.sleep(0.01)
+        assert core.lost == [dest] and not core.errors and not stack._conns
+        listener.close()
         nursery.cancel_scope.cancel()
 
 

@@ -244,6 +244,21 @@ def test_17_1_4_transport_error_on_non_invite_client() -> None:
     assert kinds(layer.transport_error(key, 0.0)) == [TransportFailure, TransactionTerminated]
 
 
+def test_17_1_4_connection_lost_fails_only_client_transactions_still_waiting_on_it() -> None:
+    layer = TransactionLayer(T)
+    waiting, _ = layer.send_request(req("INVITE", transport="TCP"), UAS_TCP, 0.0)
+    r = req("REGISTER", "z9hG4bK2", transport="TCP")
+    answered, _ = layer.send_request(r, UAS_TCP, 0.0)
+    layer.receive(build_response(r, 200, to_tag="x"), UAS_TCP, 0.1)  # completed, Timer K pending
+    elsewhere, _ = layer.send_request(req("OPTIONS", "z9hG4bK3", transport="TCP"), UAC_TCP, 0.0)
+    served = layer.receive(req("MESSAGE", "z9hG4bK4", via_host="192.0.2.2", transport="TCP"), UAS_TCP, 0.0)
+    acts = layer.connection_lost(UAS_TCP, 0.2)
+    assert kinds(acts) == [TransportFailure, TransactionTerminated] and acts[0].key == waiting
+    assert layer.get(waiting) is None and layer.get(answered) is not None and layer.get(elsewhere) is not None
+    assert served and len(layer) == 3  # the server transaction is left to answer (§18.2.2 reconnects)
+    assert layer.connection_lost(UAS_TCP, 0.3) == []
+
+
 # ---------------------------------------------------------------- INVITE server (§17.2.1)
 
 

@@ -47,7 +47,8 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
                        timers=TimerConfig(t1=node.timers.t1, t2=node.timers.t2, t4=node.timers.t4), user=ue.name)
         b = ue.behaviour
         out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy,
-                                          b.preconditions)))
+                                          b.preconditions, srtp=b.srtp, codecs=tuple(b.codecs), media=b.media,
+                                          media_enabled=b.media_enabled)))
     return out
 
 

@@ -6,8 +6,8 @@ transcoded and has its payload type rewritten.  The load generator (this
 process, on the other core) sends 50 packets/s in each direction of each
 stream for DURATION seconds from two sockets, spread evenly over each
 20 ms period, and receives what the gateway relays (the streams are told
-apart by SSRC).  Each packet carries its send time (in the RTP timestamp, which the gateway passes unchanged); per stream and
-direction we compute the loss and the RFC 3550 A.8 interarrival jitter of
+apart by SSRC).  Each packet carries its send time in the RTP timestamp
+(which the gateway passes unchanged); per stream and direction we compute the loss and the RFC 3550 A.8 interarrival jitter of
 the relayed packets measured against their actual send times, i.e. the
 jitter the gateway (and the loopback) *adds*.
 

@@ -8,7 +8,9 @@ registrations, asked for over the UE node's gRPC service (REGISTER, UAR, MAR,
 401 with the AKA challenge, REGISTER with RES, SAR, 200, reg-event
 SUBSCRIBE/NOTIFY), then alice calling bob (INVITE
 through P, S, I, S, P with LIR and QoS preconditions; reliable 183, PRACK,
-UPDATE; 180; 200; ACK) and hanging up (BYE).  The
+UPDATE; 180; 200; ACK), three seconds of voice both ways (AMR-WB over
+SRTP, with each side's packets, loss, jitter and RTCP round-trip time
+printed) and hanging up (BYE).  The
 lab is brought down at the end (handsets deregister, Diameter DPR).  The
 messages are also written as a capture Wireshark opens
 (``.ims-run/demo/demo.pcap``, with the nodes' addresses), as a ladder diagram
@@ -141,14 +143,25 @@ def run(lab: Lab, tap: Tap) -> None:
             s = ues.status(name)
             console.print(f"   [green]{s['impu']} registered[/] for {s['expires']} s; "
                           f"implicit set {', '.join(s['associated'])}; Service-Route {s['service_route'][0]}")
-        console.rule("3. VoLTE call alice -> bob: preconditions, 183/PRACK/UPDATE, 180, 200 (TS 24.229 §5.1.3)")
+        console.rule("3. VoLTE call alice -> bob: preconditions, 183/PRACK/UPDATE, 180, 200 (TS 24.229 §5.1.3), "
+                     "then SRTP voice")
         call = ues.call("alice", BOB)
         answered = ues.wait_call("alice", call, ["confirmed", "failed", "ended"], 10)
         if answered["state"] != "confirmed":
             raise RuntimeError(f"the call failed: {answered['status']} {answered['reason']}")
         time.sleep(0.4)  # the printer keeps messages 0.2 s to put them in order
         console.print(f"   [green]call established[/] in {answered['setup_ms']:.0f} ms (bob answers after 0.5 s)")
-        time.sleep(1.0)
+        time.sleep(3.0)  # voice both ways: alice's SRTP offer, AMR-WB at 50 packets/s, RTCP every second
+        for name in ("alice", "bob"):
+            m = next(c for c in ues.status(name)["calls"] if c["call_id"] == call)["media"]
+            if not m:
+                raise RuntimeError(f"{name} has no media stream in the call")
+            rtt = f"{m['rtt_ms']:.2f} ms" if m["rtt_ms"] is not None else "-"
+            console.print(f"   [green]{name} media[/] {m['codec']} {m['srtp'] or 'plain RTP'} {m['local']} -> "
+                          f"{m['remote']}: sent {m['packets_sent']}, received {m['packets_received']}, "
+                          f"lost {m['packets_lost']}, jitter {m['jitter_ms']:.2f} ms, RTT {rtt}")
+            if m["packets_received"] < 100 or m["packets_lost"]:
+                raise RuntimeError(f"{name}'s media is not flowing: {m}")
         console.rule("4. Hang-up (RFC 3261 §15)")
         ues.hangup("alice", call)
         ended = ues.wait_call("bob", call, ["ended"], 5)

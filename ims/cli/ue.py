@@ -62,10 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--call-id", default="")
     p.add_argument("--status", type=int, default=486)
     p.set_defaults(func=_reject)
-    p = cmds.add_parser("dtmf", help="send digits in the call (INFO application/dtmf-relay)")
+    p = cmds.add_parser("dtmf", help="send digits in the call (INFO application/dtmf-relay, or RFC 4733 in RTP)")
     p.add_argument("ue")
     p.add_argument("digits")
     p.add_argument("--call-id", default="")
+    p.add_argument("--rtp", action="store_true", help="as RFC 4733 telephone-events in the media, not INFO")
     p.set_defaults(func=_dtmf)
     p = cmds.add_parser("message", help="send a MESSAGE (RFC 3428)")
     p.add_argument("ue")
@@ -160,7 +161,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _dtmf(args: argparse.Namespace) -> int:
-    return _run(args, lambda c: c.send_dtmf(args.ue, args.digits, args.call_id))
+    return _run(args, lambda c: c.send_dtmf(args.ue, args.digits, args.call_id,
+                                            method="rtp" if args.rtp else "info"))
 
 
 def _reject(args: argparse.Namespace) -> int:

@@ -27,10 +27,31 @@ from ims.control.gen import ue_pb2, ue_pb2_grpc
 from ims.control.server import ControlServer
 
 
+_MEDIA = ("local", "remote", "codec", "payload_type", "direction", "srtp", "packets_sent", "octets_sent",
+          "packets_received", "packets_expected", "packets_lost", "loss_percent", "jitter_ms", "rtt_ms",
+          "dtmf_received", "rtcp_sent", "rtcp_received", "auth_failures", "malformed")
+
+
+def _media_dict(m: Any) -> dict[str, Any]:
+    if not m.local:
+        return {}
+    out = {k: getattr(m, k) for k in _MEDIA}
+    out["rtt_ms"] = None if m.rtt_ms < 0 else m.rtt_ms
+    return out
+
+
+def _media_msg(d: dict[str, Any]) -> Any:
+    if not d:
+        return ue_pb2.UeMedia()
+    fields = {k: d[k] for k in _MEDIA if k in d}
+    fields["rtt_ms"] = -1.0 if d.get("rtt_ms") is None else d["rtt_ms"]
+    return ue_pb2.UeMedia(**fields)
+
+
 def _call_dict(c: Any) -> dict[str, Any]:
     return {"call_id": c.call_id, "role": c.role, "peer": c.peer, "state": c.state, "status": c.status,
             "history": list(c.history), "setup_ms": c.setup_ms, "reason": c.reason, "held": c.held,
-            "dtmf": c.dtmf}
+            "dtmf": c.dtmf, "media": _media_dict(c.media)}
 
 
 def _status_dict(s: Any) -> dict[str, Any]:
@@ -103,9 +124,11 @@ class UeClient(NodeClient):
     def resume(self, ue: str, call_id: str = "") -> int:
         return int(self._ok(self._rpc(self.ue.Resume, ue_pb2.UeCallRef(ue=ue, call_id=call_id))).status)
 
-    def send_dtmf(self, ue: str, digits: str, call_id: str = "", duration_ms: int = 160) -> None:
+    def send_dtmf(self, ue: str, digits: str, call_id: str = "", duration_ms: int = 160, method: str = "info"
+                  ) -> None:
+        """``method`` "info" (SIP INFO application/dtmf-relay) or "rtp" (RFC 4733 telephone-events)."""
         self._ok(self._rpc(self.ue.SendDtmf, ue_pb2.UeDtmf(ue=ue, call_id=call_id, digits=digits,
-                                                           duration_ms=duration_ms)))
+                                                           duration_ms=duration_ms, method=method)))
 
     def message(self, ue: str, target: str, text: str) -> int:
         return int(self._rpc(self.ue.Message, ue_pb2.UeCallRequest(ue=ue, target=target, text=text)).status)
@@ -134,7 +157,7 @@ class UeServicer(ue_pb2_grpc.UeServicer):
     def _status_msg(d: dict[str, Any]) -> Any:
         calls = [ue_pb2.UeCall(call_id=c["call_id"], role=c["role"], peer=c["peer"], state=c["state"],
                                status=c["status"], history=c["history"], setup_ms=c["setup_ms"], reason=c["reason"],
-                               held=c["held"], dtmf=c["dtmf"])
+                               held=c["held"], dtmf=c["dtmf"], media=_media_msg(c.get("media") or {}))
                  for c in d["calls"]]
         return ue_pb2.UeStatus(name=d["name"], impu=d["impu"], impi=d["impi"], contact=d["contact"],
                                registered=d["registered"], expires=d["expires"], associated=d["associated"],
@@ -216,7 +239,7 @@ class UeServicer(ue_pb2_grpc.UeServicer):
     def SendDtmf(self, request: Any, context: Any) -> Any:  # noqa: N802
         h = self._handset(request.ue, context)
         return self._do(lambda: (self.server.run_on_trio(h.send_dtmf, request.call_id, request.digits,
-                                                         request.duration_ms or 160),
+                                                         request.duration_ms or 160, request.method or "info"),
                                  ue_pb2.UeResult(ok=True, message=f"sent {request.digits}"))[1])
 
     def Message(self, request: Any, context: Any) -> Any:  # noqa: N802

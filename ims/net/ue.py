@@ -8,12 +8,17 @@ incoming calls (busy: 486; auto-answer: 180 at once, 200 after
 (``register``, ``call``, ``answer``...) are coroutines the UE node's gRPC
 service and tests call; ``wait`` returns when a call reaches a state.
 
-Media is not sent yet: the SDP names a port, nothing listens on it.
+Every call gets its own RTP/RTCP port pair (bound before the SDP naming
+it is sent) and, once confirmed, a :class:`~ims.net.media.MediaStream`
+sending the handset's source with the negotiated codec (SRTP when both
+ends put ``a=crypto`` keys in RTP/SAVP), following hold and resume; the
+call's status reports packets, loss, jitter and RTT.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +26,7 @@ import trio
 
 from ims.control.events import EventBus
 from ims.net.impair import Impairments
+from ims.net.media import MediaStream
 from ims.net.node import sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.uacore import (
@@ -30,6 +36,7 @@ from ims.sip.uacore import (
 )
 from ims.sip.uri import URI, parse_uri
 from ims.ue import sdp
+from ims.sdp import Crypto
 from ims.ue.handset import ChallengeAnswered, Deregistered, ImsHandset, MessageDelivered
 
 log = logging.getLogger("ims.net.ue")
@@ -44,6 +51,10 @@ class Behaviour:
     answer_after: float = 0.5
     busy: bool = False
     preconditions: bool = True  # VoLTE: QoS preconditions, 183/PRACK/UPDATE before alerting
+    srtp: bool = False  # offer RTP/SAVP with SDES keys (an SRTP offer is answered either way)
+    codecs: tuple[str, ...] = sdp.DEFAULT_CODECS
+    media: str = "tone:440"  # the source sent in calls
+    media_enabled: bool = True  # False: signalling only, no RTP
 
 
 @dataclass
@@ -62,20 +73,35 @@ class CallRecord:
     held: bool = False  # on hold (RFC 3264 §8.4), by either side
     extra_hold_wanted: bool = False
     reinvite_status: int | None = None  # the final status of our latest re-INVITE
-    dtmf: str = ""  # digits received (INFO application/dtmf-relay)
+    dtmf: str = ""  # digits received (INFO application/dtmf-relay, and RFC 4733 events in the media)
+    media: dict[str, Any] = field(default_factory=dict)  # the stream's figures (MediaStream.stats)
 
     def note(self, what: str, now: float) -> None:
         self.history.append(f"{(now - self.started) * 1000:.0f}ms {what}")
 
 
+@dataclass
+class CallMedia:
+    """A call's media state: its stream (port bound at once) and the latest offer/answer bodies."""
+
+    stream: MediaStream | None
+    session: int
+    crypto: list[Crypto]
+    local_sdp: bytes = b""
+    remote_sdp: bytes = b""
+    local_is_offer: bool | None = None
+    running: bool = False
+
+
 class Handset:
     def __init__(self, name: str, ue: ImsHandset, *, behaviour: Behaviour | None = None,
-                 events: EventBus | None = None, media_port: int = 0,
-                 impairments: Impairments | None = None, tls: dict[str, Any] | None = None) -> None:
+                 events: EventBus | None = None, impairments: Impairments | None = None,
+                 tls: dict[str, Any] | None = None) -> None:
         self.name = name
         self.ue = ue
         self.behaviour = behaviour or Behaviour()
-        self.media_port = media_port or 40000 + ue.local.port % 1000 * 2
+        self.impairments = impairments
+        self.media: dict[str, CallMedia] = {}  # Call-ID -> its media
         self.stack = SipStack(ue, host=ue.local.host, port=ue.local.port, transports=(ue.local.transport,),
                               on_message=sip_event_hook(events), impairments=impairments, **(tls or {}))
         self.calls: dict[str, CallRecord] = {}
@@ -128,6 +154,9 @@ class Handset:
             rec.note("INVITE", now)
             self.calls[ev.call_id] = rec
             self.latest = ev.call_id
+            self.media[ev.call_id] = await self._new_media()
+            if ev.request.body:
+                self.media[ev.call_id].remote_sdp = ev.request.body
             await self._on_incoming(rec, ev.request.body)
         elif isinstance(ev, CallProgress):
             rec = self.calls.get(ev.call_id)
@@ -137,19 +166,22 @@ class Handset:
                 if rec.state in ("calling", "early"):
                     rec.state = "ringing" if ev.status == 180 else "early"
                 body = ev.response.body if ev.response is not None else b""
+                if body and ev.response is not None and ev.response.content_type == "application/sdp":
+                    self._remote(rec.call_id, body)
                 if ev.reliable and rec.preconditions and body and sdp.has_preconditions(body) \
                         and not rec.extra_update_sent:
                     # RFC 3312 §6 / TS 24.229 §6.1.2: our bearer is up (at once in the lab): say so in an
                     # UPDATE; the callee alerts once both ends are reserved.
                     rec.extra_update_sent = True
-                    offer2 = sdp.offer(self.ue.local.host, self.media_port, qos=("sendrecv", "none"),
-                                       version=self._bump(rec.call_id))
+                    offer2 = self._offer(rec.call_id, qos_state=("sendrecv", "none"))
                     await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2))
                     rec.note("UPDATE", now)
         elif isinstance(ev, UpdateAnswered):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
                 rec.note(f"UPDATE {ev.status}", now)
+                if ev.status < 300 and ev.response is not None and ev.response.body:
+                    self._remote(rec.call_id, ev.response.body)
         elif isinstance(ev, UpdateReceived):
             rec = self.calls.get(ev.call_id)
             if rec is not None and rec.role == "uas" and rec.state == "early" and rec.preconditions:
@@ -168,6 +200,8 @@ class Handset:
                 rec.reinvite_status = ev.status
                 if ev.status < 300:
                     rec.held = bool(rec.extra_hold_wanted)
+                    if ev.response is not None and ev.response.body:
+                        self._remote(rec.call_id, ev.response.body)
         elif isinstance(ev, InfoReceived):
             rec = self.calls.get(ev.call_id)
             digit = _dtmf_relay_signal(ev.request.body) if ev.request.content_type == "application/dtmf-relay" \
@@ -186,18 +220,23 @@ class Handset:
                 rec.note("200" if rec.role == "uac" else "ACK", now)
                 if rec.role == "uac":
                     rec.setup_ms = (now - rec.started) * 1000
+                    if ev.response is not None and ev.response.body:
+                        self._remote(rec.call_id, ev.response.body)
+                self._refresh(rec.call_id)
         elif isinstance(ev, CallFailed):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
                 rec.state, rec.status = "failed", ev.status
                 rec.reason = ev.response.reason if ev.response is not None else str(ev.status)
                 rec.note(str(ev.status), now)
+                self._end_media(rec.call_id)
         elif isinstance(ev, CallEnded):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
                 rec.state = "ended"
                 rec.reason = ev.reason if not ev.by_remote or ev.reason != "bye" else "remote bye"
                 rec.note("CANCEL" if ev.reason == "cancelled" else "BYE" if ev.by_remote else "BYE 200", now)
+                self._end_media(rec.call_id)
         elif isinstance(ev, MessageDelivered):
             self.delivered[ev.call_id] = ev.status
         elif isinstance(ev, MessageReceived):
@@ -210,6 +249,7 @@ class Handset:
             await self.stack.execute(self.ue.reject(rec.call_id, 486, now))
             rec.state, rec.status, rec.reason = "ended", 486, "busy"
             rec.note("486", now)
+            self._end_media(rec.call_id)
             return
         call = self.ue.calls.get(rec.call_id)
         tags = [t.lower() for t in (call.invite.supported + call.invite.require)] if call else []
@@ -217,11 +257,11 @@ class Handset:
             # TS 24.229 §5.1.4.1 / RFC 3312: answer in a reliable 183, alert only once QoS is reserved.
             rec.preconditions = True
             try:
-                answer = sdp.answer(offer, self.ue.local.host, self.media_port, qos=("none", "none"),
-                                    confirm=True, version=self._bump(rec.call_id))
+                answer = self._answer(rec.call_id, offer, qos_state=("none", "none"), confirm=True)
             except sdp.SdpError as exc:
                 await self.stack.execute(self.ue.reject(rec.call_id, 488, now, str(exc)))
                 rec.state, rec.status, rec.reason = "ended", 488, str(exc)
+                self._end_media(rec.call_id)
                 return
             await self.stack.execute(self.ue.provisional(rec.call_id, now, 183, reliable=True, body=answer,
                                                          content_type="application/sdp"))
@@ -245,13 +285,84 @@ class Handset:
         return self._sdp_version[call_id]
 
     def _answer_sdp(self, call_id: str, request: Any) -> bytes:
-        """The answer to an offer in an UPDATE or PRACK (the ImsHandset's answer_sdp hook)."""
+        """The answer to an offer in an UPDATE, PRACK or re-INVITE (the ImsHandset's answer_sdp hook)."""
         qos = None
         if sdp.has_preconditions(request.body):
             remote = sdp.qos_state(request.body).get("local", "none")  # their local is our remote
             qos = ("sendrecv", remote)  # the lab's bearer is reserved as soon as it is asked for
-        return sdp.answer(request.body, self.ue.local.host, self.media_port, qos=qos,
-                          version=self._bump(call_id))
+        body = self._answer(call_id, request.body, qos_state=qos)
+        self._refresh(call_id)  # a re-INVITE (hold, resume) changes a running stream at once
+        return body
+
+    # -- media ---------------------------------------------------------------------------
+    async def _new_media(self) -> CallMedia:
+        """A call's media: its RTP/RTCP port pair is bound now, before an SDP names it."""
+        b = self.behaviour
+        stream = None
+        if b.media_enabled:
+            stream = MediaStream(self.ue.local.host, impairments=self.impairments, source=b.media,
+                                 cname=f"{self.name}@{self.ue.local.host}")
+            await stream.bind()
+        return CallMedia(stream, random.randrange(10**9, 10**10), sdp.new_crypto() if b.srtp else [])
+
+    def _port(self, m: CallMedia) -> int:
+        return m.stream.port if m.stream is not None else 40000 + self.ue.local.port % 1000 * 2
+
+    def _offer(self, call_id: str, *, qos_state: tuple[str, str] | None = None, direction: str = "sendrecv"
+               ) -> bytes:
+        m = self.media[call_id]
+        body = sdp.offer(self.ue.local.host, self._port(m), m.session, qos_state=qos_state,
+                         version=self._bump(call_id), direction=direction, codecs=self.behaviour.codecs,
+                         crypto=m.crypto or None)
+        m.local_sdp, m.local_is_offer = body, True
+        return body
+
+    def _answer(self, call_id: str, offer: bytes, *, qos_state: tuple[str, str] | None = None,
+                confirm: bool = False) -> bytes:
+        m = self.media[call_id]
+        if not m.crypto and sdp.is_secure(offer):
+            m.crypto = sdp.new_crypto()  # an SRTP offer is answered with keys of our own (RFC 4568 §7.1.2)
+        body = sdp.answer(offer, self.ue.local.host, self._port(m), m.session, qos_state=qos_state, confirm=confirm,
+                          version=self._bump(call_id), codecs=self.behaviour.codecs, crypto=m.crypto or None)
+        m.remote_sdp, m.local_sdp, m.local_is_offer = offer, body, False
+        return body
+
+    def _remote(self, call_id: str, body: bytes) -> None:
+        m = self.media.get(call_id)
+        if m is not None:
+            m.remote_sdp = body
+            self._refresh(call_id)
+
+    def _refresh(self, call_id: str) -> None:
+        """Start the stream when the call is confirmed; re-configure it when a later exchange changed it."""
+        m, rec = self.media.get(call_id), self.calls.get(call_id)
+        if m is None or m.stream is None or rec is None or rec.state != "confirmed" \
+                or not (m.local_sdp and m.remote_sdp):
+            return
+        try:
+            params = sdp.stream_params(m.local_sdp, m.remote_sdp, local_is_offer=m.local_is_offer)
+        except sdp.SdpError as exc:
+            log.info("%s: no media for call %s: %s", self.name, call_id, exc)
+            return
+        if m.running:
+            m.stream.configure(params)
+        elif self._nursery is not None:
+            m.running = True
+            self._nursery.start_soon(self._run_media, call_id, m.stream, params)
+
+    async def _run_media(self, call_id: str, stream: MediaStream, params: Any) -> None:
+        try:
+            await stream.run(params)
+        except (OSError, ValueError) as exc:  # an unusable source file, a codec without a source...
+            log.warning("%s: media of call %s stopped: %s", self.name, call_id, exc)
+
+    def _end_media(self, call_id: str) -> None:
+        m = self.media.pop(call_id, None)
+        if m is not None and m.stream is not None:
+            rec = self.calls.get(call_id)
+            if rec is not None and m.running:
+                rec.media = m.stream.stats()
+            m.stream.close()
 
     async def _answer_later(self, call_id: str, delay: float) -> None:
         await trio.sleep(delay)
@@ -281,8 +392,13 @@ class Handset:
     async def call(self, target: str) -> str:
         uri: URI = parse_uri(target if ":" in target else f"tel:{target}")
         pre = self.behaviour.preconditions
-        offer = sdp.offer(self.ue.local.host, self.media_port, qos=("none", "none") if pre else None)
+        media = await self._new_media()
+        self.media[""] = media  # the Call-ID comes with the INVITE, built from this offer
+        offer = self._offer("", qos_state=("none", "none") if pre else None)
+        del self.media[""]
         call_id, actions = self.ue.call(uri, trio.current_time(), sdp=offer, preconditions=pre)
+        self.media[call_id] = media
+        self._sdp_version[call_id] = self._sdp_version.pop("", 1)
         now = trio.current_time()
         rec = CallRecord(call_id, "uac", str(uri), "calling", now, preconditions=pre)
         rec.note("INVITE", now)
@@ -305,11 +421,11 @@ class Handset:
             raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to answer")
         try:
             # With preconditions the offer/answer is done (183, UPDATE): the 200 carries no new answer.
-            body = sdp.answer(call.invite.body, self.ue.local.host, self.media_port) \
-                if call.invite.body and not rec.preconditions else b""
+            body = self._answer(rec.call_id, call.invite.body) if call.invite.body and not rec.preconditions else b""
         except sdp.SdpError as exc:
             await self.stack.execute(self.ue.reject(rec.call_id, 488, trio.current_time(), str(exc)))
             rec.state, rec.status, rec.reason = "ended", 488, str(exc)
+            self._end_media(rec.call_id)
             return
         await self.stack.execute(self.ue.answer(rec.call_id, trio.current_time(), body=body,
                                                 content_type="application/sdp" if body else None))
@@ -323,6 +439,7 @@ class Handset:
         await self.stack.execute(self.ue.reject(rec.call_id, status, trio.current_time()))
         rec.state, rec.status, rec.reason = "ended", status, "rejected"
         rec.note(str(status), trio.current_time())
+        self._end_media(rec.call_id)
         self._touch()
 
     async def hangup(self, call_id: str = "") -> None:
@@ -348,8 +465,7 @@ class Handset:
         if rec.state != "confirmed":
             raise ValueError(f"call {rec.call_id} is {rec.state}: only an established call can be held")
         rec.extra_hold_wanted = on
-        body = sdp.offer(self.ue.local.host, self.media_port, direction="sendonly" if on else "sendrecv",
-                         version=self._bump(rec.call_id))
+        body = self._offer(rec.call_id, direction="sendonly" if on else "sendrecv")
         rec.reinvite_status = None
         await self.stack.execute(self.ue.reinvite(rec.call_id, trio.current_time(), body=body))
         rec.note(f"re-INVITE ({'hold' if on else 'resume'})", trio.current_time())
@@ -359,15 +475,24 @@ class Handset:
             return rec.reinvite_status
         return 408
 
-    async def send_dtmf(self, call_id: str, digits: str, duration_ms: int = 160) -> None:
-        """Digits as SIP INFO application/dtmf-relay, one per INFO (RFC 4733 telephone-events travel with the
-        media; this is the signalling path labs and SIPp use as well)."""
+    async def send_dtmf(self, call_id: str, digits: str, duration_ms: int = 160, method: str = "info") -> None:
+        """Digits as SIP INFO application/dtmf-relay, one per INFO (``method="info"``, the signalling path
+        labs and SIPp use), or as RFC 4733 telephone-events in the call's RTP (``method="rtp"``)."""
         rec = self._rec(call_id)
         if rec.state != "confirmed":
             raise ValueError(f"call {rec.call_id} is {rec.state}: DTMF needs an established call")
         bad = [d for d in digits if d.upper() not in DTMF_DIGITS]
         if bad or not digits:
             raise ValueError(f"digits: {digits!r} (allowed: {DTMF_DIGITS})")
+        if method == "rtp":
+            m = self.media.get(rec.call_id)
+            if m is None or m.stream is None or not m.running:
+                raise ValueError(f"call {rec.call_id} has no media stream for RFC 4733 events")
+            await m.stream.send_dtmf(digits, duration_ms)
+            rec.note(f"RTP DTMF {digits.upper()}", trio.current_time())
+            return
+        if method != "info":
+            raise ValueError(f"method: {method!r} (info or rtp)")
         for d in digits:
             body = f"Signal={d.upper()}\r\nDuration={duration_ms}\r\n".encode()
             await self.stack.execute(self.ue.request_in_dialog(rec.call_id, "INFO", trio.current_time(), body=body,
@@ -403,7 +528,13 @@ class Handset:
                 "registered": ue.registered, "expires": ue.expires, "associated": list(ue.associated),
                 "service_route": list(ue.service_route), "history": list(ue.history), "auth": ue.sub.auth,
                 "pcscf": f"{ue.outbound_proxy.host}:{ue.outbound_proxy.port}" if ue.outbound_proxy else "",
-                "calls": [vars(c) for c in self.calls.values()]}
+                "calls": [vars(self._with_media(c)) for c in self.calls.values()]}
+
+    def _with_media(self, rec: CallRecord) -> CallRecord:
+        m = self.media.get(rec.call_id)
+        if m is not None and m.stream is not None and m.running:
+            rec.media = m.stream.stats()
+        return rec
 
 
 DTMF_DIGITS = "0123456789*#ABCD"

@@ -324,6 +324,38 @@ class UeBehaviour(_Strict):
     answer_after: float = Field(0.5, ge=0, le=300)
     busy: bool = False
     preconditions: bool = True  # QoS preconditions (RFC 3312): 183/PRACK/UPDATE before alerting
+    srtp: bool = False  # offer RTP/SAVP with a=crypto (SDES, RFC 4568); answers SRTP offers either way
+    codecs: list[Literal["AMR-WB", "AMR", "PCMU", "PCMA"]] = Field(
+        default_factory=lambda: ["AMR-WB", "AMR", "PCMU", "PCMA"])  # offered / accepted, in preference order
+    media: str = "tone:440"  # what it sends in a call: tone:HZ, wav:PATH (8 kHz 16-bit mono), silence
+    media_enabled: bool = True  # false: signalling only (no RTP sockets, as before media existed)
+
+    @field_validator("codecs")
+    @classmethod
+    def _codecs(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one codec is needed")
+        if len(set(v)) != len(v):
+            raise ValueError("a codec is listed twice")
+        return v
+
+    @field_validator("media")
+    @classmethod
+    def _media(cls, v: str) -> str:
+        kind, _, arg = v.partition(":")
+        if kind == "silence" and not arg:
+            return v
+        if kind == "tone":
+            try:
+                hz = float(arg)
+            except ValueError:
+                raise ValueError(f"media {v!r}: tone needs a frequency, e.g. tone:440") from None
+            if not 20 <= hz <= 3900:
+                raise ValueError(f"media {v!r}: the tone must be between 20 and 3900 Hz")
+            return v
+        if kind == "wav" and arg:
+            return v
+        raise ValueError(f"media {v!r}: use tone:HZ, wav:PATH or silence")
 
 
 class Ue(_Strict):

@@ -1,36 +1,112 @@
-"""The handset's SDP offer and answer (RFC 3264), kept small: one audio stream, VoLTE codecs.
+"""The handset's SDP policy on top of :mod:`ims.sdp`: what a VoLTE phone offers, answers and then sends.
 
-The offer lists AMR-WB, AMR, PCMU and PCMA with telephone-event (RFC 4733);
-the answer keeps the offerer's first codec the handset supports, with the
-offerer's payload type (RFC 3264 §6.1).  With ``qos`` the body carries the
-segmented QoS preconditions VoLTE uses (RFC 3312 §5, TS 24.229 §6.1.2):
-``a=curr``/``a=des`` (and ``a=conf`` from the answerer), the local status
-"none" until the handset's bearer is up, "sendrecv" after.  No SRTP here.
+One audio stream.  The offer lists the handset's codecs (AMR-WB, AMR in
+octet-aligned and bandwidth-efficient forms, PCMU, PCMA by default) with
+telephone-event at 16 and 8 kHz (RFC 4733); with SRTP it is RTP/SAVP
+with one ``a=crypto`` per suite (SDES, RFC 4568), the key staying the same
+for the whole call.  The answer keeps the offerer's payload types (RFC
+3264 §6.1).  With ``qos`` the body carries the segmented QoS
+preconditions VoLTE uses (RFC 3312 §5, TS 24.229 §6.1.2): ``a=curr`` /
+``a=des`` (and ``a=conf`` from the answerer), the local status "none"
+until the handset's bearer is up, "sendrecv" after.
+
+:func:`stream_params` turns the latest local and remote bodies of a call
+into what :class:`ims.net.media.MediaStream` sends, and where.
 """
 
 from __future__ import annotations
 
-import time
+from ims.media.stream import StreamParams
+from ims.sdp import (
+    AMR, AMR_BE, AMR_WB, AMR_WB_BE, PCMA, PCMU, TELEPHONE_EVENT_8K, TELEPHONE_EVENT_16K, Codec, Crypto,
+    OfferAnswerError, Precondition, SessionDescription, make_answer, make_offer, negotiate,
+)
+from ims.sdp import SdpError as _ModelError
 
-CODECS = {  # encoding name -> (clock rate, payload type we offer)
-    "AMR-WB": (16000, 96),
-    "AMR": (8000, 97),
-    "PCMU": (8000, 0),
-    "PCMA": (8000, 8),
+CODECS: dict[str, tuple[Codec, ...]] = {
+    "AMR-WB": (AMR_WB_BE, AMR_WB),
+    "AMR": (AMR_BE, AMR),
+    "PCMU": (PCMU,),
+    "PCMA": (PCMA,),
 }
+DEFAULT_CODECS = ("AMR-WB", "AMR", "PCMU", "PCMA")
+SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 
 
 class SdpError(ValueError):
-    """An offer we cannot answer (the callee answers 488 Not Acceptable Here)."""
+    """An offer we cannot answer (the callee answers 488 Not Acceptable Here), or an unusable body."""
 
 
-def qos_lines(local: str, remote: str, *, confirm: bool = False) -> list[str]:
+def codec_list(names: tuple[str, ...] | list[str] = DEFAULT_CODECS) -> list[Codec]:
+    out = [c for n in names for c in CODECS[n]]
+    rates = {c.clock_rate for c in out}
+    out += [e for e in (TELEPHONE_EVENT_16K, TELEPHONE_EVENT_8K) if e.clock_rate in rates]
+    return out
+
+
+def new_crypto() -> list[Crypto]:
+    """The call's SDES keys, one per suite, tags 1.. (RFC 4568 §9.1 preference order)."""
+    return [Crypto.generate(i + 1, suite) for i, suite in enumerate(SUITES)]
+
+
+def qos(local: str, remote: str, *, confirm: bool = False) -> list[Precondition]:
     """RFC 3312 §5 segmented status: what is reserved now (curr) and what is needed (des)."""
-    lines = [f"a=curr:qos local {local}", f"a=curr:qos remote {remote}",
-             "a=des:qos mandatory local sendrecv", "a=des:qos mandatory remote sendrecv"]
+    out = [Precondition("curr", "qos", None, "local", local), Precondition("curr", "qos", None, "remote", remote),
+           Precondition("des", "qos", "mandatory", "local", "sendrecv"),
+           Precondition("des", "qos", "mandatory", "remote", "sendrecv")]
     if confirm:
-        lines.append("a=conf:qos remote sendrecv")  # §5.1: tell me when your side is reserved
-    return lines
+        out.append(Precondition("conf", "qos", None, "remote", "sendrecv"))  # §5.1: tell me when you are reserved
+    return out
+
+
+def _parse(body: bytes) -> SessionDescription:
+    try:
+        return SessionDescription.parse(body)
+    except _ModelError as exc:
+        raise SdpError(f"bad SDP: {exc}") from None
+
+
+def offer(host: str, port: int, session: int | None = None, *, qos_state: tuple[str, str] | None = None,
+          version: int = 1, direction: str = "sendrecv", codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS,
+          crypto: list[Crypto] | None = None) -> bytes:
+    sd = make_offer(host, port, codec_list(codecs), session_id=session, direction=direction, ptime=20,
+                    maxptime=240, crypto=crypto or None,
+                    preconditions=qos(*qos_state) if qos_state is not None else None,
+                    bandwidths=[("AS", 41)])
+    sd.origin.sess_version = version
+    return sd.to_bytes()
+
+
+def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None, *,
+           qos_state: tuple[str, str] | None = None, confirm: bool = False, version: int = 1,
+           codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS, crypto: list[Crypto] | None = None) -> bytes:
+    """Our answer to ``offer_sdp``; with an RTP/SAVP offer, our key of the call for the suite chosen."""
+    sd_offer = _parse(offer_sdp)
+    try:
+        sd = make_answer(sd_offer, host, port, codec_list(codecs), crypto_suites=list(SUITES),
+                         preconditions=qos(*qos_state, confirm=confirm) if qos_state is not None else None,
+                         session_id=session)
+    except OfferAnswerError as exc:
+        raise SdpError(str(exc.reason)) from None
+    sd.origin.sess_version = version
+    if crypto:
+        for m in sd.media:
+            mine = m.crypto()
+            if m.port and mine:  # RFC 4568 §7.1.2: same tag and suite as chosen, our call's key
+                ours = next((c for c in crypto if c.suite == mine[0].suite), None)
+                if ours is not None:
+                    m.remove("crypto")
+                    m.add("crypto", str(Crypto(mine[0].tag, ours.suite, ours.key_params, ours.session_params)))
+    return sd.to_bytes()
+
+
+def stream_params(local: bytes, remote: bytes, *, local_is_offer: bool | None = None) -> StreamParams:
+    """What to send and where, from the call's latest local and remote bodies."""
+    try:
+        neg = negotiate(_parse(local), _parse(remote), local_is_offer=local_is_offer)
+    except OfferAnswerError as exc:
+        raise SdpError(str(exc.reason)) from None
+    return StreamParams.from_negotiated(neg)
 
 
 def qos_state(sdp: bytes) -> dict[str, str]:
@@ -48,7 +124,6 @@ def has_preconditions(sdp: bytes) -> bool:
 
 
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
-ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}
 
 
 def direction(sdp: bytes) -> str:
@@ -61,63 +136,5 @@ def direction(sdp: bytes) -> str:
     return found
 
 
-def offer(host: str, port: int, session: int | None = None, *, qos: tuple[str, str] | None = None,
-          version: int = 1, direction: str = "sendrecv") -> bytes:
-    sid = session if session is not None else int(time.time() * 1000) % 10**10
-    pts = [str(pt) for _, pt in CODECS.values()] + ["100"]
-    lines = ["v=0", f"o=- {sid} {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
-             f"m=audio {port} RTP/AVP {' '.join(pts)}", "b=AS:41"]
-    for name, (rate, pt) in CODECS.items():
-        lines.append(f"a=rtpmap:{pt} {name}/{rate}")
-        if name.startswith("AMR"):
-            lines.append(f"a=fmtp:{pt} mode-change-capability=2;max-red=0")
-    lines += ["a=rtpmap:100 telephone-event/8000", "a=fmtp:100 0-15", "a=ptime:20", "a=maxptime:240",
-              f"a={direction}"]
-    if qos is not None:
-        lines += qos_lines(*qos)
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def parse_audio(sdp: bytes) -> tuple[str, int, list[tuple[int, str]]]:
-    """(connection address, audio port, [(payload type, encoding name)]) of an SDP body."""
-    host, port, pts, names = "", 0, [], {}
-    for raw in sdp.decode("utf-8", "replace").splitlines():
-        line = raw.strip()
-        if line.startswith("c=") and len(line.split()) >= 3:
-            host = line.split()[2]
-        elif line.startswith("m=audio"):
-            parts = line.split()
-            if len(parts) < 4 or not parts[1].isdigit():
-                raise SdpError(f"bad media line {line!r}")
-            port = int(parts[1])
-            pts = [int(p) for p in parts[3:] if p.isdigit()]
-        elif line.startswith("a=rtpmap:"):
-            pt, _, enc = line[9:].partition(" ")
-            if pt.isdigit():
-                names[int(pt)] = enc.split("/")[0]
-    if not pts:
-        raise SdpError("no audio stream in the offer")
-    static = {0: "PCMU", 8: "PCMA"}
-    return host, port, [(pt, names.get(pt, static.get(pt, "?"))) for pt in pts]
-
-
-def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None, *,
-           qos: tuple[str, str] | None = None, confirm: bool = False, version: int = 1) -> bytes:
-    _, _, offered = parse_audio(offer_sdp)
-    chosen = next(((pt, name) for pt, name in offered if name.upper() in CODECS), None)
-    if chosen is None:
-        raise SdpError("no common codec")
-    pt, name = chosen
-    rate = CODECS[name.upper()][0]
-    sid = session if session is not None else int(time.time() * 1000) % 10**10
-    tev = next((p for p, n in offered if n.lower() == "telephone-event"), None)
-    fmts = [str(pt)] + ([str(tev)] if tev is not None else [])
-    lines = ["v=0", f"o=- {sid} {version} IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0",
-             f"m=audio {port} RTP/AVP {' '.join(fmts)}", f"a=rtpmap:{pt} {name}/{rate}"]
-    if tev is not None:
-        lines += [f"a=rtpmap:{tev} telephone-event/8000", f"a=fmtp:{tev} 0-15"]
-    # RFC 3264 §6.1: sendonly is answered recvonly (hold, §8.4), inactive inactive.
-    lines += ["a=ptime:20", f"a={ANSWER_DIRECTION[direction(offer_sdp)]}"]
-    if qos is not None:
-        lines += qos_lines(*qos, confirm=confirm)
-    return ("\r\n".join(lines) + "\r\n").encode()
+def is_secure(sdp: bytes) -> bool:
+    return b"RTP/SAVP" in sdp

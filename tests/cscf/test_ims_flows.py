@@ -379,20 +379,20 @@ def test_preconditions_183_prack_update_then_alerting(tmp_path) -> None:  # type
 
     lab = Lab(tmp_path)
     alice, bob = alice_and_bob(lab)
-    bob.answer_sdp = lambda call_id, req: sdp.answer(req.body, "127.0.1.100", 4002, qos=("sendrecv", "sendrecv"))
-    offer = sdp.offer("127.0.1.100", 4000, qos=("none", "none"))
+    bob.answer_sdp = lambda call_id, req: sdp.answer(req.body, "127.0.1.100", 4002, qos_state=("sendrecv", "sendrecv"))
+    offer = sdp.offer("127.0.1.100", 4000, qos_state=("none", "none"))
     call_id, actions = alice.call(parse_uri(BOB), lab.now, sdp=offer, preconditions=True)
     lab.run(actions, alice)
     inv = lab.of("bob", IncomingCall)[0].request
     assert "precondition" in inv.require and "100rel" in inv.supported
-    answer = sdp.answer(inv.body, "127.0.1.100", 4002, qos=("none", "none"), confirm=True)
+    answer = sdp.answer(inv.body, "127.0.1.100", 4002, qos_state=("none", "none"), confirm=True)
     lab.run(bob.provisional(call_id, lab.now, 183, reliable=True, body=answer, content_type="application/sdp"), bob)
     progress = [e for e in lab.of("alice", CallProgress) if e.status == 183]
     assert progress and progress[0].reliable
     assert progress[0].response.get("RSeq") == "1" and "100rel" in progress[0].response.require
     pracks = lab.of("bob", PrackReceived)
     assert len(pracks) == 1 and pracks[0].request.get("RAck") == "1 1 INVITE"
-    lab.run(alice.update(call_id, lab.now, body=sdp.offer("127.0.1.100", 4000, qos=("sendrecv", "none"))), alice)
+    lab.run(alice.update(call_id, lab.now, body=sdp.offer("127.0.1.100", 4000, qos_state=("sendrecv", "none"))), alice)
     assert sdp.qos_state(lab.of("bob", UpdateReceived)[0].request.body) == {"local": "sendrecv", "remote": "none"}
     answered = lab.of("alice", UpdateAnswered)
     assert answered[0].status == 200 and sdp.qos_state(answered[0].response.body)["local"] == "sendrecv"

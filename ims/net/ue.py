@@ -36,7 +36,7 @@ from ims.sip.uacore import (
 )
 from ims.sip.uri import URI, parse_uri
 from ims.ue import sdp
-from ims.sdp import Crypto
+from ims.sdp import Crypto, QosPrecondition
 from ims.ue.handset import ChallengeAnswered, Deregistered, ImsHandset, MessageDelivered
 
 log = logging.getLogger("ims.net.ue")
@@ -91,6 +91,7 @@ class CallMedia:
     remote_sdp: bytes = b""
     local_is_offer: bool | None = None
     running: bool = False
+    qos: QosPrecondition | None = None  # RFC 3312 segmented QoS, when the call uses preconditions
 
 
 class Handset:
@@ -168,26 +169,36 @@ class Handset:
                 body = ev.response.body if ev.response is not None else b""
                 if body and ev.response is not None and ev.response.content_type == "application/sdp":
                     self._remote(rec.call_id, body)
-                if ev.reliable and rec.preconditions and body and sdp.has_preconditions(body) \
-                        and not rec.extra_update_sent:
+                qos = self._qos(rec.call_id)
+                if ev.reliable and qos is not None and body and qos.on_remote(body):
                     # RFC 3312 §6 / TS 24.229 §6.1.2: our bearer is up (at once in the lab): say so in an
                     # UPDATE; the callee alerts once both ends are reserved.
-                    rec.extra_update_sent = True
-                    offer2 = self._offer(rec.call_id, qos_state=("sendrecv", "none"))
-                    await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2))
-                    rec.note("UPDATE", now)
+                    qos.local_reserved()
+                    if qos.update_needed():
+                        rec.extra_update_sent = True
+                        offer2 = self._offer(rec.call_id, preconditions=qos.lines())
+                        await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2))
+                        rec.note("UPDATE", now)
         elif isinstance(ev, UpdateAnswered):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
                 rec.note(f"UPDATE {ev.status}", now)
                 if ev.status < 300 and ev.response is not None and ev.response.body:
                     self._remote(rec.call_id, ev.response.body)
+                    qos = self._qos(rec.call_id)
+                    if qos is not None:
+                        qos.on_remote(ev.response.body)
         elif isinstance(ev, UpdateReceived):
             rec = self.calls.get(ev.call_id)
-            if rec is not None and rec.role == "uas" and rec.state == "early" and rec.preconditions:
+            qos = self._qos(ev.call_id)
+            if rec is not None and rec.role == "uas" and rec.state == "early" and qos is not None:
                 rec.note("UPDATE", now)
-                # Both ends reserved: the preconditions are met, alert now (RFC 3312 §6).
-                await self._alert(rec)
+                if qos.failed:  # RFC 3312 §8: 580 Precondition Failure
+                    await self.stack.execute(self.ue.reject(rec.call_id, 580, now, qos.failed))
+                    rec.state, rec.status, rec.reason = "ended", 580, qos.failed
+                    self._end_media(rec.call_id)
+                elif qos.met:  # both segments reserved: alert now (RFC 3312 §8)
+                    await self._alert(rec)
         elif isinstance(ev, ReinviteReceived):
             rec = self.calls.get(ev.call_id)
             if rec is not None:
@@ -256,8 +267,10 @@ class Handset:
         if b.preconditions and offer and sdp.has_preconditions(offer) and "100rel" in tags:
             # TS 24.229 §5.1.4.1 / RFC 3312: answer in a reliable 183, alert only once QoS is reserved.
             rec.preconditions = True
+            qos = self.media[rec.call_id].qos = QosPrecondition()
+            qos.on_remote(offer)
             try:
-                answer = self._answer(rec.call_id, offer, qos_state=("none", "none"), confirm=True)
+                answer = self._answer(rec.call_id, offer, preconditions=qos.lines(confirm=True))
             except sdp.SdpError as exc:
                 await self.stack.execute(self.ue.reject(rec.call_id, 488, now, str(exc)))
                 rec.state, rec.status, rec.reason = "ended", 488, str(exc)
@@ -286,11 +299,12 @@ class Handset:
 
     def _answer_sdp(self, call_id: str, request: Any) -> bytes:
         """The answer to an offer in an UPDATE, PRACK or re-INVITE (the ImsHandset's answer_sdp hook)."""
-        qos = None
-        if sdp.has_preconditions(request.body):
-            remote = sdp.qos_state(request.body).get("local", "none")  # their local is our remote
-            qos = ("sendrecv", remote)  # the lab's bearer is reserved as soon as it is asked for
-        body = self._answer(call_id, request.body, qos_state=qos)
+        qos = self._qos(call_id)
+        lines = None
+        if qos is not None and qos.on_remote(request.body):
+            qos.local_reserved()  # the lab's bearer is reserved as soon as it is asked for
+            lines = qos.lines()
+        body = self._answer(call_id, request.body, preconditions=lines)
         self._refresh(call_id)  # a re-INVITE (hold, resume) changes a running stream at once
         return body
 
@@ -308,21 +322,24 @@ class Handset:
     def _port(self, m: CallMedia) -> int:
         return m.stream.port if m.stream is not None else 40000 + self.ue.local.port % 1000 * 2
 
-    def _offer(self, call_id: str, *, qos_state: tuple[str, str] | None = None, direction: str = "sendrecv"
+    def _qos(self, call_id: str) -> QosPrecondition | None:
+        m = self.media.get(call_id)
+        return m.qos if m is not None else None
+
+    def _offer(self, call_id: str, *, preconditions: list[Any] | None = None, direction: str = "sendrecv"
                ) -> bytes:
         m = self.media[call_id]
-        body = sdp.offer(self.ue.local.host, self._port(m), m.session, qos_state=qos_state,
+        body = sdp.offer(self.ue.local.host, self._port(m), m.session, preconditions=preconditions,
                          version=self._bump(call_id), direction=direction, codecs=self.behaviour.codecs,
                          crypto=m.crypto or None)
         m.local_sdp, m.local_is_offer = body, True
         return body
 
-    def _answer(self, call_id: str, offer: bytes, *, qos_state: tuple[str, str] | None = None,
-                confirm: bool = False) -> bytes:
+    def _answer(self, call_id: str, offer: bytes, *, preconditions: list[Any] | None = None) -> bytes:
         m = self.media[call_id]
         if not m.crypto and sdp.is_secure(offer):
             m.crypto = sdp.new_crypto()  # an SRTP offer is answered with keys of our own (RFC 4568 §7.1.2)
-        body = sdp.answer(offer, self.ue.local.host, self._port(m), m.session, qos_state=qos_state, confirm=confirm,
+        body = sdp.answer(offer, self.ue.local.host, self._port(m), m.session, preconditions=preconditions,
                           version=self._bump(call_id), codecs=self.behaviour.codecs, crypto=m.crypto or None)
         m.remote_sdp, m.local_sdp, m.local_is_offer = offer, body, False
         return body
@@ -394,7 +411,9 @@ class Handset:
         pre = self.behaviour.preconditions
         media = await self._new_media()
         self.media[""] = media  # the Call-ID comes with the INVITE, built from this offer
-        offer = self._offer("", qos_state=("none", "none") if pre else None)
+        if pre:
+            media.qos = QosPrecondition()
+        offer = self._offer("", preconditions=media.qos.lines() if media.qos is not None else None)
         del self.media[""]
         call_id, actions = self.ue.call(uri, trio.current_time(), sdp=offer, preconditions=pre)
         self.media[call_id] = media

@@ -16,6 +16,7 @@ from ims.sdp.model import (
     SessionDescription,
     parse_fmtp,
 )
+from ims.sdp.preconditions import QosPrecondition
 from ims.sdp.offer_answer import (
     AMR,
     AMR_BE,
@@ -36,6 +37,7 @@ from ims.sdp.offer_answer import (
 )
 
 __all__ = [
+    "QosPrecondition",
     "AMR", "AMR_BE", "AMR_WB", "AMR_WB_BE", "DIRECTIONS", "PCMA", "PCMU", "TELEPHONE_EVENT_16K",
     "TELEPHONE_EVENT_8K", "VOLTE_CODECS", "Attribute", "Codec", "Connection", "Crypto", "Media",
     "Negotiated", "OfferAnswerError", "Origin", "Precondition", "RtpMap", "SdpError",

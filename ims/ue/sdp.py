@@ -68,10 +68,12 @@ def _parse(body: bytes) -> SessionDescription:
 
 def offer(host: str, port: int, session: int | None = None, *, qos_state: tuple[str, str] | None = None,
           version: int = 1, direction: str = "sendrecv", codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS,
-          crypto: list[Crypto] | None = None) -> bytes:
+          crypto: list[Crypto] | None = None, preconditions: list[Precondition] | None = None) -> bytes:
+    """Our offer; status lines from ``preconditions`` (a QosPrecondition's lines) or ``qos_state``."""
+    if preconditions is None and qos_state is not None:
+        preconditions = qos(*qos_state)
     sd = make_offer(host, port, codec_list(codecs), session_id=session, direction=direction, ptime=20,
-                    maxptime=240, crypto=crypto or None,
-                    preconditions=qos(*qos_state) if qos_state is not None else None,
+                    maxptime=240, crypto=crypto or None, preconditions=preconditions,
                     bandwidths=[("AS", 41)])
     sd.origin.sess_version = version
     return sd.to_bytes()
@@ -79,12 +81,15 @@ def offer(host: str, port: int, session: int | None = None, *, qos_state: tuple[
 
 def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None, *,
            qos_state: tuple[str, str] | None = None, confirm: bool = False, version: int = 1,
-           codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS, crypto: list[Crypto] | None = None) -> bytes:
+           codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS, crypto: list[Crypto] | None = None,
+           preconditions: list[Precondition] | None = None) -> bytes:
     """Our answer to ``offer_sdp``; with an RTP/SAVP offer, our key of the call for the suite chosen."""
+    if preconditions is None and qos_state is not None:
+        preconditions = qos(*qos_state, confirm=confirm)
     sd_offer = _parse(offer_sdp)
     try:
         sd = make_answer(sd_offer, host, port, codec_list(codecs), crypto_suites=list(SUITES),
-                         preconditions=qos(*qos_state, confirm=confirm) if qos_state is not None else None,
+                         preconditions=preconditions,
                          session_id=session)
     except OfferAnswerError as exc:
         raise SdpError(str(exc.reason)) from None

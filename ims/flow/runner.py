@@ -214,7 +214,7 @@ class FlowRunner:
                 raise StepFailed(f"{value}: {kind} re-INVITE ended {status}")
         elif kind == "dtmf":
             with self._ues(value.ue) as ues:  # type: ignore[union-attr]
-                ues.send_dtmf(value.ue, value.digits)  # type: ignore[union-attr]
+                ues.send_dtmf(value.ue, value.digits, method=value.method)  # type: ignore[union-attr]
         elif kind == "message":
             with self._ues(value.from_) as ues:  # type: ignore[union-attr]
                 got = ues.message(value.from_, value.to, value.text)  # type: ignore[union-attr]
@@ -243,6 +243,8 @@ class FlowRunner:
             self._expect_message(value, window)  # type: ignore[arg-type]
         elif kind == "expect_call":
             self._expect_call(value)  # type: ignore[arg-type]
+        elif kind == "expect_media":
+            self._expect_media(value)  # type: ignore[arg-type]
         elif kind == "expect_registered":
             ue, want, timeout = (value, True, 10.0) if isinstance(value, str) else (
                 value.ue, value.registered, value.timeout)  # type: ignore[union-attr]
@@ -293,6 +295,21 @@ class FlowRunner:
             raise StepFailed(f"{e.ue}: the call is {'' if rec['held'] else 'not '}on hold")
         if e.max_setup_ms is not None and not 0 < rec["setup_ms"] <= e.max_setup_ms:
             raise StepFailed(f"{e.ue}: set-up took {rec['setup_ms']:.0f} ms, more than {e.max_setup_ms:.0f} ms")
+
+    def _expect_media(self, e) -> None:  # type: ignore[no-untyped-def]
+        """Polls the handset's latest call until its media figures satisfy ``e`` or ``e.timeout`` passes."""
+        deadline = time.monotonic() + e.timeout
+        problems: list[str] = ["no call"]
+        with self._ues(e.ue) as ues:
+            while True:
+                calls = ues.status(e.ue)["calls"]
+                m = calls[-1]["media"] if calls else {}
+                problems = _media_problems(m, e)
+                if not problems or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        if problems:
+            raise StepFailed(f"{e.ue}: media {'; '.join(problems)}")
 
     def _matches(self, ev: NodeEvent, src: str, dst: str, e) -> bool:  # type: ignore[no-untyped-def]
         if message_name(ev).upper() != e.name.upper():
@@ -370,3 +387,29 @@ def junit_xml(results: list[FlowResult]) -> bytes:
             if not s.ok:
                 ET.SubElement(case, "failure", message=s.message).text = s.message
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _media_problems(m: dict, e) -> list[str]:  # type: ignore[no-untyped-def, type-arg]
+    """What in the media figures ``m`` (a call's status) does not meet ``e`` (an ExpectMedia)."""
+    if not m:
+        return ["none: the call has no RTP stream (not confirmed, or media disabled)"]
+    out = []
+    if m["packets_received"] < e.min_packets:
+        out.append(f"received {m['packets_received']} packets, expected at least {e.min_packets}")
+    if e.max_loss_percent is not None and m["loss_percent"] > e.max_loss_percent:
+        out.append(f"loss {m['loss_percent']} % above {e.max_loss_percent} %")
+    if e.min_loss_percent is not None and m["loss_percent"] < e.min_loss_percent:
+        out.append(f"loss {m['loss_percent']} % below {e.min_loss_percent} %")
+    if e.max_jitter_ms is not None and m["jitter_ms"] > e.max_jitter_ms:
+        out.append(f"jitter {m['jitter_ms']} ms above {e.max_jitter_ms} ms")
+    if e.srtp is not None and bool(m["srtp"]) != e.srtp:
+        out.append(f"SRTP {m['srtp'] or 'off'}, expected {'on' if e.srtp else 'off'}")
+    if e.codec is not None and m["codec"].lower() != e.codec.lower():
+        out.append(f"codec {m['codec']}, expected {e.codec}")
+    if e.direction is not None and m["direction"] != e.direction:
+        out.append(f"direction {m['direction']}, expected {e.direction}")
+    if e.dtmf is not None and m["dtmf_received"] != e.dtmf:
+        out.append(f"RFC 4733 digits {m['dtmf_received']!r}, expected {e.dtmf!r}")
+    if e.rtt and m["rtt_ms"] is None:
+        out.append("no RTCP round-trip time measured")
+    return out

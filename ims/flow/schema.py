@@ -19,7 +19,8 @@ Each step holds exactly one action: ``register``, ``deregister``, ``call``,
 ``expect_message`` (a named message crossed ``src -> dst``, optionally with a
 header that ``equals``/``contains`` a value), ``expect_call`` (a handset's
 latest call is in a state / ended with a status / set up within
-``max_setup_ms``), ``expect_registered``.  Message expectations look at
+``max_setup_ms``), ``expect_media`` (the voice of a handset's latest call:
+packets received, loss, jitter, SRTP, codec, RFC 4733 digits), ``expect_registered``.  Message expectations look at
 what crossed the lab since the last action step began.
 """
 
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ACTIONS = ("register", "deregister", "call", "answer", "reject", "hangup", "hold", "resume", "dtmf", "message",
            "wait", "impair", "network_deregister")
-EXPECTATIONS = ("expect_message", "expect_call", "expect_registered")
+EXPECTATIONS = ("expect_message", "expect_call", "expect_media", "expect_registered")
 
 
 class _Strict(BaseModel):
@@ -71,6 +72,7 @@ class Message(_Strict):
 class Dtmf(_Strict):
     ue: str
     digits: str
+    method: Literal["info", "rtp"] = "info"  # SIP INFO application/dtmf-relay, or RFC 4733 in the media
 
 
 class Impair(_Strict):
@@ -110,6 +112,22 @@ class ExpectCall(_Strict):
     timeout: float = Field(10.0, gt=0, le=120)
 
 
+class ExpectMedia(_Strict):
+    """The RTP stream of a handset's latest call (as its status reports it, RFC 3550 figures)."""
+
+    ue: str
+    min_packets: int = Field(1, ge=0)  # received, in total; waited for until ``timeout``
+    max_loss_percent: float | None = Field(None, ge=0, le=100)
+    min_loss_percent: float | None = Field(None, ge=0, le=100)  # e.g. an impairment really bites
+    max_jitter_ms: float | None = Field(None, ge=0)
+    srtp: bool | None = None  # SRTP in use (True) / plain RTP (False)
+    codec: str | None = None  # e.g. "AMR-WB/16000"
+    direction: str | None = None  # sendrecv, sendonly, recvonly, inactive
+    dtmf: str | None = None  # RFC 4733 digits received
+    rtt: bool = False  # an RTCP round-trip time was measured
+    timeout: float = Field(10.0, gt=0, le=120)
+
+
 class ExpectRegistered(_Strict):
     ue: str
     registered: bool = True
@@ -133,6 +151,7 @@ class Step(_Strict):
     network_deregister: str | None = None  # an IMPU or IMPI: RTR from the HSS
     expect_message: ExpectMessage | None = None
     expect_call: ExpectCall | None = None
+    expect_media: ExpectMedia | None = None
     expect_registered: str | ExpectRegistered | None = None
 
     def get(self, kind: str) -> object:

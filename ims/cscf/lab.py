@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ims.cscf.bgcf import BgcfConfig
 from ims.cscf.icscf import IcscfConfig, ScscfEntry
 from ims.cscf.pcscf import PcscfConfig
 from ims.cscf.scscf import ScscfConfig
@@ -114,3 +115,9 @@ def scscf_config(topo: Topology, node: Node) -> ScscfConfig:
     servers = {n.name: server_name(n) for n in topo.nodes if n.kind in ("tas", "proxy")}
     return ScscfConfig(domain.name, a.host, a.port, a.transport, sip_address(icscf) if icscf else None,
                        sip_address(bgcf) if bgcf else None, peers, enum, servers, timers=_timers(node))
+
+
+def bgcf_config(topo: Topology, node: Node) -> BgcfConfig:
+    a = sip_address(node)
+    routes = [(r.prefix, r.mgcf, sip_address(topo.node(r.mgcf))) for r in topo.pstn.ranges]
+    return BgcfConfig(topo.domain_of(node).name, a.host, a.port, a.transport, routes, timers=_timers(node))

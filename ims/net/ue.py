@@ -316,7 +316,11 @@ class Handset:
         if b.media_enabled:
             stream = MediaStream(self.ue.local.host, impairments=self.impairments, source=b.media,
                                  cname=f"{self.name}@{self.ue.local.host}")
-            await stream.bind()
+            try:
+                await stream.bind()
+            except OSError as exc:  # the call goes on without voice rather than not at all
+                log.warning("%s: no RTP port for a call: %s", self.name, exc)
+                stream = None
         return CallMedia(stream, random.randrange(10**9, 10**10), sdp.new_crypto() if b.srtp else [])
 
     def _port(self, m: CallMedia) -> int:

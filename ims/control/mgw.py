@@ -78,10 +78,12 @@ class MgwClient(NodeClient):
         super().__init__(target, timeout)
         self.mgw = mgw_pb2_grpc.MgwStub(self.channel)
 
-    def add(self, context_id: str = "", *, media: dict[str, Any]) -> dict[str, Any]:
-        """A termination in ``context_id`` ("" for a new context); its local address, port and SRTP key."""
+    def add(self, context_id: str = "", *, media: dict[str, Any], local_port: int = 0) -> dict[str, Any]:
+        """A termination in ``context_id`` ("" for a new context); its local address, port and SRTP key.
+        ``local_port``: a fixed pair (a circuit toward the PSTN) instead of one from the range."""
         return _term_dict(self._call(self.mgw.Add, mgw_pb2.MgwAddRequest(context_id=context_id,
-                                                                       media=_media_msg(media))))
+                                                                       media=_media_msg(media),
+                                                                       local_port=local_port)))
 
     def modify(self, termination_id: str, *, media: dict[str, Any]) -> dict[str, Any]:
         return _term_dict(self._call(self.mgw.Modify, mgw_pb2.MgwModifyRequest(termination_id=termination_id,
@@ -107,12 +109,13 @@ class MgwServicer(mgw_pb2_grpc.MgwServicer):
     def _fail(context: grpc.ServicerContext, exc: RelayError) -> None:
         text = str(exc)
         code = grpc.StatusCode.NOT_FOUND if text.startswith("no termination") else \
-            grpc.StatusCode.RESOURCE_EXHAUSTED if "no free RTP port" in text else grpc.StatusCode.INVALID_ARGUMENT
+            grpc.StatusCode.RESOURCE_EXHAUSTED if "no free RTP port" in text else \
+            grpc.StatusCode.ALREADY_EXISTS if "cannot be bound" in text else grpc.StatusCode.INVALID_ARGUMENT
         context.abort(code, text)
 
     def Add(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC method names
         try:
-            term = self.pump.add(request.context_id, spec_from_proto(request.media))
+            term = self.pump.add(request.context_id, spec_from_proto(request.media), request.local_port)
         except RelayError as exc:
             self._fail(context, exc)
         return termination_to_proto(term)

@@ -33,6 +33,7 @@ class PortPool:
     """Even RTP ports (RTCP on the next odd one, RFC 3550 §11) from ``[first, last]``."""
 
     def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
         start = first + (first % 2)
         self.free = list(range(start, last, 2))  # last-1 >= port+1
         self.free.reverse()
@@ -76,27 +77,45 @@ class RelayPump:
         self._ep.close()
 
     # -- control (any thread) ------------------------------------------------------------
-    def add(self, context_id: str, spec: TermSpec) -> Termination:
+    def add(self, context_id: str, spec: TermSpec, port: int = 0) -> Termination:
+        """A termination on a free port pair of the pool, or on ``port`` exactly (a TDM circuit's fixed
+        pair, H.248.1 §6.2: a physical termination is named, not chosen)."""
         with self.lock:
+            if port:
+                if port % 2 or not 1024 <= port < 65535:
+                    raise RelayError(f"local_port must be an even port 1024..65534, got {port}")
+                if self.pool.first <= port <= self.pool.last:
+                    raise RelayError(f"local_port {port} is inside the ephemeral range {self.pool.first}-"
+                                     f"{self.pool.last}")
+                try:
+                    rtp, rtcp = self._bind(port)
+                except OSError as exc:
+                    raise RelayError(f"local_port {port} cannot be bound: {exc.strerror}") from None
+                return self._register(context_id, spec, port, rtp, rtcp, pooled=False)
             for _ in range(len(self.pool.free)):
                 port = self.pool.take()
                 try:
                     rtp, rtcp = self._bind(port)
                 except OSError:
                     continue  # in use by something else: leave it out of the pool
-                try:
-                    term = self.relay.add(context_id, spec, self.host, port)
-                except RelayError:
-                    rtp.close()
-                    rtcp.close()
-                    self.pool.give(port)
-                    raise
-                self._socks[term.id] = (rtp, rtcp)
-                for sock, is_rtcp in ((rtp, False), (rtcp, True)):
-                    self._fds[sock.fileno()] = (term, is_rtcp, sock)
-                    self._ep.register(sock.fileno(), select.EPOLLIN)
-                return term
+                return self._register(context_id, spec, port, rtp, rtcp, pooled=True)
             raise RelayError(f"no free RTP port pair on {self.host}")
+
+    def _register(self, context_id: str, spec: TermSpec, port: int, rtp: socket.socket, rtcp: socket.socket, *,
+                  pooled: bool) -> Termination:
+        try:
+            term = self.relay.add(context_id, spec, self.host, port)
+        except RelayError:
+            rtp.close()
+            rtcp.close()
+            if pooled:
+                self.pool.give(port)
+            raise
+        self._socks[term.id] = (rtp, rtcp)
+        for sock, is_rtcp in ((rtp, False), (rtcp, True)):
+            self._fds[sock.fileno()] = (term, is_rtcp, sock)
+            self._ep.register(sock.fileno(), select.EPOLLIN)
+        return term
 
     def modify(self, term_id: str, spec: TermSpec) -> Termination:
         with self.lock:
@@ -107,7 +126,8 @@ class RelayPump:
         with self.lock:
             term = self.relay.subtract(term_id)
             self._close(term_id)
-            self.pool.give(term.local_port)
+            if self.pool.first <= term.local_port <= self.pool.last:
+                self.pool.give(term.local_port)
             return term, term.stats()
 
     def snapshot(self) -> list[tuple[str, list[tuple[Termination, dict[str, Any]]]]]:

@@ -94,3 +94,16 @@ def test_bad_requests_get_specific_errors_and_the_port_range_runs_out(mgw: MgwCl
     for t in taken:
         mgw.subtract(t["termination_id"])
     assert mgw.stats()["free_port_pairs"] == 10
+
+
+def test_a_fixed_circuit_port_outside_the_range(mgw: MgwClient) -> None:
+    t = mgw.add(media={"encoding": "PCMA", "payload_type": 8}, local_port=31100)
+    assert t["local_port"] == 31100
+    with pytest.raises(ControlError, match="ALREADY_EXISTS"):
+        mgw.add(media={}, local_port=31100)
+    with pytest.raises(ControlError, match="INVALID_ARGUMENT.*inside the ephemeral range"):
+        mgw.add(media={}, local_port=31002)
+    mgw.subtract(t["termination_id"])
+    assert mgw.stats()["free_port_pairs"] == 10
+    again = mgw.add(media={}, local_port=31100)  # released: the circuit's pair can be taken again
+    mgw.subtract(again["termination_id"])

@@ -165,6 +165,9 @@ class Node(_Strict):
     point_code: int | None = Field(None, ge=0, le=16383)
     m3ua_port: Port | None = None
     peer: str | None = None
+    circuits: int = Field(32, ge=1, le=4095)  # mgcf/pstn: ISUP circuits (CIC 1..circuits) between them
+    # mgw/pstn: RTP port pair of circuit CIC is trunk_ports[0] + 2 * (CIC - 1) (the lab's "TDM" trunk)
+    trunk_ports: tuple[Port, Port] | None = None
 
     @field_validator("name")
     @classmethod

@@ -121,11 +121,34 @@ def _routing(topo: Topology) -> Iterator[Found]:
                 continue
             if not any(m.kind == "icscf" and _dom(topo, m) == dom for m in topo.nodes):
                 yield ("nodes", i), f"P-CSCF {n.name!r} has no I-CSCF in its domain {dom!r}"
+        if n.kind == "mgcf":
+            yield from _trunk(topo, idx, i, n)
         for j, s in enumerate(n.scscfs or ()):
             if s not in idx:
                 yield ("nodes", i, "scscfs", j), f"unknown node {s!r}"
             elif topo.nodes[idx[s]].kind != "scscf":
                 yield ("nodes", i, "scscfs", j), f"node {s!r} is a {topo.nodes[idx[s]].kind}, not an S-CSCF"
+
+
+def _trunk(topo: Topology, idx: dict[str, int], i: int, n: object) -> Iterator[Found]:
+    """An MGCF's circuits need their port pairs at both ends: its IM-MGW and its PSTN peer."""
+    for field, kind in (("mgw", "mgw"), ("peer", "pstn")):
+        name = getattr(n, field)
+        if name is None:
+            yield ("nodes", i, field), f"an MGCF needs '{field}' (its {'IM-MGW' if kind == 'mgw' else 'PSTN exchange'})"
+            continue
+        if name not in idx:
+            continue  # reported above
+        j = idx[name]
+        other = topo.nodes[j]
+        if other.kind != kind:
+            continue
+        if other.trunk_ports is None:
+            yield ("nodes", j, "trunk_ports"), f"{kind} {name!r} needs trunk_ports for the circuits of MGCF " \
+                                              f"{getattr(n, 'name', '?')!r}"
+        elif other.trunk_ports[1] - other.trunk_ports[0] + 1 < 2 * getattr(n, "circuits", 0):
+            yield ("nodes", j, "trunk_ports"), f"{other.trunk_ports[0]}-{other.trunk_ports[1]} holds fewer than " \
+                                              f"{getattr(n, 'circuits', 0)} circuits (two ports each)"
 
 
 def _dom(topo: Topology, n: object) -> str | None:

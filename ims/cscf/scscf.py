@@ -533,6 +533,12 @@ class Scscf(CscfApp):
         if rec is None or not rec.registered:
             return Reject(403, "Forbidden (originating user is not registered here)")
         self.count("originating")
+        if pai and all(not str(p.uri).startswith("tel:") for p in pai):
+            # TS 24.229 §5.4.3.2: the tel URI of the served user's implicit set as a second P-Asserted-Identity
+            # (what an MGCF puts in the IAM's calling party number)
+            tel = next((u for u in rec.impus if u.startswith("tel:") and u not in rec.barred), None)
+            if tel is not None:
+                req.add("P-Asserted-Identity", f"<{tel}>")
         decision = self._after_ifc(req, rec, served, ORIGINATING, None)
         log.info("%s %s from %s: originating -> %s", req.method, req.uri, served, _describe(decision),
                  extra=log_extra(req, session_case="originating"))

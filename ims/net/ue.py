@@ -156,9 +156,10 @@ class Handset:
             self.calls[ev.call_id] = rec
             self.latest = ev.call_id
             self.media[ev.call_id] = await self._new_media()
-            if ev.request.body:
-                self.media[ev.call_id].remote_sdp = ev.request.body
-            await self._on_incoming(rec, ev.request.body)
+            offer = sdp.sdp_of(ev.request)
+            if offer:
+                self.media[ev.call_id].remote_sdp = offer
+            await self._on_incoming(rec, offer)
         elif isinstance(ev, CallProgress):
             rec = self.calls.get(ev.call_id)
             if rec is not None and ev.status > 100:
@@ -166,7 +167,7 @@ class Handset:
                 rec.note(f"{ev.status}{' (reliable) PRACK' if ev.reliable else ''}", now)
                 if rec.state in ("calling", "early"):
                     rec.state = "ringing" if ev.status == 180 else "early"
-                body = ev.response.body if ev.response is not None else b""
+                body = sdp.sdp_of(ev.response)
                 if body and ev.response is not None and ev.response.content_type == "application/sdp":
                     self._remote(rec.call_id, body)
                 qos = self._qos(rec.call_id)
@@ -183,11 +184,12 @@ class Handset:
             rec = self.calls.get(ev.call_id)
             if rec is not None:
                 rec.note(f"UPDATE {ev.status}", now)
-                if ev.status < 300 and ev.response is not None and ev.response.body:
-                    self._remote(rec.call_id, ev.response.body)
+                body = sdp.sdp_of(ev.response)
+                if ev.status < 300 and body:
+                    self._remote(rec.call_id, body)
                     qos = self._qos(rec.call_id)
                     if qos is not None:
-                        qos.on_remote(ev.response.body)
+                        qos.on_remote(body)
         elif isinstance(ev, UpdateReceived):
             rec = self.calls.get(ev.call_id)
             qos = self._qos(ev.call_id)
@@ -211,8 +213,8 @@ class Handset:
                 rec.reinvite_status = ev.status
                 if ev.status < 300:
                     rec.held = bool(rec.extra_hold_wanted)
-                    if ev.response is not None and ev.response.body:
-                        self._remote(rec.call_id, ev.response.body)
+                    if sdp.sdp_of(ev.response):
+                        self._remote(rec.call_id, sdp.sdp_of(ev.response))
         elif isinstance(ev, InfoReceived):
             rec = self.calls.get(ev.call_id)
             digit = _dtmf_relay_signal(ev.request.body) if ev.request.content_type == "application/dtmf-relay" \
@@ -231,8 +233,8 @@ class Handset:
                 rec.note("200" if rec.role == "uac" else "ACK", now)
                 if rec.role == "uac":
                     rec.setup_ms = (now - rec.started) * 1000
-                    if ev.response is not None and ev.response.body:
-                        self._remote(rec.call_id, ev.response.body)
+                    if sdp.sdp_of(ev.response):
+                        self._remote(rec.call_id, sdp.sdp_of(ev.response))
                 self._refresh(rec.call_id)
         elif isinstance(ev, CallFailed):
             rec = self.calls.get(ev.call_id)
@@ -301,10 +303,13 @@ class Handset:
         """The answer to an offer in an UPDATE, PRACK or re-INVITE (the ImsHandset's answer_sdp hook)."""
         qos = self._qos(call_id)
         lines = None
-        if qos is not None and qos.on_remote(request.body):
+        offer = sdp.sdp_of(request)
+        if not offer:
+            return b""
+        if qos is not None and qos.on_remote(offer):
             qos.local_reserved()  # the lab's bearer is reserved as soon as it is asked for
             lines = qos.lines()
-        body = self._answer(call_id, request.body, preconditions=lines)
+        body = self._answer(call_id, offer, preconditions=lines)
         self._refresh(call_id)  # a re-INVITE (hold, resume) changes a running stream at once
         return body
 
@@ -444,7 +449,8 @@ class Handset:
             raise ValueError(f"call {rec.call_id} is {rec.state}: nothing to answer")
         try:
             # With preconditions the offer/answer is done (183, UPDATE): the 200 carries no new answer.
-            body = self._answer(rec.call_id, call.invite.body) if call.invite.body and not rec.preconditions else b""
+            offer = sdp.sdp_of(call.invite)
+            body = self._answer(rec.call_id, offer) if offer and not rec.preconditions else b""
         except sdp.SdpError as exc:
             await self.stack.execute(self.ue.reject(rec.call_id, 488, trio.current_time(), str(exc)))
             rec.state, rec.status, rec.reason = "ended", 488, str(exc)

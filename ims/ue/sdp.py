@@ -17,6 +17,8 @@ into what :class:`ims.net.media.MediaStream` sends, and where.
 from __future__ import annotations
 
 from ims.media.stream import StreamParams
+from ims.sip.errors import SipParseError
+from ims.sip.multipart import parse_multipart
 from ims.sdp import (
     AMR, AMR_BE, AMR_WB, AMR_WB_BE, PCMA, PCMU, TELEPHONE_EVENT_8K, TELEPHONE_EVENT_16K, Codec, Crypto,
     OfferAnswerError, Precondition, SessionDescription, make_answer, make_offer, negotiate,
@@ -143,3 +145,19 @@ def direction(sdp: bytes) -> str:
 
 def is_secure(sdp: bytes) -> bool:
     return b"RTP/SAVP" in sdp
+
+
+def sdp_of(message: object) -> bytes:
+    """The SDP of a SIP message: its body, or the application/sdp part of a multipart body (SIP-I/SIP-T
+    INVITEs from an MGCF carry the ISUP message beside it, RFC 3372 §6); b"" when there is none."""
+    body: bytes = getattr(message, "body", b"") or b""
+    if not body:
+        return b""
+    ctype = (getattr(message, "content_type", "") or "").lower()
+    if ctype.startswith("multipart/"):
+        try:
+            parts = parse_multipart(message.get("content-type") or "", body)  # type: ignore[attr-defined]
+        except SipParseError:
+            return b""
+        return next((p.body for p in parts if p.media_type == "application/sdp"), b"")
+    return body if ctype in ("", "application/sdp") else b""

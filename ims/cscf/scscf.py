@@ -522,6 +522,10 @@ class Scscf(CscfApp):
             served, case, priority, profile = state
             rec = self._record(served) or profile  # an unregistered user's profile lives only in the token
             return self._after_ifc(req, rec, served, case, priority)
+        if req.to.tag and user != "orig":
+            # A request inside a dialog whose route set ends here (the far end, an MGCF say, added no
+            # Record-Route): on to its Request-URI, the remote target (RFC 3261 §16.12, §12.2.1.1).
+            return Forward([Target(req.uri)], record_route=False)
         if user == "orig":
             return self._originating(req)
         return self._terminating(req)

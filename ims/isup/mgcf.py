@@ -142,6 +142,7 @@ class MgcfCall:
     ims_term: dict[str, Any] = field(default_factory=dict)
     tdm_term: dict[str, Any] = field(default_factory=dict)
     crypto: Crypto | None = None  # the MGW's key toward the IMS side, as we put it in the SDP
+    private: bool = False  # the calling number's presentation is restricted (Q.763 §3.10 c)
     acm_sent: bool = False
     answer_in_200: bool = False
     cause: int = 0
@@ -534,7 +535,8 @@ class Mgcf:
             if calling_num is not None else ""
         self.stats["calls_in"] += 1
         call = MgcfCall(f"iam-{msg.cic}-{next(self._seq)}", msg.cic, "in", number=f"tel:{number}",
-                        calling=f"tel:{calling}" if calling.startswith("+") else "")
+                        calling=f"tel:{calling}" if calling.startswith("+") else "",
+                        private=calling_num is not None and calling_num.presentation == 1)
         call.history.append("IAM")
         self.calls[call.call_id] = call
         self.by_cic[msg.cic] = call
@@ -563,10 +565,15 @@ class Mgcf:
         extra = [("Supported", "100rel"), ("Require", "precondition")]
         if call.calling:
             extra.append(("P-Asserted-Identity", f"<{call.calling}>"))
+            if call.private:  # RFC 3323/3325: the network knows it, the callee does not see it
+                extra.append(("Privacy", "id"))
         body, ctype = call.offer, "application/sdp"
         if self.config.sip_t:
             body, ctype = make_sipi_body(call.offer, encode(iam_msg, with_cic=False), handling="optional")
-        sip_call_id, actions = self.ua.invite(target, now, body=body, content_type=ctype, extra_headers=extra)
+        # RFC 3398 §7.1.2: From carries the calling party number when it may be presented
+        sip_call_id, actions = self.ua.invite(target, now, body=body, content_type=ctype, extra_headers=extra,
+                                              from_uri="sip:anonymous@anonymous.invalid" if call.private
+                                              else call.calling or None)
         # the call is known by its SIP Call-ID from now on
         del self.calls[call.call_id]
         call.call_id = sip_call_id

@@ -1,9 +1,13 @@
-"""Write what nodes sent as a pcap Wireshark opens: Ethernet, IPv4, UDP or TCP with real headers.
+"""Write what nodes sent as a pcap Wireshark opens: Ethernet, IPv4, UDP, TCP or SCTP with real headers.
 
 TCP flows get a three-way handshake on first use and consistent sequence and
 acknowledgement numbers, so tshark dissects Diameter (3868), SIP (5060) and
 M3UA streams without "previous segment not captured" warnings.  Checksums
-are computed.  Used by tests and, later, by the lab-wide capture.
+are computed.  M3UA events (transport "sctp") are written as SCTP DATA
+chunks with payload protocol 3 (RFC 4666 §1.4.7), the way M3UA crosses a
+real SIGTRAN link, so Wireshark decodes M3UA and the ISUP inside even when
+the lab carried it over TCP (the kernel here has no SCTP).  The CRC32c of
+RFC 4960 Appendix B is computed here (a 256-entry table: no library needed).
 """
 
 from __future__ import annotations
@@ -26,6 +30,27 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC32c (Castagnoli), RFC 4960 Appendix B."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
 def _mac(ip: str) -> bytes:
     return b"\x02\x00" + ipaddress.IPv4Address(ip).packed
 
@@ -37,6 +62,7 @@ class PcapWriter:
         self._fh: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, LINKTYPE_ETHERNET))
         self._flows: dict[tuple[str, int, str, int], list[int]] = {}  # -> [next seq]
+        self._sctp: dict[tuple[str, int, str, int], list[int]] = {}  # -> [next TSN, stream sequence]
         self._ip_id = 0
 
     def close(self) -> None:
@@ -56,6 +82,21 @@ class PcapWriter:
         frame = _mac(dst) + _mac(src) + b"\x08\x00" + ip + l4
         sec = int(t)
         self._fh.write(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), len(frame)) + frame)
+
+    def sctp(self, t: float, src: tuple[str, int], dst: tuple[str, int], payload: bytes, ppid: int = 3) -> None:
+        """One SCTP packet with one DATA chunk (RFC 4960 §3.3.1), unfragmented, on stream 0."""
+        key = (src[0], src[1], dst[0], dst[1])
+        seq = self._sctp.setdefault(key, [1, 0])
+        pad = (-len(payload)) % 4
+        chunk = struct.pack("!BBHIHHI", 0, 0x03, 16 + len(payload), seq[0], 0, seq[1] & 0xFFFF, ppid) + payload + \
+            b"\x00" * pad
+        seq[0] += 1
+        seq[1] += 1
+        header = struct.pack("!HHII", src[1], dst[1], 1, 0)
+        packet = header + chunk
+        checksum = crc32c(packet)
+        packet = header[:8] + struct.pack("<I", checksum) + chunk  # the CRC goes in little-endian order
+        self._frame(t, src[0], dst[0], 132, packet)
 
     def udp(self, t: float, src: tuple[str, int], dst: tuple[str, int], payload: bytes) -> None:
         length = 8 + len(payload)
@@ -115,6 +156,8 @@ def write_events(path: str | Path, events: list) -> int:  # type: ignore[type-ar
                 continue
             if ev.transport == "udp":
                 pcap.udp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
+            elif ev.transport == "sctp":
+                pcap.sctp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
             else:
                 pcap.tcp(ev.time, addr(ev.src), addr(ev.dst), ev.payload)
             n += 1

@@ -364,7 +364,8 @@ class UserAgent:
 
     # -- calls: UAC ------------------------------------------------------------
     def invite(self, target: URI, now: float, *, body: bytes = b"", content_type: str | None = None,
-               extra_headers: Iterable[tuple[str, str]] = ()) -> tuple[str, list[Action]]:
+               extra_headers: Iterable[tuple[str, str]] = (), from_uri: str | None = None) -> tuple[str, list[Action]]:
+        """INVITE ``target``; ``from_uri`` overrides our AOR in From (a gateway calling on behalf of a number)."""
         call_id = new_call_id(self.local.host)
         tag = new_tag()
         h = Headers()
@@ -372,7 +373,7 @@ class UserAgent:
         if self.outbound_proxy is not None:
             h.add("Route", self._proxy_route())
         h.add("Max-Forwards", "70")
-        h.add("From", self._from(tag))
+        h.add("From", f"<{from_uri}>;tag={tag}" if from_uri else self._from(tag))
         h.add("To", f"<{target}>")
         h.add("Call-ID", call_id)
         h.add("CSeq", "1 INVITE")

@@ -5,8 +5,9 @@
 What it listens on: SIP (UDP/TCP) on the node's address for INVITEs from the
 BGCF (O-MGCF) and for the responses to the INVITEs it sends toward the
 I-CSCF (I-MGCF).  What it connects to: the PSTN exchange named by ``peer``
-over M3UA (RFC 4666) on the exchange's ``m3ua_port`` — over TCP, a lab
-convenience: this kernel has no SCTP — as an ASP (ASP Up, ASP Active,
+over M3UA (RFC 4666) on the exchange's ``m3ua_port`` — over SCTP where the
+kernel has it, else over TCP (a lab convenience; ``--m3ua-transport``) — as
+an ASP (ASP Up, ASP Active,
 reconnecting with back-off), ISUP in DATA with the point codes of the lab
 file; and the IM-MGW named by ``mgw`` over its gRPC control service (a lab
 stand-in for H.248 on Mn), one context per call: the IMS-side termination
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from typing import Any
 
@@ -38,12 +40,16 @@ from ims.topology import TopologyError, load
 
 log = logging.getLogger("nodes.mgcf")
 
+IPPROTO_SCTP = getattr(socket, "IPPROTO_SCTP", 132)
+
 
 class M3uaLink:
     """The ASP end of the M3UA association to the exchange, over TCP, kept up with back-off."""
 
-    def __init__(self, host: str, port: int, local: str, on_isup: Any, events: EventBus | None = None) -> None:
+    def __init__(self, host: str, port: int, local: str, on_isup: Any, events: EventBus | None = None,
+                 transport: str = "tcp") -> None:
         self.host, self.port, self.local = host, port, local
+        self.transport = transport
         self.on_isup = on_isup
         self.events = events
         self._rx_framer = M3uaFramer()
@@ -61,7 +67,7 @@ class M3uaLink:
         delay = 0.5
         while True:
             try:
-                stream = await trio.open_tcp_stream(self.host, self.port, local_address=self.local)
+                stream = await self._connect()
             except OSError as exc:
                 log.info("M3UA: cannot connect to %s:%d (%s); again in %.1f s", self.host, self.port, exc, delay)
                 await trio.sleep(delay)
@@ -89,6 +95,18 @@ class M3uaLink:
             self.up = trio.Event()
             log.info("M3UA association to %s:%d down; reconnecting", self.host, self.port)
             await trio.sleep(delay)
+
+    async def _connect(self) -> trio.SocketStream:
+        if self.transport == "sctp":  # RFC 4666 §1.4.8: one-to-one SCTP socket, used as a stream
+            sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM, IPPROTO_SCTP)
+            try:
+                await sock.bind((self.local, 0))
+                await sock.connect((self.host, self.port))
+            except OSError:
+                sock.close()
+                raise
+            return trio.SocketStream(sock)
+        return await trio.open_tcp_stream(self.host, self.port, local_address=self.local)
 
     async def _timers(self) -> None:
         while True:
@@ -152,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--topology", required=True, help="the lab file")
     p.add_argument("--node", required=True, help="this node's name in the lab file")
     p.add_argument("--run-dir", default=".", help="the lab's run directory (unused)")
+    p.add_argument("--m3ua-transport", choices=["auto", "sctp", "tcp"], default="auto",
+                   help="M3UA over sctp or tcp; auto (default): sctp where the kernel has it, else tcp (the "
+                        "exchange makes the same choice)")
     args = parse_node_args(p, "mgcf", argv)
+    if args.m3ua_transport == "auto":
+        from ims.net.sip import sctp_available
+
+        args.m3ua_transport = "sctp" if sctp_available()[0] else "tcp"
     try:
         topo = load(args.topology)
         tnode = topo.node(args.node)
@@ -191,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                 return
             await stack.execute(core.isup_received(msg, trio.current_time()))
 
-        link = M3uaLink(pstn.address, pstn.m3ua_port or 2905, tnode.address, on_isup, node.events)
+        link = M3uaLink(pstn.address, pstn.m3ua_port or 2905, tnode.address, on_isup, node.events,
+                        transport=args.m3ua_transport)
 
         async def mgw_op(op: MgwOp) -> None:
             try:
@@ -224,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         await node.nursery.start(stack.run)
         node.nursery.start_soon(events, node.nursery)
         node.nursery.start_soon(link.run)
-        node.log.info("SIP on %s:%d; M3UA to %s:%d (OPC %d, DPC %d); IM-MGW control 127.0.0.1:%d", addr.host,
-                      addr.port, pstn.address, pstn.m3ua_port or 2905, opc, dpc, mgw.control_port)
+        node.log.info("SIP on %s:%d; M3UA (%s) to %s:%d (OPC %d, DPC %d); IM-MGW control 127.0.0.1:%d", addr.host,
+                      addr.port, args.m3ua_transport, pstn.address, pstn.m3ua_port or 2905, opc, dpc,
+                      mgw.control_port)
         with trio.move_on_after(10):
             await link.up.wait()
         if link.state != "ASP-ACTIVE":

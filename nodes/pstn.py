@@ -287,7 +287,8 @@ class PstnNode:
             return
         here = f"{self.host}:{self.m3ua_port}"
         src, dst = (assoc.peer, here) if direction == "in" else (here, assoc.peer)
-        self.events.publish(NodeEvent("m3ua", direction, src, dst, self.transport, data, summary))
+        # "sctp" whatever carried it: captures show M3UA as SIGTRAN does, so Wireshark decodes it
+        self.events.publish(NodeEvent("m3ua", direction, src, dst, "sctp", data, summary))
 
     def _start_media(self, a: StartMedia) -> None:
         old = self.streams.pop(a.cic, None)
@@ -427,9 +428,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--topology", required=True, help="the lab file")
     p.add_argument("--node", required=True, help="this node's name in the lab file")
     p.add_argument("--run-dir", default=".", help="the lab's run directory (unused)")
-    p.add_argument("--m3ua-transport", choices=sorted(TRANSPORTS), default="tcp",
-                   help="M3UA over tcp (the lab's default) or sctp (RFC 4666; needs kernel SCTP)")
+    p.add_argument("--m3ua-transport", choices=["auto", *sorted(TRANSPORTS)], default="auto",
+                   help="M3UA over sctp (RFC 4666; needs kernel SCTP) or tcp; auto (default): sctp where the "
+                        "kernel has it, else tcp (the MGCF makes the same choice)")
     args = parse_node_args(p, "pstn", argv)
+    if args.m3ua_transport == "auto":
+        from ims.net.sip import sctp_available
+
+        args.m3ua_transport = "sctp" if sctp_available()[0] else "tcp"
     try:
         topo = load(args.topology)
         tnode = topo.node(args.node)

@@ -15,7 +15,8 @@ Both roles of TS 29.163 (and ITU-T Q.1912.5 for the SIP <-> ISUP mapping):
   toward the I-CSCF for ``tel:+E.164``, with preconditions (local segment
   "none" until the callee's 183 arrives, then an UPDATE) and, SIP-T style
   (RFC 3372), the IAM itself in a ``multipart/mixed`` body
-  (``handling=optional``).  180 -> ACM (subscriber free) or CPG (alerting),
+  (``handling=optional``) — as the O-MGCF's 18x and 200 carry the ACM/CPG
+  and ANM/CON they mirror.  180 -> ACM (subscriber free) or CPG (alerting),
   a first 183 -> ACM (no indication), 200 -> ANM (CON when no ACM went),
   an error response -> REL with the mapped cause, BYE -> REL; REL -> CANCEL
   or BYE, and RLC at once.
@@ -487,20 +488,26 @@ class Mgcf:
                 if "backward_call_indicators" in msg.params else 183
             call.state = "alerting"
             self._arm(call, T9_ANSWER, self._t9, now)
-            return self.ua.ringing(call.call_id, now, status) if status == 180 else \
-                self.ua.provisional(call.call_id, now, status)
+            return self.ua.provisional(call.call_id, now, status, **self._encapsulated(None, msg))
         if msg.type == MessageType.CPG:
             status = cpg_event_to_sip_status(int(msg.params.get("event_information", 2)))
-            return self.ua.ringing(call.call_id, now, status) if status == 180 else \
-                self.ua.provisional(call.call_id, now, status)
+            return self.ua.provisional(call.call_id, now, status, **self._encapsulated(None, msg))
         if msg.type in (MessageType.ANM, MessageType.CON):
             call.state = "answered"
             call.timer += 1
             self.stats["answered"] += 1
-            body = call.answer if call.answer_in_200 else b""
-            return self.ua.answer(call.call_id, now, body=body, content_type="application/sdp" if body else None)
+            sdp = call.answer if call.answer_in_200 else None
+            return self.ua.answer(call.call_id, now, **self._encapsulated(sdp, msg))
         self.stats["isup_unexpected"] += 1
         return []
+
+    def _encapsulated(self, sdp: bytes | None, msg: IsupMessage) -> dict[str, Any]:
+        """The body of a response mirroring ``msg``: with SIP-T (RFC 3372 §6), the ISUP message beside the SDP
+        (handling=optional: a handset ignores it); else just the SDP."""
+        if self.config.sip_t:
+            body, ctype = make_sipi_body(sdp, encode(msg, with_cic=False), handling="optional")
+            return {"body": body, "content_type": ctype}
+        return {"body": sdp or b"", "content_type": "application/sdp" if sdp else None}
 
     def _rel(self, cic: int, call: MgcfCall | None, msg: IsupMessage, now: float) -> list[Any]:
         cause = msg.params["cause"].value if "cause" in msg.params else 16

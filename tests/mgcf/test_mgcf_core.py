@@ -81,6 +81,8 @@ def test_o_mgcf_invite_iam_acm_180_anm_200_with_the_gateway_in_the_sdp() -> None
     out = core.isup_received(anm(iam_msg.cic), 2.0)
     [ok] = responses(out)
     assert ok.status == 200 and b"c=IN IP4 127.0.9.70" in ok.body and b"m=audio 30000 RTP/AVP 0" in ok.body
+    sdp, isup_part = split_sipi_body(ok.body, ok.get("content-type") or "")  # SIP-T: the ANM rides along
+    assert sdp is not None and b"m=audio 30000" in sdp and decode(isup_part, with_cic=False).type == MessageType.ANM
     assert core.stats["answered"] == 1
 
 
@@ -176,3 +178,41 @@ def test_i_mgcf_iam_on_a_busy_circuit_is_refused() -> None:
     run(core, core.isup_received(iam(4, "15550001", None), 0.0))
     out = core.isup_received(iam(4, "15550002", None), 0.1)
     assert [(m.type, m.params["cause"].value) for m in isup(out)] == [(MessageType.REL, 44)]
+
+
+def _in_dialog(method: str, ok: Response, cseq: int, branch: str) -> Request:
+    to_tag = ok.to.tag
+    msg = parse_message((
+        f"{method} sip:mgcf@127.0.9.60:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.9.100:5060;branch={branch}\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:alice@ims.example.org>;tag=a1\r\n"
+        f"To: <tel:+12125550100>;tag={to_tag}\r\nCall-ID: mg1@x\r\nCSeq: {cseq} {method}\r\n"
+        "Content-Length: 0\r\n\r\n").encode())
+    assert isinstance(msg, Request)
+    return msg
+
+
+def test_rel_from_the_pstn_crossing_a_bye_from_the_ue_releases_once() -> None:
+    """Q.764 §2.3 / TS 29.163 §7.2.3.1.7: REL -> BYE + RLC; the UE's BYE that crosses ours gets an answer and no
+    second REL goes out."""
+    core = mgcf()
+    [iam_msg] = isup(run(core, core.receive(invite(), BGCF, 0.0)))
+    core.isup_received(acm(iam_msg.cic), 0.5)
+    [ok] = responses(core.isup_received(anm(iam_msg.cic), 1.0))
+    core.receive(_in_dialog("ACK", ok, 1, "z9hG4bKack1"), BGCF, 1.1)
+    out = core.isup_received(rel(iam_msg.cic, 16), 2.0)
+    assert [r.method for r in requests(out)] == ["BYE"] and [m.type for m in isup(out)] == [MessageType.RLC]
+    out = core.receive(_in_dialog("BYE", ok, 2, "z9hG4bKbye1"), BGCF, 2.01)
+    assert isup(out) == [] and [r.status for r in responses(out)] in ([200], [481])
+    assert not core.calls and not core.by_cic and not core.releasing
+
+
+def test_bye_from_the_ue_after_answer_is_rel_16_and_the_circuit_waits_for_rlc() -> None:
+    core = mgcf()
+    [iam_msg] = isup(run(core, core.receive(invite(), BGCF, 0.0)))
+    [ok] = responses(core.isup_received(anm(iam_msg.cic), 1.0))  # CON-like: answer without ACM
+    core.receive(_in_dialog("ACK", ok, 1, "z9hG4bKack2"), BGCF, 1.1)
+    out = core.receive(_in_dialog("BYE", ok, 2, "z9hG4bKbye2"), BGCF, 3.0)
+    assert [(m.type, m.params["cause"].value) for m in isup(out)] == [(MessageType.REL, 16)]
+    assert iam_msg.cic in core.releasing and core._free_cic() != iam_msg.cic
+    core.isup_received(rlc(iam_msg.cic), 3.1)
+    assert core._free_cic() == iam_msg.cic  # idle again

@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def m3ua_summary(raw: bytes) -> str:
-    """"M3UA DATA ISUP IAM cic 3", "M3UA AspUp"... for ladders."""
+    """"IAM CIC 3" (ISUP in DATA), "AspUp (M3UA)"... for ladders and flow expectations."""
     try:
         msg = decode_m3ua(raw)
     except M3uaError:
@@ -271,10 +271,10 @@ def m3ua_summary(raw: bytes) -> str:
     if isinstance(msg, Data):
         try:
             isup = decode(msg.user_data)
-            return f"ISUP {isup.type.name} cic {isup.cic}"
+            return f"{isup.type.name} CIC {isup.cic}"
         except IsupError:
-            return "M3UA DATA (undecodable ISUP)"
-    return f"M3UA {type(msg).__name__}"
+            return "DATA (undecodable ISUP)"
+    return f"{type(msg).__name__} (M3UA)"
 
 
 def _mgw_call(client: MgwClient, op: MgwOp) -> dict[str, Any]:

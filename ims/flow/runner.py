@@ -140,7 +140,7 @@ class FlowRunner:
         window = time.time()
         for i, step in enumerate(flow.steps):
             t0 = time.monotonic()
-            if step.kind not in ("expect_message", "expect_call", "expect_registered"):
+            if not step.kind.startswith("expect_"):
                 window = time.time()  # message expectations look at what followed the last action
             try:
                 self._step(step, window)
@@ -245,6 +245,22 @@ class FlowRunner:
             self._expect_call(value)  # type: ignore[arg-type]
         elif kind == "expect_media":
             self._expect_media(value)  # type: ignore[arg-type]
+        elif kind == "pstn_call":
+            with self._pstn() as pstn:
+                try:
+                    cic = pstn.call(value.from_, value.to)  # type: ignore[union-attr]
+                    got = pstn.wait_call(cic, [value.expect, "released", "idle"], value.timeout)  # type: ignore[union-attr]
+                except ControlError as exc:
+                    raise StepFailed(f"PSTN call to {value.to}: {exc}") from None  # type: ignore[union-attr]
+            if got["state"] != value.expect:  # type: ignore[union-attr]
+                raise StepFailed(f"PSTN call on circuit {cic} is {got['state']} (cause {got['cause']}), "
+                                 f"expected {value.expect}")  # type: ignore[union-attr]
+        elif kind == "pstn_hangup":
+            with self._pstn() as pstn:
+                cic = int(value) or pstn.status()["calls"][-1]["cic"]  # type: ignore[arg-type]
+                pstn.hangup(cic)
+        elif kind == "expect_pstn":
+            self._expect_pstn(value)  # type: ignore[arg-type]
         elif kind == "expect_registered":
             ue, want, timeout = (value, True, 10.0) if isinstance(value, str) else (
                 value.ue, value.registered, value.timeout)  # type: ignore[union-attr]
@@ -295,6 +311,27 @@ class FlowRunner:
             raise StepFailed(f"{e.ue}: the call is {'' if rec['held'] else 'not '}on hold")
         if e.max_setup_ms is not None and not 0 < rec["setup_ms"] <= e.max_setup_ms:
             raise StepFailed(f"{e.ue}: set-up took {rec['setup_ms']:.0f} ms, more than {e.max_setup_ms:.0f} ms")
+
+    def _pstn(self):  # type: ignore[no-untyped-def]
+        from ims.control.pstn import PstnClient
+
+        node = next((n for n in self.topology.nodes if n.kind == "pstn"), None)
+        if node is None:
+            raise StepFailed(f"{self.topology_path.name} has no PSTN exchange")
+        return PstnClient(f"127.0.0.1:{node.control_port}", timeout=15)
+
+    def _expect_pstn(self, e) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + e.timeout
+        problems: list[str] = []
+        with self._pstn() as pstn:
+            while True:
+                calls = [c for c in pstn.status()["calls"] if not e.cic or c["cic"] == e.cic]
+                problems = ["no call on the exchange"] if not calls else _pstn_problems(calls[-1], e)
+                if not problems or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        if problems:
+            raise StepFailed(f"PSTN: {'; '.join(problems)}")
 
     def _expect_media(self, e) -> None:  # type: ignore[no-untyped-def]
         """Polls the handset's latest call until its media figures satisfy ``e`` or ``e.timeout`` passes."""
@@ -412,4 +449,19 @@ def _media_problems(m: dict, e) -> list[str]:  # type: ignore[no-untyped-def, ty
         out.append(f"RFC 4733 digits {m['dtmf_received']!r}, expected {e.dtmf!r}")
     if e.rtt and m["rtt_ms"] is None:
         out.append("no RTCP round-trip time measured")
+    return out
+
+
+def _pstn_problems(c: dict, e) -> list[str]:  # type: ignore[no-untyped-def, type-arg]
+    """What in the exchange's call record ``c`` does not meet ``e`` (an ExpectPstn)."""
+    out = []
+    if e.state is not None and c["state"] != e.state:
+        out.append(f"circuit {c['cic']} is {c['state']}, expected {e.state}")
+    if e.cause is not None and c["cause"] != e.cause:
+        out.append(f"cause {c['cause']}, expected {e.cause}")
+    m = c.get("media") or {}
+    if e.min_packets is not None and (m.get("packets_received") or 0) < e.min_packets:
+        out.append(f"{m.get('packets_received') or 0} RTP packets received, expected at least {e.min_packets}")
+    if e.max_loss_percent is not None and (m.get("loss_percent") or 0.0) > e.max_loss_percent:
+        out.append(f"loss {m.get('loss_percent')} % above {e.max_loss_percent} %")
     return out

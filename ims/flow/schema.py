@@ -20,7 +20,9 @@ Each step holds exactly one action: ``register``, ``deregister``, ``call``,
 header that ``equals``/``contains`` a value), ``expect_call`` (a handset's
 latest call is in a state / ended with a status / set up within
 ``max_setup_ms``), ``expect_media`` (the voice of a handset's latest call:
-packets received, loss, jitter, SRTP, codec, RFC 4733 digits), ``expect_registered``.  Message expectations look at
+packets received, loss, jitter, SRTP, codec, RFC 4733 digits), ``expect_registered``; on a lab with a
+simulated exchange ``pstn_call``/``pstn_hangup`` and ``expect_pstn`` (state, Q.850 cause, media of the
+exchange's latest call).  Message expectations look at
 what crossed the lab since the last action step began.
 """
 
@@ -31,8 +33,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ACTIONS = ("register", "deregister", "call", "answer", "reject", "hangup", "hold", "resume", "dtmf", "message",
-           "wait", "impair", "network_deregister")
-EXPECTATIONS = ("expect_message", "expect_call", "expect_media", "expect_registered")
+           "wait", "impair", "network_deregister", "pstn_call", "pstn_hangup")
+EXPECTATIONS = ("expect_message", "expect_call", "expect_media", "expect_registered", "expect_pstn")
 
 
 class _Strict(BaseModel):
@@ -128,6 +130,26 @@ class ExpectMedia(_Strict):
     timeout: float = Field(10.0, gt=0, le=120)
 
 
+class PstnCall(_Strict):
+    """A call from a line of the lab's simulated exchange (ISUP IAM toward the MGCF)."""
+
+    from_: str = Field(alias="from")  # the line's number (digits)
+    to: str  # digits or +E.164 of the callee
+    expect: str = "answered"  # the state to wait for: answered, alerting, released...
+    timeout: float = Field(15.0, gt=0, le=120)
+
+
+class ExpectPstn(_Strict):
+    """The exchange's latest call (or circuit ``cic``): its state, Q.850 cause, media figures."""
+
+    state: str | None = None  # idle, iam_sent, iam_received, alerting, answered, releasing, released
+    cause: int | None = None
+    cic: int = 0
+    min_packets: int | None = None  # RTP packets received on the circuit
+    max_loss_percent: float | None = None
+    timeout: float = Field(10.0, gt=0, le=120)
+
+
 class ExpectRegistered(_Strict):
     ue: str
     registered: bool = True
@@ -149,10 +171,13 @@ class Step(_Strict):
     wait: float | None = Field(None, ge=0, le=300)
     impair: Impair | None = None
     network_deregister: str | None = None  # an IMPU or IMPI: RTR from the HSS
+    pstn_call: PstnCall | None = None
+    pstn_hangup: int | None = None  # a circuit (0: the exchange's latest call)
     expect_message: ExpectMessage | None = None
     expect_call: ExpectCall | None = None
     expect_media: ExpectMedia | None = None
     expect_registered: str | ExpectRegistered | None = None
+    expect_pstn: ExpectPstn | None = None
 
     def get(self, kind: str) -> object:
         return getattr(self, "register_" if kind == "register" else kind)

@@ -55,7 +55,7 @@ from ims.media.source import make_source
 from ims.media.stream import StreamParams
 from ims.net.impair import Impairments
 from ims.net.media import MediaStream
-from ims.net.node import NodeContext, parse_node_args, run_node
+from ims.net.node import NodeContext, media_event_hook, parse_node_args, run_node
 from ims.topology import TopologyError, load
 
 log = logging.getLogger("nodes.pstn")
@@ -301,7 +301,7 @@ class PstnNode:
             log.warning("CIC %d: media source %r: %s; sending silence", a.cic, source, exc)
             source = "silence"
         stream = MediaStream(self.host, impairments=self.impairments, source=source,
-                             cname=f"pstn-cic{a.cic}@{self.host}")
+                             cname=f"pstn-cic{a.cic}@{self.host}", on_packet=media_event_hook(self.events))
         self.streams[a.cic] = (stream, self.exchange.call_on(a.cic))
         assert self._nursery is not None
         self._nursery.start_soon(self._run_media, a, stream)

@@ -54,12 +54,17 @@ class MediaStream:
     """One audio stream of a call on ``host``: bind, then :meth:`run` with the negotiated parameters."""
 
     def __init__(self, host: str, *, impairments: Impairments | None = None, source: str = "tone:440",
-                 rtcp_interval: float = 1.0, cname: str = "") -> None:
+                 rtcp_interval: float = 1.0, cname: str = "", on_packet: Any = None, sample_every: int = 50) -> None:
         self.host = host
         self.impairments = impairments
         self.source_spec = source
         self.rtcp_interval = rtcp_interval
         self.cname = cname or f"ims@{host}"
+        # ``on_packet(kind, direction, data, src, dst)`` sees every RTCP packet and one RTP packet in
+        # ``sample_every`` (the first of a stream too), as they cross the wire: for ladders and captures
+        self.on_packet = on_packet
+        self.sample_every = max(1, sample_every)
+        self._rtp_seen = [0, 0]  # sent, received
         self.rtp: trio.socket.SocketType | None = None
         self.rtcp: trio.socket.SocketType | None = None
         self.port = 0
@@ -203,9 +208,25 @@ class MediaStream:
         await trio.sleep(hold)
         await self._sendto(sock, data, rtcp)
 
+    def _tell(self, rtcp: bool, direction: str, data: bytes, peer: tuple[str, int]) -> None:
+        if self.on_packet is None:
+            return
+        if not rtcp:
+            i = 0 if direction == "out" else 1
+            self._rtp_seen[i] += 1
+            if (self._rtp_seen[i] - 1) % self.sample_every:
+                return
+        here = (self.host, self.port + (1 if rtcp else 0))
+        src, dst = (here, peer) if direction == "out" else (peer, here)
+        try:
+            self.on_packet("rtcp" if rtcp else "rtp", direction, data, src, dst)
+        except Exception:  # noqa: BLE001 - reporting must never stop the media
+            log.exception("media event hook failed")
+
     async def _sendto(self, sock: trio.socket.SocketType, data: bytes, rtcp: bool) -> None:
         p = self.params
         assert p is not None
+        self._tell(rtcp, "out", data, (p.remote_host, p.remote_port + (1 if rtcp else 0)))
         try:
             await sock.sendto(data, (p.remote_host, p.remote_port + (1 if rtcp else 0)))
         except OSError as exc:
@@ -215,8 +236,9 @@ class MediaStream:
     async def _receive_rtp(self) -> None:
         assert self.rtp is not None
         while True:
-            data, _ = await self.rtp.recvfrom(4096)
+            data, peer = await self.rtp.recvfrom(4096)
             arrival = trio.current_time()
+            self._tell(False, "in", data, peer[:2])
             if self._rx is not None:
                 try:
                     data = self._rx.unprotect(data)
@@ -252,8 +274,9 @@ class MediaStream:
     async def _receive_rtcp(self) -> None:
         assert self.rtcp is not None
         while True:
-            data, _ = await self.rtcp.recvfrom(4096)
+            data, peer = await self.rtcp.recvfrom(4096)
             arrival = trio.current_time()
+            self._tell(True, "in", data, peer[:2])
             if self._rx is not None:
                 try:
                     data = self._rx.unprotect_rtcp(data)

@@ -256,6 +256,24 @@ def sip_event_hook(bus: EventBus | None) -> Callable[..., None] | None:
     return hook
 
 
+def media_event_hook(bus: EventBus | None) -> Callable[..., None] | None:
+    """A ``MediaStream(on_packet=...)`` hook publishing the (sampled) RTP and the RTCP of a stream on ``bus``."""
+    if bus is None:
+        return None
+    from ims.control.events import NodeEvent
+
+    def hook(kind: str, direction: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> None:
+        if not bus.subscribers:
+            return
+        if kind == "rtp" and len(data) >= 12:
+            summary = f"RTP PT {data[1] & 0x7F} seq {int.from_bytes(data[2:4], 'big')}"
+        else:
+            summary = "RTCP " + {200: "SR", 201: "RR", 202: "SDES", 203: "BYE"}.get(data[1] if len(data) > 1 else 0,
+                                                                                  "packet")
+        bus.publish(NodeEvent(kind, direction, f"{src[0]}:{src[1]}", f"{dst[0]}:{dst[1]}", "udp", data, summary))
+    return hook
+
+
 def diameter_event_hook(bus: EventBus | None) -> Callable[..., None] | None:
     """A ``DiameterNode(on_message=...)`` hook publishing every Diameter message on ``bus``."""
     if bus is None:

@@ -27,7 +27,7 @@ import trio
 from ims.control.events import EventBus
 from ims.net.impair import Impairments
 from ims.net.media import MediaStream
-from ims.net.node import sip_event_hook
+from ims.net.node import media_event_hook, sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.uacore import (
     CallAnswered, CallEnded, CallFailed, CallProgress, IncomingCall, InfoReceived, MessageReceived, PrackReceived,
@@ -102,6 +102,7 @@ class Handset:
         self.ue = ue
         self.behaviour = behaviour or Behaviour()
         self.impairments = impairments
+        self.media_hook = media_event_hook(events)
         self.media: dict[str, CallMedia] = {}  # Call-ID -> its media
         self.stack = SipStack(ue, host=ue.local.host, port=ue.local.port, transports=(ue.local.transport,),
                               on_message=sip_event_hook(events), impairments=impairments, **(tls or {}))
@@ -320,7 +321,7 @@ class Handset:
         stream = None
         if b.media_enabled:
             stream = MediaStream(self.ue.local.host, impairments=self.impairments, source=b.media,
-                                 cname=f"{self.name}@{self.ue.local.host}")
+                                 cname=f"{self.name}@{self.ue.local.host}", on_packet=self.media_hook)
             try:
                 await stream.bind()
             except OSError as exc:  # the call goes on without voice rather than not at all

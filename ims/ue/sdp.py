@@ -26,8 +26,8 @@ from ims.sdp import (
 from ims.sdp import SdpError as _ModelError
 
 CODECS: dict[str, tuple[Codec, ...]] = {
-    "AMR-WB": (AMR_WB_BE, AMR_WB),
-    "AMR": (AMR_BE, AMR),
+    "AMR-WB": (AMR_WB, AMR_WB_BE),  # octet-aligned first (what Wireshark decodes without a hint)
+    "AMR": (AMR, AMR_BE),
     "PCMU": (PCMU,),
     "PCMA": (PCMA,),
 }

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ports = ports or (30000, 39999)
 
     async def serve(node: NodeContext) -> None:
-        pump = RelayPump(address, ports)
+        pump = RelayPump(address, ports, events=node.events)
         node.control.add_servicer(mgw_pb2_grpc.add_MgwServicer_to_server, MgwServicer(pump))
 
         def stats() -> dict[str, int]:

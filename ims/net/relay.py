@@ -11,6 +11,10 @@ sans-IO :class:`ims.media.relay.Relay`; this module only moves bytes.
 Control calls (add/modify/subtract, from the gRPC service's threads) and
 the pump share one lock; the pump holds it per batch of ready sockets,
 so a termination is never closed under a packet being relayed.
+
+With an event bus that someone follows, every RTCP packet and one RTP packet
+in ``sample_every`` per termination and direction are published (the bus is
+thread-safe), for ladders and captures of what crossed the gateway.
 """
 
 from __future__ import annotations
@@ -50,8 +54,11 @@ class PortPool:
 class RelayPump:
     """Owns the relay, its sockets and the epoll thread; thread-safe control methods."""
 
-    def __init__(self, host: str, ports: tuple[int, int] = (30000, 39999)) -> None:
+    def __init__(self, host: str, ports: tuple[int, int] = (30000, 39999), *, events: Any = None,
+                 sample_every: int = 50) -> None:
         self.host = host
+        self.events = events
+        self.sample_every = max(1, sample_every)
         self.relay = Relay()
         self.pool = PortPool(*ports)
         self.lock = threading.Lock()
@@ -189,6 +196,10 @@ class RelayPump:
                             break
                         except OSError:
                             break
+                        watched = self.events is not None and self.events.subscribers and (
+                            is_rtcp or term.counters["packets_in"] % self.sample_every == 0)
+                        if watched:
+                            self._publish(is_rtcp, "in", data, source, (self.host, sock.getsockname()[1]))
                         try:
                             out = relay.rtcp_in(term, data, source) if is_rtcp else \
                                 relay.rtp_in(term, data, source, now)
@@ -207,3 +218,17 @@ class RelayPump:
                             stats["send_errors"] += 1
                             continue
                         stats["rtcp_relayed" if is_rtcp else "relayed"] += 1
+                        if watched:
+                            self._publish(is_rtcp, "out", payload, (self.host, out_term.local_port + is_rtcp), dest)
+
+    def _publish(self, is_rtcp: bool, direction: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]
+                 ) -> None:
+        from ims.control.events import NodeEvent
+
+        if is_rtcp:
+            summary = "RTCP " + {200: "SR", 201: "RR"}.get(data[1] if len(data) > 1 else 0, "packet")
+        else:
+            summary = f"RTP PT {data[1] & 0x7F if len(data) > 1 else 0} seq " \
+                      f"{int.from_bytes(data[2:4], 'big') if len(data) > 3 else 0}"
+        self.events.publish(NodeEvent("rtcp" if is_rtcp else "rtp", direction, f"{src[0]}:{src[1]}",
+                                      f"{dst[0]}:{dst[1]}", "udp", data, summary))

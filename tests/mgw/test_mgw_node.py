@@ -107,3 +107,35 @@ def test_a_fixed_circuit_port_outside_the_range(mgw: MgwClient) -> None:
     assert mgw.stats()["free_port_pairs"] == 10
     again = mgw.add(media={}, local_port=31100)  # released: the circuit's pair can be taken again
     mgw.subtract(again["termination_id"])
+
+
+def test_the_gateway_reports_rtcp_and_sampled_rtp_on_its_event_stream(mgw: MgwClient) -> None:
+    import threading
+
+    seen: list = []  # type: ignore[type-arg]
+    stop = threading.Event()
+
+    def follow() -> None:
+        for ev in mgw.events(timeout=5, kinds=["rtp", "rtcp"]):
+            seen.append(ev)
+            if stop.is_set():
+                return
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    time.sleep(0.5)  # subscribed
+    a_sock, b_sock = _udp("127.0.9.100"), _udp("127.0.9.80")
+    a = mgw.add(media={"remote_address": "127.0.9.100", "remote_port": a_sock.getsockname()[1]})
+    b = mgw.add(a["context_id"], media={"remote_address": "127.0.9.80", "remote_port": b_sock.getsockname()[1]})
+    sender = RtpSender(0, 8000, 5)
+    for _ in range(60):
+        a_sock.sendto(sender.next(bytes(160), 160).to_bytes(), (MGW, a["local_port"]))
+        b_sock.recv(2048)
+    time.sleep(0.5)
+    stop.set()
+    reader.join(6)
+    rtp = [e for e in seen if e.kind == "rtp"]
+    assert {e.direction for e in rtp} == {"in", "out"} and 2 <= len(rtp) <= 6, [e.summary for e in rtp]  # 1 in 50
+    assert rtp[0].summary.startswith("RTP PT 0 seq")
+    mgw.subtract(a["termination_id"])
+    mgw.subtract(b["termination_id"])

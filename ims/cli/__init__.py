@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules under ims.cli that contribute subcommands, in help order.
-_GROUPS = ("lab", "ue", "flow", "trace", "topology", "sip", "aka", "subscriber")
+_GROUPS = ("lab", "ue", "flow", "capture", "trace", "topology", "sip", "aka", "subscriber")
 
 
 def build_parser() -> argparse.ArgumentParser:

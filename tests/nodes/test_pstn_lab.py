@@ -137,3 +137,31 @@ def test_zz_tshark_decodes_m3ua_isup_and_the_isup_inside_sip(lab) -> None:  # ty
     bad = subprocess.run(["tshark", "-r", str(cap), "-Y", "_ws.malformed || _ws.expert.severity >= error"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 0 and bad.stdout.strip() == "", bad.stdout[:2000]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark (Debian package tshark) is not installed")
+def test_ims_capture_records_the_running_lab_as_one_pcap(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``ims capture``: SIP, M3UA/ISUP, RTCP and sampled RTP of every node, one pcap Wireshark decodes."""
+    labobj, ues, _, _ = lab
+    import sys
+
+    pcap, ladder = tmp_path / "lab.pcap", tmp_path / "lab.html"
+    cap = subprocess.Popen([sys.executable, "-m", "ims.cli", "capture", "--run-dir", str(labobj.run_dir),
+                            "--duration", "7", "--pcap", str(pcap), "--ladder", str(ladder)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    time.sleep(2.5)  # following every node
+    call = ues.call("alice", "tel:+12125550100")
+    assert ues.wait_call("alice", call, ["confirmed", "failed"], 15)["state"] == "confirmed"
+    time.sleep(1.5)
+    ues.hangup("alice", call)
+    out, _ = cap.communicate(timeout=30)
+    assert cap.returncode == 0 and "capture:" in out, out
+    protocols = subprocess.run(["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.protocols"],
+                               capture_output=True, text=True, timeout=60).stdout
+    for proto in (":sip:sdp", ":m3ua:isup", ":rtcp", ":rtp", ":mime_multipart:isup"):
+        assert proto in protocols, (proto, sorted(set(protocols.splitlines())))
+    bad = subprocess.run(["tshark", "-r", str(pcap), "-Y", '_ws.malformed || (_ws.expert.severity >= warning'
+                          ' && !(_ws.expert.message contains "Encrypted RTCP"))'],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.stdout.strip() == "", bad.stdout[:2000]
+    assert "IAM" in ladder.read_text()

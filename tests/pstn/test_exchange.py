@@ -393,7 +393,7 @@ def test_config_from_the_volte_pstn_lab() -> None:
     cfg = ExchangeConfig.from_topology(topo, "pstn", base_dir=ROOT / "topologies")
     assert (cfg.point_code, cfg.peer_point_code, cfg.circuits, cfg.country_code) == (200, 100, 32, "1")
     assert (cfg.local_host, cfg.trunk_base, cfg.mgw_host, cfg.mgw_trunk_base) == \
-        ("127.0.1.80", 32000, "127.0.1.70", 31000)
+        ("127.0.1.80", 34000, "127.0.1.70", 31000)
     lines = {x.number: x for x in cfg.lines}
     assert lines["12125550100"] == Line("12125550100", "answer", 2.0, "tone:425")
     assert lines["12125550186"].behaviour == "busy"

@@ -193,8 +193,20 @@ def status_table(rows: list[dict[str, object]]) -> Table:
             calls = f"{_num(st, 'active_calls')} active / {_num(st, 'calls')}"
         elif kind == "hss":
             regs = f"UAR {_num(st, 'UAR')} MAR {_num(st, 'MAR')} SAR {_num(st, 'SAR')} LIR {_num(st, 'LIR')}"
+        elif kind == "mgcf":
+            regs = "M3UA up" if _num(st, "m3ua_active") else "M3UA down"
+            calls = f"{_num(st, 'calls')} calls, {_num(st, 'circuits_busy')} circuits"
+        elif kind == "pstn":
+            regs = "M3UA up" if _num(st, "m3ua_active") else "M3UA down"
+            calls = f"{_num(st, 'active')} active / {_num(st, 'calls')}"
+        elif kind == "mgw":
+            calls = f"{_num(st, 'contexts')} contexts"
         if "rx" in st:
             traffic = f"SIP rx {_num(st, 'rx')} tx {_num(st, 'tx')}"
+        elif "relayed" in st:
+            traffic = f"RTP {_num(st, 'relayed')} RTCP {_num(st, 'rtcp_relayed')}"
+        elif "isup_in" in st:
+            traffic = f"ISUP in {_num(st, 'isup_in')} out {_num(st, 'isup_out')}"
         elif "requests_in" in st:
             traffic = f"Diameter in {_num(st, 'requests_in')} out {_num(st, 'requests_out')}"
         else:

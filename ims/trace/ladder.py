@@ -43,6 +43,17 @@ EXPLAIN: tuple[tuple[str, str, str | None, str], ...] = (
     ("diameter", "RTR", None, "TS 29.228 §6.1.3 Registration-Termination (network deregistration)"),
     ("diameter", "PPR", None, "TS 29.228 §6.1.4 Push-Profile"),
     ("diameter", "CER", None, "RFC 6733 §5.3 capabilities exchange"),
+    ("m3ua", "IAM", None, "Q.764 §2.1 basic call set-up: IAM (the O-MGCF sends it once the preconditions are met)"),
+    ("m3ua", "ACM", None, "Q.764 §2.1 address complete: the line rings (SIP 180, or 183 without 'subscriber free')"),
+    ("m3ua", "CPG", None, "Q.764 §2.1 call progress (alerting: SIP 180)"),
+    ("m3ua", "ANM", None, "Q.764 §2.1 answer: SIP 200 OK"),
+    ("m3ua", "CON", None, "Q.764 §2.1 connect (answer without ACM): SIP 200 OK"),
+    ("m3ua", "REL", None, "Q.764 §2.3 release; the Q.850 cause maps to a SIP status (RFC 3398, TS 29.163)"),
+    ("m3ua", "RLC", None, "Q.764 §2.3 release complete: the circuit is idle again"),
+    ("m3ua", "AspUp", None, "RFC 4666 §4.3.4.1 ASP Up (M3UA association)"),
+    ("m3ua", "AspActive", None, "RFC 4666 §4.3.4.3 ASP Active: ISUP may flow"),
+    ("rtcp", "RTCP", None, "RFC 3550 §6.4 report: loss, jitter, LSR/DLSR for the round-trip time"),
+    ("rtp", "RTP", None, "RFC 3550 §5 media (one packet in 50 is shown)"),
 )
 
 
@@ -63,6 +74,8 @@ def label_of(ev: NodeEvent) -> str:
         if words[0].startswith("SIP/") and len(words) > 1:
             return " ".join(words[1:])  # "401 Unauthorized"
         return words[0]
+    if ev.kind in ("m3ua", "rtp", "rtcp") and words:
+        return ev.summary  # "IAM CIC 3", "RTP PT 96 seq 1234", "RTCP SR"
     return " ".join(words[:2]) if words else ev.kind
 
 

@@ -97,3 +97,14 @@ def test_event_file_round_trip_and_cli(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "ims.cli", "trace", str(tmp_path / "bad.jsonl")],
                          capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 1 and "bad.jsonl:1: not an event" in bad.stdout
+
+
+def test_isup_and_media_arrows_carry_their_labels_and_clauses() -> None:
+    mgcf, pstn = "127.0.1.60:40000", "127.0.1.80:2905"
+    events = [ev(2.0, "out", mgcf, pstn, b"\x01\x00\x01\x00", "m3ua", "IAM CIC 3"),
+              ev(2.1, "out", pstn, mgcf, b"\x01\x00\x01\x00", "m3ua", "REL CIC 3"),
+              ev(2.2, "out", "127.0.1.100:40000", "127.0.1.70:30000", b"\x80" * 12, "rtcp", "RTCP SR")]
+    msgs = messages(events)
+    assert [label_of(m) for m in msgs] == ["IAM CIC 3", "REL CIC 3", "RTCP SR"]
+    text = Ladder(events, {"127.0.1.60": "mgcf", "127.0.1.80": "pstn"}, explain_steps=True).text(width=12)
+    assert "Q.764 §2.1 basic call set-up" in text and "Q.764 §2.3 release" in text and "RFC 3550 §6.4" in text

@@ -53,11 +53,14 @@ class NodeClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, fn: Any, request: Any) -> Any:
+    def _call(self, fn: Any, request: Any, timeout: float | None = None) -> Any:
+        """One unary call bounded by ``timeout`` (default: the client's); ControlError on any failure."""
         try:
-            return fn(request, timeout=self.timeout)
+            return fn(request, timeout=timeout or self.timeout)
         except grpc.RpcError as exc:
             raise ControlError(f"{self.target}: {exc.code().name}: {exc.details()}", exc.code()) from None
+
+    _rpc = _call  # the name the node-specific clients use
 
     def health(self) -> dict[str, Any]:
         """node, kind, state ("starting" | "running" | "stopping"), pid, uptime (s), version."""

@@ -103,12 +103,6 @@ class PstnClient(NodeClient):
         super().__init__(target, timeout)
         self.pstn = pstn_pb2_grpc.PstnStub(self.channel)
 
-    def _rpc(self, fn: Any, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return fn(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            raise ControlError(f"{self.target}: {exc.code().name}: {exc.details()}", exc.code()) from None
-
     def call(self, calling: str, called: str) -> int:
         """Send an IAM from line ``calling`` to ``called``; the CIC (ControlError with the reason if refused)."""
         r = self._rpc(self.pstn.Call, pstn_pb2.PstnCallRequest(calling=calling, called=called))

@@ -67,13 +67,6 @@ class UeClient(NodeClient):
         super().__init__(target, timeout)
         self.ue = ue_pb2_grpc.UeStub(self.channel)
 
-    def _rpc(self, fn: Any, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return fn(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            code = exc.code()
-            raise ControlError(f"{self.target}: {code.name}: {exc.details()}", code) from None
-
     @staticmethod
     def _ok(r: Any) -> Any:
         if not r.ok:

@@ -233,21 +233,27 @@ class MediaStream:
             self.counters["send_errors"] += 1
             log.debug("RTP send to %s:%d failed: %s", p.remote_host, p.remote_port, exc)
 
+    def _arrived(self, rtcp: bool, data: bytes, peer: Any) -> bytes | None:
+        """A datagram in: reported, then SRTP/SRTCP-unprotected (None: it failed, counted)."""
+        self._tell(rtcp, "in", data, peer[:2])
+        if self._rx is None:
+            return data
+        try:
+            return self._rx.unprotect_rtcp(data) if rtcp else self._rx.unprotect(data)
+        except SrtpAuthError:
+            self.counters["auth_failures"] += 1
+        except SrtpError:
+            self.counters["malformed"] += 1
+        return None
+
     async def _receive_rtp(self) -> None:
         assert self.rtp is not None
         while True:
-            data, peer = await self.rtp.recvfrom(4096)
+            raw, peer = await self.rtp.recvfrom(4096)
             arrival = trio.current_time()
-            self._tell(False, "in", data, peer[:2])
-            if self._rx is not None:
-                try:
-                    data = self._rx.unprotect(data)
-                except SrtpAuthError:
-                    self.counters["auth_failures"] += 1
-                    continue
-                except SrtpError:
-                    self.counters["malformed"] += 1
-                    continue
+            data = self._arrived(False, raw, peer)
+            if data is None:
+                continue
             try:
                 pkt = RtpPacket.parse(data)
             except RtpError:
@@ -274,18 +280,11 @@ class MediaStream:
     async def _receive_rtcp(self) -> None:
         assert self.rtcp is not None
         while True:
-            data, peer = await self.rtcp.recvfrom(4096)
+            raw, peer = await self.rtcp.recvfrom(4096)
             arrival = trio.current_time()
-            self._tell(True, "in", data, peer[:2])
-            if self._rx is not None:
-                try:
-                    data = self._rx.unprotect_rtcp(data)
-                except SrtpAuthError:
-                    self.counters["auth_failures"] += 1
-                    continue
-                except SrtpError:
-                    self.counters["malformed"] += 1
-                    continue
+            data = self._arrived(True, raw, peer)
+            if data is None:
+                continue
             try:
                 packets = parse_compound(data)
             except ValueError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 from typing import Any
 
@@ -27,142 +26,16 @@ import trio
 from ims.control.client import ControlError
 from ims.control.mgw import MgwClient
 from ims.cscf.lab import sip_address
-from ims.control.events import EventBus, NodeEvent
-from ims.isup.m3ua import (
-    Data, IsupReceived, M3uaAsp, M3uaError, M3uaFramer, M3uaProblem, SendBytes, StateChanged, decode_m3ua,
-)
+from ims.isup.m3ua import IsupReceived
 from ims.isup.messages import IsupError, decode, encode
 from ims.isup.mgcf import Mgcf, MgcfConfig, MgwOp, SendIsup
+from ims.net.m3ua import M3uaLink
 from ims.net.node import NodeContext, parse_node_args, run_node, sip_event_hook
 from ims.net.sip import SipStack
 from ims.sip.events import TimerConfig
 from ims.topology import TopologyError, load
 
 log = logging.getLogger("nodes.mgcf")
-
-IPPROTO_SCTP = getattr(socket, "IPPROTO_SCTP", 132)
-
-
-class M3uaLink:
-    """The ASP end of the M3UA association to the exchange, over TCP, kept up with back-off."""
-
-    def __init__(self, host: str, port: int, local: str, on_isup: Any, events: EventBus | None = None,
-                 transport: str = "tcp") -> None:
-        self.host, self.port, self.local = host, port, local
-        self.transport = transport
-        self.on_isup = on_isup
-        self.events = events
-        self._rx_framer = M3uaFramer()
-        self._ends = ("", "")
-        self.asp: M3uaAsp | None = None
-        self.stream: trio.SocketStream | None = None
-        self.up = trio.Event()
-        self.stats = {"m3ua_connects": 0, "isup_sent": 0, "isup_received": 0, "isup_dropped": 0, "m3ua_problems": 0}
-
-    @property
-    def state(self) -> str:
-        return self.asp.state.value if self.asp is not None else "ASP-DOWN"
-
-    async def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                stream = await self._connect()
-            except OSError as exc:
-                log.info("M3UA: cannot connect to %s:%d (%s); again in %.1f s", self.host, self.port, exc, delay)
-                await trio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            delay = 0.5
-            self.stats["m3ua_connects"] += 1
-            self.stream, self.asp = stream, M3uaAsp(beat_interval=10.0)
-            here, there = stream.socket.getsockname(), stream.socket.getpeername()
-            self._ends, self._rx_framer = (f"{here[0]}:{here[1]}", f"{there[0]}:{there[1]}"), M3uaFramer()
-            try:
-                async with stream, trio.open_nursery() as nursery:
-                    nursery.start_soon(self._timers)
-                    await self._act(self.asp.start(trio.current_time()))
-                    while True:
-                        data = await stream.receive_some(65536)
-                        if not data:
-                            break
-                        self._publish_in(data)
-                        await self._act(self.asp.receive(data, trio.current_time()))
-                    nursery.cancel_scope.cancel()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                log.info("M3UA association lost: %s", exc)
-            self.stream, self.asp = None, None
-            self.up = trio.Event()
-            log.info("M3UA association to %s:%d down; reconnecting", self.host, self.port)
-            await trio.sleep(delay)
-
-    async def _connect(self) -> trio.SocketStream:
-        if self.transport == "sctp":  # RFC 4666 §1.4.8: one-to-one SCTP socket, used as a stream
-            sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM, IPPROTO_SCTP)
-            try:
-                await sock.bind((self.local, 0))
-                await sock.connect((self.host, self.port))
-            except OSError:
-                sock.close()
-                raise
-            return trio.SocketStream(sock)
-        return await trio.open_tcp_stream(self.host, self.port, local_address=self.local)
-
-    async def _timers(self) -> None:
-        while True:
-            asp = self.asp
-            deadline = asp.next_deadline() if asp else None
-            await trio.sleep_until(deadline if deadline is not None else trio.current_time() + 0.5)
-            if asp is not None and asp is self.asp:
-                await self._act(asp.handle_timer(trio.current_time()))
-
-    async def _act(self, events: list[Any]) -> None:
-        for ev in events:
-            if isinstance(ev, SendBytes):
-                if self.stream is not None:
-                    self._publish("out", ev.data)
-                    await self.stream.send_all(ev.data)
-            elif isinstance(ev, StateChanged):
-                log.info("M3UA %s", ev.state.value)
-                if ev.state.value == "ASP-ACTIVE":
-                    self.up.set()
-            elif isinstance(ev, IsupReceived):
-                self.stats["isup_received"] += 1
-                await self.on_isup(ev)
-            elif isinstance(ev, M3uaProblem):
-                self.stats["m3ua_problems"] += 1
-                log.info("M3UA: %s", ev.reason)
-
-    # -- what crossed, for ladders and captures (M3UA events, written as SCTP/M3UA in pcaps) ----------
-    def _publish_in(self, data: bytes) -> None:
-        if self.events is None or not self.events.subscribers:
-            return
-        try:
-            for raw in self._rx_framer.feed(data):
-                self._publish("in", raw)
-        except M3uaError:
-            self._rx_framer = M3uaFramer()
-
-    def _publish(self, direction: str, raw: bytes) -> None:
-        if self.events is None or not self.events.subscribers:
-            return
-        src, dst = self._ends if direction == "out" else self._ends[::-1]
-        self.events.publish(NodeEvent("m3ua", direction, src, dst, "sctp", raw, m3ua_summary(raw)))
-
-    async def send(self, opc: int, dpc: int, sls: int, data: bytes) -> bool:
-        asp = self.asp
-        if asp is None or self.stream is None:
-            self.stats["isup_dropped"] += 1
-            return False
-        try:
-            out = asp.send_isup(opc, dpc, sls, data)
-        except M3uaError as exc:
-            self.stats["isup_dropped"] += 1
-            log.warning("ISUP not sent: %s", exc)
-            return False
-        self.stats["isup_sent"] += 1
-        await self._act(list(out))
-        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -260,21 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         await node.ready()
 
     return run_node(serve, kind="mgcf", args=args)
-
-
-def m3ua_summary(raw: bytes) -> str:
-    """"IAM CIC 3" (ISUP in DATA), "AspUp (M3UA)"... for ladders and flow expectations."""
-    try:
-        msg = decode_m3ua(raw)
-    except M3uaError:
-        return "M3UA (undecodable)"
-    if isinstance(msg, Data):
-        try:
-            isup = decode(msg.user_data)
-            return f"{isup.type.name} CIC {isup.cic}"
-        except IsupError:
-            return "DATA (undecodable ISUP)"
-    return f"{type(msg).__name__} (M3UA)"
 
 
 def _mgw_call(client: MgwClient, op: MgwOp) -> dict[str, Any]:

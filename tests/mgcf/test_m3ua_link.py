@@ -1,4 +1,4 @@
-"""The MGCF's M3UA association (nodes.mgcf.M3uaLink) against an SGP on a real socket: TCP, and SCTP where the
+"""The MGCF's M3UA association (ims.net.m3ua.M3uaLink) against an SGP on a real socket: TCP, and SCTP where the
 kernel has it (RFC 4666 §1.4.8)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import trio
 from ims.isup.m3ua import IsupReceived, M3uaSgp, SendBytes
 from ims.isup.messages import MessageType, decode, encode, iam, rlc
 from ims.net.sip import sctp_available
-from nodes.mgcf import M3uaLink
+from ims.net.m3ua import M3uaLink
 
 HOST = "127.0.9.80"
 HAVE_SCTP, WHY = sctp_available()

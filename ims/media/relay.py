@@ -26,7 +26,6 @@ the same way.  The driver (:mod:`ims.net.relay`) owns the sockets.
 from __future__ import annotations
 
 import itertools
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,6 @@ from ims.media.srtp import SUITES, SrtpAuthError, SrtpError, SrtpSession, sdes_k
 from ims.media.stats import ReceiverStats
 
 MODES = ("sendrecv", "sendonly", "recvonly", "inactive")
-_HDR = struct.Struct("!BBHII")
 _TRANSCODE = {("PCMU", "PCMA"): ulaw_to_alaw, ("PCMA", "PCMU"): alaw_to_ulaw}
 
 

@@ -26,15 +26,12 @@ import trio
 import ims.control  # noqa: F401 - generates the stubs
 from ims.control.client import ControlError, NodeClient
 from ims.control.gen import pstn_pb2, pstn_pb2_grpc
+from ims.control.media import media_dict, media_msg
 from ims.control.server import ControlServer
 
 __all__ = ["ControlError", "PstnBackend", "PstnClient", "PstnServicer"]
 
 T = TypeVar("T")
-
-_MEDIA = ("local", "remote", "codec", "payload_type", "direction", "srtp", "packets_sent", "octets_sent",
-          "packets_received", "packets_expected", "packets_lost", "loss_percent", "jitter_ms", "rtt_ms",
-          "dtmf_received", "rtcp_sent", "rtcp_received", "auth_failures", "malformed")
 
 
 class PstnBackend(Protocol):
@@ -51,32 +48,16 @@ class PstnBackend(Protocol):
 
 # --- dict <-> message ----------------------------------------------------------------------------
 
-def _media_msg(d: dict[str, Any]) -> Any:
-    if not d:
-        return pstn_pb2.PstnMedia()
-    fields = {k: d[k] for k in _MEDIA if k in d and d[k] is not None}
-    fields["rtt_ms"] = -1.0 if d.get("rtt_ms") is None else d["rtt_ms"]
-    return pstn_pb2.PstnMedia(**fields)
-
-
-def _media_dict(m: Any) -> dict[str, Any]:
-    if not m.local:
-        return {}
-    out = {k: getattr(m, k) for k in _MEDIA}
-    out["rtt_ms"] = None if m.rtt_ms < 0 else m.rtt_ms
-    return out
-
-
 def call_msg(d: dict[str, Any]) -> Any:
     """A PstnCall from ``ims.isup.exchange.Call.as_dict()``."""
     return pstn_pb2.PstnCall(cic=d["cic"], direction=d["direction"], calling=d["calling"], called=d["called"],
                              state=d["state"], cause=d["cause"], history=d["history"],
-                             media=_media_msg(d.get("media") or {}))
+                             media=media_msg(d.get("media") or {}, pstn_pb2.PstnMedia))
 
 
 def _call_dict(c: Any) -> dict[str, Any]:
     return {"cic": c.cic, "direction": c.direction, "calling": c.calling, "called": c.called, "state": c.state,
-            "cause": c.cause, "history": list(c.history), "media": _media_dict(c.media)}
+            "cause": c.cause, "history": list(c.history), "media": media_dict(c.media)}
 
 
 def _status_msg(d: dict[str, Any]) -> Any:

@@ -24,34 +24,14 @@ import grpc
 import ims.control  # noqa: F401 - generates the stubs
 from ims.control.client import ControlError, NodeClient
 from ims.control.gen import ue_pb2, ue_pb2_grpc
+from ims.control.media import media_dict, media_msg
 from ims.control.server import ControlServer
-
-
-_MEDIA = ("local", "remote", "codec", "payload_type", "direction", "srtp", "packets_sent", "octets_sent",
-          "packets_received", "packets_expected", "packets_lost", "loss_percent", "jitter_ms", "rtt_ms",
-          "dtmf_received", "rtcp_sent", "rtcp_received", "auth_failures", "malformed")
-
-
-def _media_dict(m: Any) -> dict[str, Any]:
-    if not m.local:
-        return {}
-    out = {k: getattr(m, k) for k in _MEDIA}
-    out["rtt_ms"] = None if m.rtt_ms < 0 else m.rtt_ms
-    return out
-
-
-def _media_msg(d: dict[str, Any]) -> Any:
-    if not d:
-        return ue_pb2.UeMedia()
-    fields = {k: d[k] for k in _MEDIA if k in d}
-    fields["rtt_ms"] = -1.0 if d.get("rtt_ms") is None else d["rtt_ms"]
-    return ue_pb2.UeMedia(**fields)
 
 
 def _call_dict(c: Any) -> dict[str, Any]:
     return {"call_id": c.call_id, "role": c.role, "peer": c.peer, "state": c.state, "status": c.status,
             "history": list(c.history), "setup_ms": c.setup_ms, "reason": c.reason, "held": c.held,
-            "dtmf": c.dtmf, "media": _media_dict(c.media)}
+            "dtmf": c.dtmf, "media": media_dict(c.media)}
 
 
 def _status_dict(s: Any) -> dict[str, Any]:
@@ -150,7 +130,7 @@ class UeServicer(ue_pb2_grpc.UeServicer):
     def _status_msg(d: dict[str, Any]) -> Any:
         calls = [ue_pb2.UeCall(call_id=c["call_id"], role=c["role"], peer=c["peer"], state=c["state"],
                                status=c["status"], history=c["history"], setup_ms=c["setup_ms"], reason=c["reason"],
-                               held=c["held"], dtmf=c["dtmf"], media=_media_msg(c.get("media") or {}))
+                               held=c["held"], dtmf=c["dtmf"], media=media_msg(c.get("media") or {}, ue_pb2.UeMedia))
                  for c in d["calls"]]
         return ue_pb2.UeStatus(name=d["name"], impu=d["impu"], impi=d["impi"], contact=d["contact"],
                                registered=d["registered"], expires=d["expires"], associated=d["associated"],

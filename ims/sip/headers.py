@@ -69,6 +69,22 @@ def split_list(value: str, what: str) -> list[str]:
 
 def split_values_keep_empty(value: str) -> list[str]:
     """Comma split outside quotes and ``<>``, keeping empty elements."""
+    if '"' not in value:
+        # No quoted strings: split at C speed, then rejoin pieces cut inside <...>
+        # (a comma is inside when the last '<' or '>' before it is a '<').
+        parts = value.split(",")
+        if "<" not in value:
+            return [p.strip() for p in parts]
+        joined: list[str] = []
+        buf: str | None = None
+        for p in parts:
+            buf = p if buf is None else buf + "," + p
+            if buf.rfind("<") <= buf.rfind(">"):
+                joined.append(buf.strip())
+                buf = None
+        if buf is not None:
+            joined.append(buf.strip())
+        return joined
     out: list[str] = []
     start = 0
     quoted = angle = False
@@ -216,7 +232,7 @@ class Headers:
 _VIA_FAST = re.compile(r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?((?:;[^;,\s][^,\s]*)?)")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Via:
     """``SIP/2.0/UDP host:port;branch=...`` (§20.42, RFC 3581 rport)."""
 
@@ -324,7 +340,7 @@ class CSeq:
         return f"{self.seq} {self.method}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Contact:
     """One Contact value: a name-addr with expires/q/+sip.instance, or ``*``."""
 
@@ -423,7 +439,7 @@ def parse_auth_params(text: str, what: str) -> dict[str, str]:
 _UNQUOTED = frozenset({"algorithm", "stale", "nc", "qop_unquoted"})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Challenge:
     """WWW-/Proxy-Authenticate and (Proxy-)Authorization values: scheme + params."""
 
@@ -457,13 +473,15 @@ class Challenge:
 class Credentials(Challenge):
     """Authorization / Proxy-Authorization value (qop and nc unquoted, §3.2.2)."""
 
+    __slots__ = ()
+
     @classmethod
     def parse(cls, text: str, what: str = "Authorization") -> Credentials:  # type: ignore[override]
         c = Challenge.parse(text, what)
         return cls(c.scheme, c.params)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SecurityMechanism:
     """Security-Client/-Server/-Verify value (RFC 3329 §2.2; TS 33.203 ipsec-3gpp)."""
 
@@ -490,7 +508,7 @@ class SecurityMechanism:
         return self.mechanism + format_params(self.params)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PChargingVector:
     """P-Charging-Vector (RFC 7315 §4.6): icid-value, orig-ioi, term-ioi..."""
 
@@ -519,7 +537,7 @@ class PChargingVector:
         return format_params(self.params)[1:]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class PAccessNetworkInfo:
     """P-Access-Network-Info (RFC 7315 §4.4): access type and its parameters."""
 

@@ -16,7 +16,6 @@ Not here: transactions (``ims.sip.transaction``), transports (``ims.net``).
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -150,11 +149,11 @@ class SipMessage:
 
     # -- typed accessors ----------------------------------------------------
     def _cached(self, key: str, fn: Callable[[], T]) -> T:
-        try:
-            return self._cache[key]  # type: ignore[no-any-return]
-        except KeyError:
-            value = self._cache[key] = fn()
-            return value
+        cache = self._cache
+        if key in cache:
+            return cache[key]  # type: ignore[no-any-return]
+        value = cache[key] = fn()
+        return value
 
     def _one(self, name: str, what: str) -> str:
         v = self._headers.get(name)
@@ -508,20 +507,21 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     if "\r\n " in head or "\r\n\t" in head:
         _split_folded(msg, lines, items)
     else:
-        # One C-level pass over the whole block; a line it cannot read makes the count differ,
-        # and the general splitter then names the fault.
-        found = _HEADER_LINES(head, len(first) + 2)
-        if len(found) != len(lines) - 1:
-            _split_folded(msg, lines, [])  # raises the precise error
-            raise SipParseError("Bad header line", partial=_partial(msg, items))
+        if head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
+            raise SipParseError("Bad header line: bare CR or LF inside a line", partial=_partial(msg, items))
         canon = _CANON
-        for name, value in found:
-            key = canon.get(name)
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            key = canon.get(name) if colon else None
             if key is None:
+                # Blanks before the colon, an unusual spelling or a bad line: the general splitter
+                # names the fault (§7.3.1 header = name HCOLON value).
+                name = name.rstrip(" \t")
+                if not colon or not _is_token(name):
+                    _split_folded(msg, lines, [])  # raises the precise error
+                    raise SipParseError("Bad header line", partial=_partial(msg, items))
                 key = canonical(name)
-            if value[-1:] in (" ", "\t"):
-                value = value.rstrip(" \t")
-            items.append([name, key, value])
+            items.append([name, key, value.strip(" \t")])
     msg._headers = Headers._from_parsed(items)
     body = data[end + 4 :]
     try:
@@ -544,12 +544,6 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     return _finish(msg, data if start == 0 else data[start:])
 
 
-# token, optional blanks, ':', value (§7.3.1); no backtracking: the name class excludes ' ', '\t' and ':'.
-_HEADER_LINE = re.compile(r"([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*:[ \t]*([^\r\n]*)")
-# The same, anchored at line starts over a whole header block (value without trailing blanks).
-_HEADER_LINES = re.compile(
-    r"^([!%'*+\-.0-9A-Z_`a-z~]+)[ \t]*:[ \t]*([^\r\n]*)(?:\r\n|\Z)",
-    re.MULTILINE).findall
 # Common spellings -> canonical names without a function call.
 _CANON = {n: canonical(n) for n in (
     "Via", "v", "From", "f", "To", "t", "Call-ID", "i", "CSeq", "Contact", "m", "Max-Forwards", "Route",
@@ -649,20 +643,17 @@ def _request_line(line: str) -> Request:
 
 def _check(msg: Request | Response, items: list[list[str]]) -> None:
     """The checks every transaction needs (§8.1.1, §8.2.2; RFC 4475 §3.1.2)."""
-    counts: dict[str, int] = {}
-    for _, key, _ in items:
-        if key in _SINGLE:
-            counts[key] = counts.get(key, 0) + 1
-    for key, n in counts.items():
-        if n > 1 and key != "content-length":
-            raise SipParseError(f"{_title(key)} header appears {n} times")
+    index = msg._headers._idx()
+    for key in _SINGLE:
+        values = index.get(key)
+        if values is not None and len(values) > 1:
+            if key != "content-length":
+                raise SipParseError(f"{_title(key)} header appears {len(values)} times")
+            if len(set(values)) > 1:
+                raise SipParseError("Conflicting Content-Length headers")
     for key, what in (("call-id", "Call-ID"), ("cseq", "CSeq"), ("from", "From"), ("to", "To"), ("via", "Via")):
-        if key not in counts and not any(k == key for _, k, _ in items):
+        if key not in index:
             raise SipParseError(f"Missing {what} header")
-    if counts.get("content-length", 0) > 1:
-        values = {v.strip() for _, k, v in items if k == "content-length"}
-        if len(values) > 1:
-            raise SipParseError("Conflicting Content-Length headers")
     msg.vias  # noqa: B018 - parse now to fail early
     msg.from_  # noqa: B018
     msg.to  # noqa: B018

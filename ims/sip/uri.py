@@ -47,6 +47,16 @@ def parse_params(text: str, what: str = "parameter") -> Params:
     params: Params = {}
     if not text:
         return params
+    if " " not in text and "\t" not in text:
+        # The usual case: no blanks to strip around names, values and separators.
+        for item in text.split(";"):
+            name, eq, value = item.partition("=")
+            if not name or name.strip(_PARAM_NAME_CHARS):
+                if not item:
+                    raise SipParseError(f"Bad {what}: empty parameter (';;' or a trailing ';')")
+                raise _bad(f"Bad {what} name", name or item)
+            params[name.lower()] = value if eq else None
+        return params
     for item in text.split(";"):
         item = item.strip()
         if not item:
@@ -98,7 +108,7 @@ def split_hostport(text: str, where: str) -> tuple[str, int | None]:
     return _check_host(host, where), port
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SipURI:
     scheme: str = "sip"
     user: str | None = None
@@ -232,7 +242,7 @@ def _unq(text: str | None) -> str | None:
     return None if text is None else unquote(text)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class TelURI:
     """tel: URI (RFC 3966): global ``+15551234`` or local with phone-context."""
 
@@ -292,7 +302,7 @@ class TelURI:
         return hash(self.digits)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class AbsoluteURI:
     """Any other URI scheme (``urn:``, ``mailto:``...), kept as text."""
 
@@ -361,7 +371,7 @@ def _quote_display(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class NameAddr:
     """``"Display" <uri>;params`` (From, To, Contact, Route, P-Asserted-Identity...)."""
 

@@ -40,6 +40,10 @@ def test_7_3_1_comma_split_outside_quotes_and_angle_brackets() -> None:
     value = '"Doe, John" <sip:j@x;a=1,2>;q=0.5, <sip:k@y>, sip:z@w'
     assert split_values(value) == ['"Doe, John" <sip:j@x;a=1,2>;q=0.5', "<sip:k@y>", "sip:z@w"]
     assert split_values('"a \\" , b", c') == ['"a \\" , b"', "c"]
+    # Without quotes (the fast path): commas inside <> still do not split, ',,' keeps its empty element.
+    assert split_values("<sip:a,b@x;lr>, <sip:c>,sip:d") == ["<sip:a,b@x;lr>", "<sip:c>", "sip:d"]
+    assert split_values("<sip:a,b@x") == ["<sip:a,b@x"]
+    assert split_values("100rel, timer ,path") == ["100rel", "timer", "path"]
     with pytest.raises(SipParseError, match="empty value between commas"):
         split_list("a,,b", "Via")
 

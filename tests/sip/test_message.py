@@ -92,6 +92,12 @@ def test_18_3_missing_content_length_in_a_datagram_means_the_rest() -> None:
     (b"Max-Forwards: 70", b"Max-Forwards: many", "Bad Max-Forwards header"),
     (b"To: <sip:bob@biloxi.example.com>", b"To: <sip:bob@biloxi.example.com", "Bad To header: missing '>'"),
     (b"\r\n\r\n", b"\r\nBroken line\r\n\r\n", "Bad header line without ':'"),
+    (b"\r\n\r\n", b"\r\nVia\r\n\r\n", "Bad header line without ':'"),  # a known name alone
+    (b"\r\n\r\n", b"\r\nBad Name: x\r\n\r\n", "Bad header name 'Bad Name'"),
+    (b"Max-Forwards: 70", b"Max-Forwards: 70\nX: y", "bare CR or LF inside a line"),
+    (b"Max-Forwards: 70", b"Max-Forwards: 70\rX: y", "bare CR or LF inside a line"),
+    (b"Max-Forwards: 70", b"Max-Forwards: 70\r\nMax-Forwards: 69", "Max-Forwards header appears 2 times"),
+    (b"Content-Length: 0", b"Content-Length: 0\r\nl: 1", "Conflicting Content-Length headers"),
 ])
 def test_malformed_messages_raise_one_typed_error_naming_the_fault(old: bytes, new: bytes, reason: str) -> None:
     with pytest.raises(SipParseError) as info:

@@ -25,12 +25,19 @@ place in the SIP stack that awaits.
 
 It is not a transaction layer: retransmissions, timers and response routing
 (§18.2.2) belong to the core.
+
+Per-message cost matters here (every CSCF hop goes through it): a send is
+first tried straight on the non-blocking socket and awaits only when the
+kernel would block; the UDP loop reads every datagram waiting before it
+yields (at most ``UDP_BATCH``); the timer task is woken only when the core
+armed a timer earlier than the one it sleeps for.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -47,6 +54,7 @@ from ims.sip.message import Request, Response, build_response, parse_message
 log = logging.getLogger("ims.net.sip")
 
 MTU_LIMIT = 1300  # §18.1.1
+UDP_BATCH = 64  # datagrams read per wake-up before other tasks get a turn
 
 
 class SipCore(Protocol):
@@ -77,6 +85,8 @@ class _Conn:
     def __init__(self, stream: trio.abc.Stream, remote: Address) -> None:
         self.stream = stream
         self.remote = remote
+        # Plain TCP/SCTP sockets can be written without an await when the kernel has room; TLS cannot.
+        self.fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
         self.lock = trio.Lock()
         self.last_used = trio.current_time()
         self.scope = trio.CancelScope()  # cancelled to close the connection (idle, stuck writer)
@@ -113,10 +123,12 @@ class SipStack:
         self.on_message = on_message  # (direction, data, src, dst) for traces and pcaps
         self.impairments: Impairments | None = impairments  # fault injection on what this stack sends
         self._udp: trio.socket.SocketType | None = None
+        self._udp_raw: socket.socket | None = None  # the same socket, for sends that need no await
         self._conns: dict[tuple[str, int, str], _Conn] = {}
         self._connecting: dict[tuple[str, int, str], list[bytes]] = {}  # queued behind a connect in progress
         self._nursery: trio.Nursery | None = None
         self._wake = trio.Event()
+        self._armed = -math.inf  # the deadline the timer task sleeps until (-inf: it is not asleep)
         self.events_send, self.events = trio.open_memory_channel[Any](events_buffer)
         self.stats = {"rx": 0, "tx": 0, "parse_errors": 0, "send_errors": 0, "events_dropped": 0}
         self.bound: dict[str, int] = {}
@@ -132,7 +144,10 @@ class SipStack:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             if "udp" in self.transports:
-                self._udp = trio.socket.socket(_family(self.host), socket.SOCK_DGRAM)
+                raw = socket.socket(_family(self.host), socket.SOCK_DGRAM)
+                raw.setblocking(False)
+                self._udp_raw = raw
+                self._udp = trio.socket.from_stdlib_socket(raw)
                 self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
                 await self._udp.bind((self.host, self.port))
                 self.bound["udp"] = self._udp.getsockname()[1]
@@ -185,13 +200,21 @@ class SipStack:
                     self.events_send.send_nowait(a)
                 except trio.WouldBlock:
                     self.stats["events_dropped"] += 1
-        self._wake.set()
+        self._rearm()
+
+    def _rearm(self) -> None:
+        """Wake the timer task if the core now wants it earlier than it sleeps."""
+        deadline = self._core_call(self.core.next_deadline)
+        if deadline is not None and deadline < self._armed:
+            self._wake.set()
 
     async def _timer_loop(self) -> None:
         while True:
             deadline = self._core_call(self.core.next_deadline)
-            with trio.move_on_at(deadline if deadline is not None else math.inf):
+            self._armed = deadline if deadline is not None else math.inf
+            with trio.move_on_at(self._armed):
                 await self._wake.wait()
+            self._armed = -math.inf
             self._wake = trio.Event()
             now = trio.current_time()
             deadline = self._core_call(self.core.next_deadline)
@@ -267,20 +290,33 @@ class SipStack:
 
     # -- UDP ----------------------------------------------------------------
     async def _udp_loop(self) -> None:
-        assert self._udp is not None
+        assert self._udp is not None and self._udp_raw is not None
+        raw = self._udp_raw
         while True:
-            data, addr = await self._udp.recvfrom(65535)
-            source = Address(addr[0], addr[1], "udp")
-            result = self._on_bytes(data, source, None)
-            if isinstance(result, bytes):
-                await self._send_udp(result, source)
-            elif result:
-                await self.execute(result)
+            await trio.lowlevel.wait_readable(raw)
+            for _ in range(UDP_BATCH):
+                try:
+                    data, addr = raw.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                except OSError as exc:  # e.g. ICMP port unreachable reported on the socket: not fatal
+                    log.debug("UDP receive: %s", exc)
+                    continue
+                source = Address(addr[0], addr[1], "udp")
+                result = self._on_bytes(data, source, None)
+                if isinstance(result, bytes):
+                    await self._send_udp(result, source)
+                else:
+                    await self.execute(result or [])  # also when the core only armed a timer
+            await trio.lowlevel.checkpoint()
 
     async def _send_udp(self, data: bytes, dest: Address) -> None:
-        assert self._udp is not None
+        assert self._udp is not None and self._udp_raw is not None
         try:
-            await self._udp.sendto(data, (dest.host, dest.port))
+            try:
+                self._udp_raw.sendto(data, (dest.host, dest.port))
+            except BlockingIOError:  # socket buffer full: wait for room the trio way
+                await self._udp.sendto(data, (dest.host, dest.port))
         except OSError as exc:
             self.stats["send_errors"] += 1
             log.info("UDP send to %s failed: %s", dest, exc)
@@ -322,6 +358,7 @@ class SipStack:
             await self._connection_lost(remote)
 
     def _forget(self, conn: _Conn) -> None:
+        conn.fd = -1  # closing: its descriptor number may soon belong to another socket
         key = (conn.remote.host, conn.remote.port, conn.remote.transport)
         if self._conns.get(key) is conn:
             del self._conns[key]
@@ -352,10 +389,22 @@ class SipStack:
                 result = self._on_bytes(frame, remote, None)
                 if isinstance(result, bytes):
                     await self._write(conn, result)
-                elif result:
-                    await self.execute(result)
+                else:
+                    await self.execute(result or [])
 
     async def _write(self, conn: _Conn, data: bytes) -> bool:
+        if conn.fd >= 0 and not conn.lock.locked():
+            # Nobody is part-way through a write on this connection, so writing now keeps the order.
+            try:
+                sent = os.write(conn.fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return False
+            conn.last_used = trio.current_time()
+            if sent == len(data):
+                return True
+            data = data[sent:]
         try:
             with trio.fail_after(self.write_timeout):
                 async with conn.lock:

@@ -397,8 +397,34 @@ class Contact:
         return "*" if self.address is None else str(self.address)
 
 
+# One auth-param: name = token or quoted-string (RFC 2617 §1.2), then blanks and an optional comma.
+# The classes do not overlap where they repeat, so there is no backtracking.
+_AUTH_PARAM = re.compile(r'[ \t]*([^=\s",;]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^,"]*?))[ \t]*(?:,|$)')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
 def parse_auth_params(text: str, what: str) -> dict[str, str]:
     """``a="x, y", b=z`` -> dict with quotes removed (RFC 2617 auth-param)."""
+    # Fast path: consecutive matches that cover the whole text; anything else is named by the scanner below.
+    params: dict[str, str] = {}
+    pos, n = 0, len(text)
+    match = _AUTH_PARAM.match
+    while pos < n:
+        m = match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        name, quoted, token = m.groups()
+        if quoted is not None:
+            params[name.lower()] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+        else:
+            params[name.lower()] = token.strip()
+        pos = m.end()
+    else:
+        return params
+    return _scan_auth_params(text, what)
+
+
+def _scan_auth_params(text: str, what: str) -> dict[str, str]:
     params: dict[str, str] = {}
     i, n = 0, len(text)
     while i < n:

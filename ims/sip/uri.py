@@ -353,6 +353,15 @@ def parse_uri(text: str) -> URI:
     return AbsoluteURI(text)
 
 
+# [display-name] <sip:userinfo@hostport;uri-params>;header-params, blanks only between the display name
+# and '<' and around the whole; no escapes in the display name, no '?headers' in the URI (those take the
+# general path).  The character classes of adjacent parts do not overlap: no backtracking.
+_NAMEADDR_FAST = re.compile(
+    r"[ \t]*(?:\"([^\"\\\r\n]*)\"[ \t]*|([A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*)[ \t]*)?"
+    r"<([sS][iI][pP][sS]?):(?:([A-Za-z0-9\-_.!~*'()&=+$,%]+)(?::([A-Za-z0-9\-_.!~*'()&=+$,%]*))?@)?"
+    r"([A-Za-z0-9\-.]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?((?:;[^?@<>\s]*)?)>((?:;[^\r\n]*)?)[ \t]*")
+
+
 def _unquote_display(text: str) -> str:
     out = []
     i = 0
@@ -381,6 +390,19 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str, what: str = "name-addr") -> NameAddr:
+        m = _NAMEADDR_FAST.fullmatch(text)
+        if m is not None:
+            # The common shape (``["Name"] <sip:...>;params``) in one C-level match.
+            quoted, token, scheme, user, password, host, port, ptext, htext = m.groups()
+            if port is None or int(port) <= 65535:
+                uri = SipURI(scheme.lower(), user, password, host, int(port) if port else None,
+                             parse_params(ptext[1:], "URI parameter") if ptext else {}, {})
+                return cls(uri, quoted if quoted is not None else token,
+                           parse_params(htext[1:], f"{what} parameter") if htext else {})
+        return cls._parse_general(text, what)
+
+    @classmethod
+    def _parse_general(cls, text: str, what: str) -> NameAddr:
         text = text.strip()
         display: str | None = None
         if not text:

@@ -73,3 +73,73 @@ def test_mutated_messages_raise_only_parse_errors(base: bytes, pos: int, junk: b
             getattr(msg, name)
     except SipParseError:
         pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet='ab=", \\;\t', max_size=16))
+def test_auth_param_fast_path_agrees_with_the_scanner(text: str) -> None:
+    """The regex fast path of parse_auth_params gives what the character scanner gives, errors included."""
+    from ims.sip.headers import _scan_auth_params, parse_auth_params
+
+    def run(fn):  # type: ignore[no-untyped-def]
+        try:
+            return fn(text, "Authorization")
+        except SipParseError as exc:
+            return exc.reason
+    assert run(parse_auth_params) == run(_scan_auth_params)
+
+
+name_addr_parts = st.lists(st.sampled_from(
+    ['"Al"', '"A\\"l"', "Bob", " ", "\t", "<", ">", "sip:", "sips:", "SIP:", "tel:+1", "u", "@", ":", "5060",
+     "99999", "h.example", "[::1]", ";", "lr", "=", "tag", "x", '"', "?", "h=1", ",", "%41"]), max_size=14)
+
+
+def _mostly(good: str, *faults: str) -> st.SearchStrategy[str]:
+    """``good`` four times in five, else one of ``faults``."""
+    return st.one_of(st.just(good), st.just(good), st.just(good), st.just(good), st.sampled_from(faults))
+
+
+# Mostly well-formed name-addrs with a fault here and there, so both paths and their agreement get exercised.
+shaped_name_addrs = st.builds(
+    lambda *p: "".join(p),
+    st.sampled_from(["", " ", '"Al" ', "Bob ", "Bob  Lee\t", '"" ', '"A\\"l" ', "B@d "]), _mostly("<", "", "<<"),
+    st.sampled_from(["sip:", "SIP:", "sips:", "Sips:", "sip:", "tel:", "x:"]),
+    st.sampled_from(["u@", "u:pw@", "", "%41b@", "u.x-y@", "@", "u s@"]),
+    _mostly("h.example", "[::1]", "10.0.0.1", "", "h_x"), st.sampled_from(["", ":5060", ":65535", ":99999", ":"]),
+    st.sampled_from(["", ";lr", ";transport=TCP;lr", ";;", ";", ";a=b c", "?h=1"]), _mostly(">", ">>", " >", ""),
+    st.sampled_from(["", ";tag=1", ";tag", ";;", ";", " ;q=1", ';+sip.instance="<urn:x>"', "junk", ";a=b ",
+                     ",<sip:b@c>", " "]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(name_addr_parts.map("".join), shaped_name_addrs))
+def test_name_addr_fast_path_agrees_with_the_general_parser(text: str) -> None:
+    """NameAddr.parse's one-regex path gives what the general parser gives, errors included."""
+    from ims.sip.uri import NameAddr
+
+
+    def run(fn):  # type: ignore[no-untyped-def]
+        try:
+            na = fn(text, "From header")
+        except SipParseError as exc:
+            return exc.reason
+        return (str(na), na.display_name, na.params, type(na.uri).__name__, str(na.uri))
+    assert run(NameAddr.parse) == run(NameAddr._parse_general)
+
+
+def test_name_addr_fast_path_cases() -> None:
+    from ims.sip.uri import NameAddr
+
+    for text in ('<sip:alice@ims.example.net>;tag=1958361234', ' "Alice" <sip:a@h:5060;lr;transport=tcp> ',
+                 'Alice  Smith <sips:a:pw@[::1]:5061>;q=0.5;expires=60',
+                 '<sip:001010000000001@10.45.0.2:5060>;+sip.instance="<urn:gsma:imei:35846812-345678-0>";audio',
+                 '<sip:a@h:70000>', '<sip:a@h;;x>', '<sip:a@h>;', '<sip:a@h>junk'):
+        try:
+            fast = NameAddr.parse(text, "Contact header")
+        except SipParseError as exc:
+            with __import__("pytest").raises(SipParseError) as info:
+                NameAddr._parse_general(text, "Contact header")
+            assert info.value.reason == exc.reason
+            continue
+        general = NameAddr._parse_general(text, "Contact header")
+        assert (str(fast), fast.display_name, fast.params) == (str(general), general.display_name, general.params)

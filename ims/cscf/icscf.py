@@ -137,7 +137,7 @@ class Icscf(CscfApp):
             if target is None:
                 return self._reply(key, req, 600, "Busy Everywhere (no S-CSCF has the capabilities required)", at)
             self.count("register_forwarded")
-            log.info("REGISTER %s: UAA %s -> S-CSCF %s", impu, result, target.name, extra=log_extra(req, impu=impu))
+            log.debug("REGISTER %s: UAA %s -> S-CSCF %s", impu, result, target.name, extra=log_extra(req, impu=impu))
             # §5.3.1.3: an S-CSCF that cannot be reached is replaced by another able one (tried in order
             # when the first is unreachable: 408/503, never after it answered).
             caps = uaa.server_capabilities
@@ -184,7 +184,7 @@ class Icscf(CscfApp):
             if target is None:
                 return self.core.resume(key, Reject(480, "Temporarily Unavailable (no S-CSCF for the callee)"), at)
             self.count("terminating_forwarded")
-            log.info("%s %s: LIA %s -> S-CSCF %s", req.method, impu, result, target.name,
+            log.debug("%s %s: LIA %s -> S-CSCF %s", req.method, impu, result, target.name,
                      extra=log_extra(req, impu=impu))
             route = route_value(target.address.host, target.address.port, None, target.address.transport)
             return self.core.resume(key, Forward([Target(req.uri, path=(route,))], record_route=False), at)

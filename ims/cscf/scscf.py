@@ -282,7 +282,7 @@ class Scscf(CscfApp):
         if len(self.challenges) > 50_000:  # challenges nobody answered: forget the expired ones
             for k in [k for k, c in self.challenges.items() if c.expires_at < now]:
                 del self.challenges[k]
-        log.info("REGISTER %s (%s): 401 %s challenge", impu, impi, challenge.get("algorithm"),
+        log.debug("REGISTER %s (%s): 401 %s challenge", impu, impi, challenge.get("algorithm"),
                  extra=log_extra(req, impu=impu))
         return resp
 
@@ -544,7 +544,7 @@ class Scscf(CscfApp):
             if tel is not None:
                 req.add("P-Asserted-Identity", f"<{tel}>")
         decision = self._after_ifc(req, rec, served, ORIGINATING, None)
-        log.info("%s %s from %s: originating -> %s", req.method, req.uri, served, _describe(decision),
+        log.debug("%s %s from %s: originating -> %s", req.method, req.uri, served, _describe(decision),
                  extra=log_extra(req, session_case="originating"))
         return decision
 
@@ -560,7 +560,7 @@ class Scscf(CscfApp):
         self.count("terminating")
         case = TERMINATING_REGISTERED if rec.registered else TERMINATING_UNREGISTERED
         decision = self._after_ifc(req, rec, str(req.uri), case, None)
-        log.info("%s %s: terminating -> %s", req.method, req.uri, _describe(decision),
+        log.debug("%s %s: terminating -> %s", req.method, req.uri, _describe(decision),
                  extra=log_extra(req, session_case="terminating"))
         return decision
 

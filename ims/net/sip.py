@@ -506,7 +506,7 @@ class SipStack:
                 via = message.get_all("via")[0]
                 if "/UDP " in via.upper():
                     idx = via.upper().index("/UDP ")
-                    message.headers.pop_first_value("via")
+                    message.pop_first_value("via")
                     message.add("Via", via[:idx] + "/TCP " + via[idx + 5:], first=True)
                     data = message.to_bytes()
                 dest = tcp_dest

@@ -92,6 +92,9 @@ class CallMedia:
     local_is_offer: bool | None = None
     running: bool = False
     qos: QosPrecondition | None = None  # RFC 3312 segmented QoS, when the call uses preconditions
+    # A forked INVITE (RFC 3261 §16.7): each early dialog negotiates its own preconditions (RFC 3312 §11),
+    # by the callee's To tag; the one that answers becomes ``qos``.
+    qos_by_tag: dict[str, QosPrecondition] = field(default_factory=dict)
 
 
 class Handset:
@@ -171,15 +174,16 @@ class Handset:
                 body = sdp.sdp_of(ev.response)
                 if body and ev.response is not None and ev.response.content_type == "application/sdp":
                     self._remote(rec.call_id, body)
-                qos = self._qos(rec.call_id)
+                tag = ev.response.to.tag or "" if ev.response is not None else ""
+                qos = self._dialog_qos(rec.call_id, tag)
                 if ev.reliable and qos is not None and body and qos.on_remote(body):
                     # RFC 3312 §6 / TS 24.229 §6.1.2: our bearer is up (at once in the lab): say so in an
-                    # UPDATE; the callee alerts once both ends are reserved.
+                    # UPDATE in this early dialog; the callee alerts once both ends are reserved.
                     qos.local_reserved()
                     if qos.update_needed():
                         rec.extra_update_sent = True
                         offer2 = self._offer(rec.call_id, preconditions=qos.lines())
-                        await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2))
+                        await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2, to_tag=tag))
                         rec.note("UPDATE", now)
         elif isinstance(ev, UpdateAnswered):
             rec = self.calls.get(ev.call_id)
@@ -188,7 +192,8 @@ class Handset:
                 body = sdp.sdp_of(ev.response)
                 if ev.status < 300 and body:
                     self._remote(rec.call_id, body)
-                    qos = self._qos(rec.call_id)
+                    tag = ev.response.to.tag or "" if ev.response is not None else ""
+                    qos = self._dialog_qos(rec.call_id, tag)
                     if qos is not None:
                         qos.on_remote(body)
         elif isinstance(ev, UpdateReceived):
@@ -234,6 +239,10 @@ class Handset:
                 rec.note("200" if rec.role == "uac" else "ACK", now)
                 if rec.role == "uac":
                     rec.setup_ms = (now - rec.started) * 1000
+                    m = self.media.get(rec.call_id)
+                    tag = ev.response.to.tag if ev.response is not None else None
+                    if m is not None and tag in m.qos_by_tag:  # the fork that answered
+                        m.qos = m.qos_by_tag[tag]
                     if sdp.sdp_of(ev.response):
                         self._remote(rec.call_id, sdp.sdp_of(ev.response))
                 self._refresh(rec.call_id)
@@ -335,6 +344,17 @@ class Handset:
     def _qos(self, call_id: str) -> QosPrecondition | None:
         m = self.media.get(call_id)
         return m.qos if m is not None else None
+
+    def _dialog_qos(self, call_id: str, tag: str) -> QosPrecondition | None:
+        """The preconditions of the early dialog with the callee's To tag ``tag`` (a calling handset)."""
+        m = self.media.get(call_id)
+        if m is None or m.qos is None:
+            return None
+        if not m.qos_by_tag:  # the first early dialog takes the call's own state
+            m.qos_by_tag[tag] = m.qos
+        if tag not in m.qos_by_tag:
+            m.qos_by_tag[tag] = QosPrecondition()  # another fork: the same offer, its own negotiation
+        return m.qos_by_tag[tag]
 
     def _offer(self, call_id: str, *, preconditions: list[Any] | None = None, direction: str = "sendrecv"
                ) -> bytes:

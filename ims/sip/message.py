@@ -104,10 +104,16 @@ class SipMessage:
         self._touch()
         return self._headers
 
-    def _touch(self) -> None:
+    def _touch(self, name: str | None = None) -> None:
+        """Drop the cached bytes and the parsed values of header ``name`` (of every header without one).
+
+        Parsed values are cached under the header's canonical name."""
         self._raw = None
         if self._cache:
-            self._cache = {}
+            if name is None:
+                self._cache = {}
+            else:
+                self._cache.pop(canonical(name), None)
 
     def get(self, name: str) -> str | None:
         return self._headers.get(name)
@@ -116,16 +122,21 @@ class SipMessage:
         return self._headers.get_all(name)
 
     def set(self, name: str, value: str) -> None:
-        self._touch()
+        self._touch(name)
         self._headers.set(name, value)
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
-        self._touch()
+        self._touch(name)
         self._headers.add(name, value, first=first)
 
     def remove(self, name: str) -> int:
-        self._touch()
+        self._touch(name)
         return self._headers.remove(name)
+
+    def pop_first_value(self, name: str) -> str | None:
+        """Remove the first comma-separated value of a list header (top Via, top Route)."""
+        self._touch(name)
+        return self._headers.pop_first_value(name)
 
     def __contains__(self, name: str) -> bool:
         return name in self._headers
@@ -136,7 +147,7 @@ class SipMessage:
 
     @body.setter
     def body(self, value: bytes) -> None:
-        self._touch()
+        self._touch("content-length")
         self._body = bytes(value)
         self._headers.set("Content-Length", str(len(self._body)))
 
@@ -220,15 +231,15 @@ class SipMessage:
 
     @property
     def p_asserted_identity(self) -> list[NameAddr]:
-        return self._cached("pai", lambda: self._name_addrs("p-asserted-identity", "P-Asserted-Identity header"))
+        return self._cached("p-asserted-identity", lambda: self._name_addrs("p-asserted-identity", "P-Asserted-Identity header"))
 
     @property
     def p_preferred_identity(self) -> list[NameAddr]:
-        return self._cached("ppi", lambda: self._name_addrs("p-preferred-identity", "P-Preferred-Identity header"))
+        return self._cached("p-preferred-identity", lambda: self._name_addrs("p-preferred-identity", "P-Preferred-Identity header"))
 
     @property
     def p_associated_uri(self) -> list[NameAddr]:
-        return self._cached("pau", lambda: self._name_addrs("p-associated-uri", "P-Associated-URI header"))
+        return self._cached("p-associated-uri", lambda: self._name_addrs("p-associated-uri", "P-Associated-URI header"))
 
     def _int(self, name: str, what: str, limit: int = 2**32 - 1) -> int | None:
         v = self._headers.get(name)
@@ -288,12 +299,12 @@ class SipMessage:
 
     @property
     def www_authenticate(self) -> list[Challenge]:
-        return self._cached("www-auth", lambda: [
+        return self._cached("www-authenticate", lambda: [
             Challenge.parse(v, "WWW-Authenticate") for v in self._headers.get_raw("www-authenticate")])
 
     @property
     def proxy_authenticate(self) -> list[Challenge]:
-        return self._cached("proxy-auth", lambda: [
+        return self._cached("proxy-authenticate", lambda: [
             Challenge.parse(v, "Proxy-Authenticate") for v in self._headers.get_raw("proxy-authenticate")])
 
     @property
@@ -309,12 +320,12 @@ class SipMessage:
     @property
     def p_access_network_info(self) -> PAccessNetworkInfo | None:
         v = self._headers.get("p-access-network-info")
-        return None if v is None else self._cached("pani", lambda: PAccessNetworkInfo.parse(v))
+        return None if v is None else self._cached("p-access-network-info", lambda: PAccessNetworkInfo.parse(v))
 
     @property
     def p_charging_vector(self) -> PChargingVector | None:
         v = self._headers.get("p-charging-vector")
-        return None if v is None else self._cached("pcv", lambda: PChargingVector.parse(v))
+        return None if v is None else self._cached("p-charging-vector", lambda: PChargingVector.parse(v))
 
     @property
     def p_visited_network_id(self) -> list[str]:
@@ -391,7 +402,7 @@ class SipMessage:
         other._headers = self._headers.copy()
         other._body = self._body
         other._raw = None
-        other._cache = {}
+        other._cache = dict(self._cache)  # parsed values are shared views: nobody mutates them
         other.version = self.version
 
     def __repr__(self) -> str:
@@ -417,7 +428,7 @@ class Request(SipMessage):
 
     @uri.setter
     def uri(self, value: URI | str) -> None:
-        self._touch()
+        self._raw = None
         if isinstance(value, str):
             self._uri, self._uri_text = None, value
         else:
@@ -458,7 +469,7 @@ class Response(SipMessage):
 
 def _call_id(value: str) -> str:
     v = value.strip()
-    if not v or any(c in v for c in " \t"):  # §25.1 callid: word may hold <>"[]{}
+    if not v or " " in v or "\t" in v:  # §25.1 callid: word may hold <>"[]{}
         raise SipParseError(f"Bad Call-ID header: {value!r}")
     return v
 

@@ -464,14 +464,14 @@ class ProxyCore:
                 req.add("Route", r)
         routes = req.routes
         if routes and self.is_ours(routes[0].uri):
-            req.headers.pop_first_value("route")
+            req.pop_first_value("route")
             if req.to.tag:
                 # In a dialog we Record-Routed twice (an IMS S-CSCF on the originating and the
                 # terminating leg): take our consecutive entries at once rather than send to ourselves.
                 for r in routes[1:]:
                     if not self.is_ours(r.uri):
                         break
-                    req.headers.pop_first_value("route")
+                    req.pop_first_value("route")
             return routes[0]
         return None
 
@@ -510,7 +510,7 @@ class ProxyCore:
         if routes and not (isinstance(routes[0].uri, SipURI) and routes[0].uri.lr):
             # item 6: the next hop is a strict router: it gets the Route URI as Request-URI and the
             # real Request-URI goes last in Route.
-            first = req.headers.pop_first_value("route") or ""
+            first = req.pop_first_value("route") or ""
             req.add("Route", f"<{req.uri}>")
             req.uri = NameAddr.parse(first).uri
             dest_uri: URI = req.uri
@@ -556,7 +556,7 @@ class ProxyCore:
     def _strip_via(resp: Response) -> Response:
         """§16.7 item 3: remove our Via before passing a response upstream."""
         up = resp.copy()
-        up.headers.pop_first_value("via")
+        up.pop_first_value("via")
         return up
 
     def _send_upstream(self, ctx: _Context, resp: Response, now: float) -> list[Action]:
@@ -736,7 +736,7 @@ class ProxyCore:
             fwd.set("Max-Forwards", str(mf - 1 if mf is not None else 70))
             routes = fwd.routes
             if routes and not (isinstance(routes[0].uri, SipURI) and routes[0].uri.lr):
-                first = fwd.headers.pop_first_value("route") or ""
+                first = fwd.pop_first_value("route") or ""
                 fwd.add("Route", f"<{fwd.uri}>")
                 fwd.uri = NameAddr.parse(first).uri
                 dest = uri_address(fwd.uri, self.local.transport)

@@ -69,9 +69,8 @@ def stamp_received(request: Request, source: Address) -> None:
     host = via.host
     text = f"{via.protocol}/{via.transport} {host}{port}" + "".join(
         f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
-    hdrs = request.headers
-    hdrs.pop_first_value("via")
-    hdrs.add("Via", text, first=True)
+    request.pop_first_value("via")
+    request.add("Via", text, first=True)
 
 
 def response_destination(response: Response, source: Address | None = None) -> Address:

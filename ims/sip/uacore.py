@@ -464,7 +464,7 @@ class UserAgent:
                 value = self.credentials(challenges[0], call.invite)
                 if value:
                     req = call.invite.copy()
-                    req.headers.pop_first_value("via")
+                    req.pop_first_value("via")
                     req.add("Via", self._via(), first=True)
                     seq = req.cseq.seq + 1
                     req.set("CSeq", f"{seq} INVITE")
@@ -666,15 +666,18 @@ class UserAgent:
             resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
         return self.layer.send_response(key, resp, now) + [PrackReceived(call.call_id, req)]
 
-    def update(self, call_id: str, now: float, *, body: bytes = b"", content_type: str = "application/sdp"
-               ) -> list[Action]:
-        """UPDATE (RFC 3311) in the call's dialog, early or confirmed; its answer comes as UpdateAnswered."""
+    def update(self, call_id: str, now: float, *, body: bytes = b"", content_type: str = "application/sdp",
+               to_tag: str | None = None) -> list[Action]:
+        """UPDATE (RFC 3311) in the call's dialog, early or confirmed; its answer comes as UpdateAnswered.
+
+        Before the call is answered, ``to_tag`` picks the early dialog (a forked INVITE has one per
+        callee); without it, the one that last sent a reliable provisional response."""
         call = self.calls.get(call_id)
         if call is None:
             return []
         dialog = call.dialog
         if dialog is None and call.dialogs is not None:
-            dialog = call.dialogs.get(str(call.extra.get("early_dialog", "")))
+            dialog = call.dialogs.get(to_tag if to_tag is not None else str(call.extra.get("early_dialog", "")))
         if dialog is None:
             return []
         req = dialog.create_request("UPDATE", body=body, content_type=content_type if body else None)

@@ -114,6 +114,22 @@ def test_7_5_leading_crlf_before_the_start_line_is_ignored() -> None:
     assert parse_message(b"\r\n\r\n" + OPTIONS).to_bytes() == OPTIONS
 
 
+def test_a_change_drops_the_parsed_values_of_that_header_only() -> None:
+    msg = parse_message(INVITE)
+    from_, vias = msg.from_, msg.vias
+    msg.add("v", "SIP/2.0/UDP 127.0.1.30:5060;branch=z9hG4bKnew", first=True)  # compact name, same header
+    assert msg.from_ is from_ and msg.vias is not vias and msg.top_via.branch == "z9hG4bKnew"
+    assert msg.pop_first_value("via") is not None and msg.top_via.branch == vias[0].branch
+    fwd = msg.copy()
+    assert fwd.from_ is from_  # the copy starts with the parsed values (shared views)
+    fwd.set("From", "<sip:other@example.com>;tag=9")
+    assert fwd.from_.tag == "9" and msg.from_ is from_ and msg.from_.tag == from_.tag
+    msg.body = b"x"
+    assert msg.content_length == 1 and msg.from_ is from_
+    msg.headers.set("From", "<sip:third@example.com>;tag=3")  # raw write access: everything is re-read
+    assert msg.from_.tag == "3" and msg.vias is not vias
+
+
 def test_proxy_like_change_rebuilds_bytes_and_drops_cached_values() -> None:
     msg = parse_message(INVITE)
     top = msg.top_via

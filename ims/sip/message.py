@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from ims.sip.errors import SipParseError
 from ims.sip.headers import (
@@ -81,6 +81,75 @@ def new_tag() -> str:
 
 def new_call_id(host: str) -> str:
     return f"{secrets.token_hex(10)}@{host}"
+
+
+class _Typed(Generic[T]):
+    """A typed header accessor: ``parse(raw values)`` on first use, cached on the message under the
+    header's canonical name (``SipMessage._touch`` drops it when that header changes)."""
+
+    __slots__ = ("key", "parse")
+
+    def __init__(self, key: str, parse: Callable[[list[str]], T]) -> None:
+        self.key = key
+        self.parse = parse
+
+    @overload
+    def __get__(self, msg: None, owner: type) -> _Typed[T]: ...
+    @overload
+    def __get__(self, msg: SipMessage, owner: type) -> T: ...
+
+    def __get__(self, msg: SipMessage | None, owner: type) -> T | _Typed[T]:
+        if msg is None:
+            return self
+        cache = msg._cache
+        key = self.key
+        if key in cache:
+            return cache[key]  # type: ignore[no-any-return]
+        value = cache[key] = self.parse(msg._headers._idx().get(key) or [])
+        return value
+
+
+def _first(raws: list[str], what: str) -> str:
+    if not raws:
+        raise SipParseError(f"Missing {what} header")
+    return raws[0]
+
+
+def _listed(raws: list[str]) -> list[str]:
+    """Comma-separated values of a list header, every field (§7.3.1)."""
+    if len(raws) == 1:
+        return split_values(raws[0])
+    out: list[str] = []
+    for v in raws:
+        out.extend(split_values(v))
+    return out
+
+
+def _int(raws: list[str] | None, what: str, limit: int = 2**32 - 1) -> int | None:
+    if not raws:
+        return None
+    v = raws[0].strip()
+    if not v.isdigit() or len(v) > 10:
+        raise SipParseError(f"Bad {what} header: {v!r} is not a number")
+    n = int(v)
+    if n > limit:
+        raise SipParseError(f"Bad {what} header: {v} is larger than {limit}")
+    return n
+
+
+def _name_addrs(key: str, what: str) -> _Typed[list[NameAddr]]:
+    return _Typed(key, lambda raws: [NameAddr.parse(v, what) for v in _listed(raws)])
+
+
+def _contacts(raws: list[str]) -> list[Contact]:
+    out = [Contact.parse(v) for v in _listed(raws)]
+    if len(out) > 1 and any(c.is_star for c in out):
+        raise SipParseError("Bad Contact header: '*' mixed with other contacts (§10.2.2)")
+    return out
+
+
+def _optional(parse: Callable[[str], T]) -> Callable[[list[str]], T | None]:
+    return lambda raws: parse(raws[0]) if raws else None
 
 
 class SipMessage:
@@ -159,27 +228,47 @@ class SipMessage:
             self._headers.remove("Content-Type")
 
     # -- typed accessors ----------------------------------------------------
-    def _cached(self, key: str, fn: Callable[[], T]) -> T:
-        cache = self._cache
-        if key in cache:
-            return cache[key]  # type: ignore[no-any-return]
-        value = cache[key] = fn()
-        return value
+    # Header values parsed on first use and cached under the header's canonical name until that
+    # header changes (``_Typed``).
+    vias = _Typed("via", lambda raws: [Via.parse(v) for raw in raws for v in split_list(raw, "Via")])
+    call_id = _Typed("call-id", lambda raws: _call_id(_first(raws, "Call-ID")))
+    cseq = _Typed("cseq", lambda raws: CSeq.parse(_first(raws, "CSeq")))
+    from_ = _Typed("from", lambda raws: NameAddr.parse(_first(raws, "From"), "From header"))
+    to = _Typed("to", lambda raws: NameAddr.parse(_first(raws, "To"), "To header"))
+    contacts = _Typed("contact", _contacts)
+    routes = _name_addrs("route", "Route header")
+    record_routes = _name_addrs("record-route", "Record-Route header")
+    paths = _name_addrs("path", "Path header")
+    service_routes = _name_addrs("service-route", "Service-Route header")
+    p_asserted_identity = _name_addrs("p-asserted-identity", "P-Asserted-Identity header")
+    p_preferred_identity = _name_addrs("p-preferred-identity", "P-Preferred-Identity header")
+    p_associated_uri = _name_addrs("p-associated-uri", "P-Associated-URI header")
+    max_forwards = _Typed("max-forwards", lambda raws: _int(raws, "Max-Forwards", 255))
+    expires = _Typed("expires", lambda raws: _int(raws, "Expires"))
+    min_expires = _Typed("min-expires", lambda raws: _int(raws, "Min-Expires"))
+    rseq = _Typed("rseq", lambda raws: _int(raws, "RSeq"))
+    _content_length = _Typed("content-length", lambda raws: _int(raws, "Content-Length"))
+    require = _Typed("require", lambda raws: option_tags(_listed(raws)))
+    supported = _Typed("supported", lambda raws: option_tags(_listed(raws)))
+    proxy_require = _Typed("proxy-require", lambda raws: option_tags(_listed(raws)))
+    allow = _Typed("allow", lambda raws: [v.upper() for v in _listed(raws)])
+    www_authenticate = _Typed(
+        "www-authenticate", lambda raws: [Challenge.parse(v, "WWW-Authenticate") for v in raws])
+    proxy_authenticate = _Typed(
+        "proxy-authenticate", lambda raws: [Challenge.parse(v, "Proxy-Authenticate") for v in raws])
+    authorization = _Typed(
+        "authorization", lambda raws: [Credentials.parse(v, "Authorization") for v in raws])
+    proxy_authorization = _Typed(
+        "proxy-authorization", lambda raws: [Credentials.parse(v, "Proxy-Authorization") for v in raws])
+    p_access_network_info = _Typed("p-access-network-info", _optional(PAccessNetworkInfo.parse))
+    p_charging_vector = _Typed("p-charging-vector", _optional(PChargingVector.parse))
+    security_client = _Typed(
+        "security-client", lambda raws: [SecurityMechanism.parse(v) for v in _listed(raws)])
+    security_server = _Typed(
+        "security-server", lambda raws: [SecurityMechanism.parse(v) for v in _listed(raws)])
+    security_verify = _Typed(
+        "security-verify", lambda raws: [SecurityMechanism.parse(v) for v in _listed(raws)])
 
-    def _one(self, name: str, what: str) -> str:
-        v = self._headers.get(name)
-        if v is None:
-            raise SipParseError(f"Missing {what} header")
-        return v
-
-    def _name_addrs(self, name: str, what: str) -> list[NameAddr]:
-        return [NameAddr.parse(v, what) for v in self._headers.get_all(name)]
-
-    @property
-    def vias(self) -> list[Via]:
-        def parse() -> list[Via]:
-            return [Via.parse(v) for raw in self._headers.get_raw("via") for v in split_list(raw, "Via")]
-        return self._cached("via", parse)
 
     @property
     def top_via(self) -> Via:
@@ -188,86 +277,12 @@ class SipMessage:
             raise SipParseError("Missing Via header")
         return vias[0]
 
-    @property
-    def call_id(self) -> str:
-        return self._cached("call-id", lambda: _call_id(self._one("call-id", "Call-ID")))
-
-    @property
-    def cseq(self) -> CSeq:
-        return self._cached("cseq", lambda: CSeq.parse(self._one("cseq", "CSeq")))
-
-    @property
-    def from_(self) -> NameAddr:
-        return self._cached("from", lambda: NameAddr.parse(self._one("from", "From"), "From header"))
-
-    @property
-    def to(self) -> NameAddr:
-        return self._cached("to", lambda: NameAddr.parse(self._one("to", "To"), "To header"))
-
-    @property
-    def contacts(self) -> list[Contact]:
-        def parse() -> list[Contact]:
-            out = [Contact.parse(v) for v in self._headers.get_all("contact")]
-            if any(c.is_star for c in out) and len(out) > 1:
-                raise SipParseError("Bad Contact header: '*' mixed with other contacts (§10.2.2)")
-            return out
-        return self._cached("contact", parse)
-
-    @property
-    def routes(self) -> list[NameAddr]:
-        return self._cached("route", lambda: self._name_addrs("route", "Route header"))
-
-    @property
-    def record_routes(self) -> list[NameAddr]:
-        return self._cached("record-route", lambda: self._name_addrs("record-route", "Record-Route header"))
-
-    @property
-    def paths(self) -> list[NameAddr]:
-        return self._cached("path", lambda: self._name_addrs("path", "Path header"))
-
-    @property
-    def service_routes(self) -> list[NameAddr]:
-        return self._cached("service-route", lambda: self._name_addrs("service-route", "Service-Route header"))
-
-    @property
-    def p_asserted_identity(self) -> list[NameAddr]:
-        return self._cached("p-asserted-identity", lambda: self._name_addrs("p-asserted-identity", "P-Asserted-Identity header"))
-
-    @property
-    def p_preferred_identity(self) -> list[NameAddr]:
-        return self._cached("p-preferred-identity", lambda: self._name_addrs("p-preferred-identity", "P-Preferred-Identity header"))
-
-    @property
-    def p_associated_uri(self) -> list[NameAddr]:
-        return self._cached("p-associated-uri", lambda: self._name_addrs("p-associated-uri", "P-Associated-URI header"))
-
     def _int(self, name: str, what: str, limit: int = 2**32 - 1) -> int | None:
-        v = self._headers.get(name)
-        if v is None:
-            return None
-        v = v.strip()
-        if not v.isdigit() or len(v) > 10:
-            raise SipParseError(f"Bad {what} header: {v!r} is not a number")
-        n = int(v)
-        if n > limit:
-            raise SipParseError(f"Bad {what} header: {v} is larger than {limit}")
-        return n
-
-    @property
-    def max_forwards(self) -> int | None:
-        return self._cached("max-forwards", lambda: self._int("max-forwards", "Max-Forwards", 255))
-
-    @property
-    def expires(self) -> int | None:
-        return self._cached("expires", lambda: self._int("expires", "Expires"))
-
-    @property
-    def min_expires(self) -> int | None:
-        return self._cached("min-expires", lambda: self._int("min-expires", "Min-Expires"))
+        return _int(self._headers._idx().get(canonical(name)), what, limit)
 
     @property
     def content_length(self) -> int:
-        n = self._cached("content-length", lambda: self._int("content-length", "Content-Length"))
+        n = self._content_length
         return len(self._body) if n is None else n
 
     @property
@@ -282,73 +297,8 @@ class SipMessage:
         return ct.partition(";")[0].strip().lower() if ct else None
 
     @property
-    def require(self) -> list[str]:
-        return self._cached("require", lambda: option_tags(self._headers.get_all("require")))
-
-    @property
-    def supported(self) -> list[str]:
-        return self._cached("supported", lambda: option_tags(self._headers.get_all("supported")))
-
-    @property
-    def proxy_require(self) -> list[str]:
-        return self._cached("proxy-require", lambda: option_tags(self._headers.get_all("proxy-require")))
-
-    @property
-    def allow(self) -> list[str]:
-        return self._cached("allow", lambda: [v.upper() for v in self._headers.get_all("allow")])
-
-    @property
-    def www_authenticate(self) -> list[Challenge]:
-        return self._cached("www-authenticate", lambda: [
-            Challenge.parse(v, "WWW-Authenticate") for v in self._headers.get_raw("www-authenticate")])
-
-    @property
-    def proxy_authenticate(self) -> list[Challenge]:
-        return self._cached("proxy-authenticate", lambda: [
-            Challenge.parse(v, "Proxy-Authenticate") for v in self._headers.get_raw("proxy-authenticate")])
-
-    @property
-    def authorization(self) -> list[Credentials]:
-        return self._cached("authorization", lambda: [
-            Credentials.parse(v, "Authorization") for v in self._headers.get_raw("authorization")])
-
-    @property
-    def proxy_authorization(self) -> list[Credentials]:
-        return self._cached("proxy-authorization", lambda: [
-            Credentials.parse(v, "Proxy-Authorization") for v in self._headers.get_raw("proxy-authorization")])
-
-    @property
-    def p_access_network_info(self) -> PAccessNetworkInfo | None:
-        v = self._headers.get("p-access-network-info")
-        return None if v is None else self._cached("p-access-network-info", lambda: PAccessNetworkInfo.parse(v))
-
-    @property
-    def p_charging_vector(self) -> PChargingVector | None:
-        v = self._headers.get("p-charging-vector")
-        return None if v is None else self._cached("p-charging-vector", lambda: PChargingVector.parse(v))
-
-    @property
     def p_visited_network_id(self) -> list[str]:
         return [v.strip().strip('"') for v in split_values(",".join(self._headers.get_raw("p-visited-network-id")))]
-
-    def _security(self, name: str) -> list[SecurityMechanism]:
-        return self._cached(name, lambda: [SecurityMechanism.parse(v) for v in self._headers.get_all(name)])
-
-    @property
-    def security_client(self) -> list[SecurityMechanism]:
-        return self._security("security-client")
-
-    @property
-    def security_server(self) -> list[SecurityMechanism]:
-        return self._security("security-server")
-
-    @property
-    def security_verify(self) -> list[SecurityMechanism]:
-        return self._security("security-verify")
-
-    @property
-    def rseq(self) -> int | None:
-        return self._cached("rseq", lambda: self._int("rseq", "RSeq"))
 
     @property
     def rack(self) -> tuple[int, int, str] | None:

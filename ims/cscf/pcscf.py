@@ -71,6 +71,7 @@ class UeRegistration:
     verified: bool = False
     subscription: Dialog | None = None
     subscribing: bool = False
+    expiry_armed: bool = False  # one expiry timer per registration, re-armed when it fires early
 
 
 @dataclass
@@ -275,12 +276,18 @@ class Pcscf(CscfApp):
         self.count("registered")
         log.info("%s registered from %s:%d for %d s", impus[0], *pending.contact, expires,
                  extra=log_extra(request, impu=impus[0]))
-        self.at(now + expires + 1, lambda at, r=reg: self._expire(r, at))
+        if not reg.expiry_armed:
+            reg.expiry_armed = True
+            self.at(reg.expires_at + 1, lambda at, r=reg: self._expire(r, at))
         if reg.subscription is None and not reg.subscribing:
             return self._subscribe(reg, now)
         return []
 
     def _expire(self, reg: UeRegistration, now: float) -> list[Action]:
+        if reg.expires_at > now and self.registrations.get(reg.contact) is reg:  # refreshed since: wait again
+            self.at(reg.expires_at + 1, lambda at, r=reg: self._expire(r, at))
+            return []
+        reg.expiry_armed = False
         if reg.expires_at <= now and self.registrations.get(reg.contact) is reg:
             del self.registrations[reg.contact]
             self.security.remove(reg.contact)

@@ -145,6 +145,7 @@ class Scscf(CscfApp):
                               always_route=True)
         self.users: dict[str, UserRecord] = {}  # identity key -> its implicit set
         self.challenges: dict[str, Challenge] = {}  # IMPI -> the challenge it must answer
+        self._expiry_armed: set[tuple[str, str]] = set()  # (IMPU, contact) with an expiry timer
         # ODI token -> (served identity, session case, priority of the iFC applied, its profile)
         self._odi: dict[str, tuple[str, int, int, UserRecord]] = {}
 
@@ -353,7 +354,7 @@ class Scscf(CscfApp):
                 continue
             rec.bindings[k] = Binding(contact.uri, now + exp, path, req.call_id, req.cseq.seq,
                                       contact.params.get("+sip.instance"))
-            self.at(now + exp + 0.5, lambda at, r=rec, c=k: self._expire(r, c, at))
+            self._arm_expiry(rec.impus[0], k, now + exp + 0.5)
         for p in path:
             resp.add("Path", p)  # RFC 3327 §5.3: the registrar echoes Path
         if path:
@@ -397,9 +398,21 @@ class Scscf(CscfApp):
         self.query(sar, answered)
         return [] if then is not None else notify(now)
 
-    def _expire(self, rec: UserRecord, contact: str, now: float) -> list[Action]:
-        b = rec.bindings.get(contact)
-        if b is None or b.expires_at > now:
+    def _arm_expiry(self, impu: str, contact: str, at: float) -> None:
+        """One expiry timer per binding (a re-registration moves the binding's expiry, not the timer);
+        it finds the set's record when it fires, so replaced records are not kept alive."""
+        if (impu, contact) not in self._expiry_armed:
+            self._expiry_armed.add((impu, contact))
+            self.at(at, lambda now, u=impu, c=contact: self._expire(u, c, now))
+
+    def _expire(self, impu: str, contact: str, now: float) -> list[Action]:
+        self._expiry_armed.discard((impu, contact))
+        rec = self._record(impu)
+        b = rec.bindings.get(contact) if rec is not None else None
+        if rec is None or b is None:
+            return []
+        if b.expires_at > now:  # refreshed since the timer was armed
+            self._arm_expiry(impu, contact, b.expires_at + 0.5)
             return []
         del rec.bindings[contact]
         if rec.bindings:

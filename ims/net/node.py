@@ -183,12 +183,35 @@ def tune_gc() -> None:
     thresholds the collector rescans them all so often that a full collection
     stalls the event loop long enough for UDP retransmissions to pile up.  The
     start-up objects (modules, topology, tables) are frozen out of the scan.
+
+    Developers: ``IMS_GC_DEBUG=1`` logs every collection that takes over 20 ms;
+    ``IMS_GC_DEBUG=types`` also logs, now and then, which types fill generation 1.
     """
     import gc
 
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)
+    if os.environ.get("IMS_GC_DEBUG"):
+        started: list[float] = []
+        stats = {"n": 0, "total": 0.0, "max": 0.0}
+
+        def watch(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                started[:] = [time.perf_counter()]
+                return
+            took = time.perf_counter() - started[0]
+            stats["n"] += 1
+            stats["total"] += took
+            stats["max"] = max(stats["max"], took)
+            if took > 0.02:
+                log.warning("gc generation %d took %.0f ms (collected %d)", info["generation"], took * 1000,
+                            info["collected"])
+                if stats["n"] % 5 == 0 and os.environ.get("IMS_GC_DEBUG") == "types":
+                    import collections
+                    c = collections.Counter(type(o).__qualname__ for o in gc.get_objects(1))
+                    log.warning("gen1 objects: %s", c.most_common(25))
+        gc.callbacks.append(watch)
 
 
 def _leaf(exc: BaseException) -> BaseException:

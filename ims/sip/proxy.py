@@ -662,6 +662,12 @@ class ProxyCore:
             out.extend(self._send_upstream(ctx, self._best_response(ctx), now))
         ctx.final_sent = True
         self._contexts.pop(ctx.server_key, None)
+        if ctx.request.method != "INVITE":
+            # Every branch is final and so is the answer: nothing more can come up (a completed non-INVITE
+            # client transaction absorbs repeats).  Forget the context now rather than after Timer K, so
+            # its request copies and responses are not kept for seconds (a CSCF at load holds thousands).
+            for key in ctx.branches:
+                self._by_client.pop(key, None)
         return out
 
     def _best_response(self, ctx: _Context) -> Response:

@@ -46,7 +46,7 @@ from ims.sip.events import (
     TransportFailure,
 )
 from ims.sip.headers import Headers, Via
-from ims.sip.message import Request, Response, build_response
+from ims.sip.message import Request, Response, build_response, parse_message
 
 MAGIC = "z9hG4bK"
 
@@ -120,8 +120,9 @@ def client_key(branch: str, method: str) -> TransactionKey:
 
 
 class _Txn:
-    """Base: a key, a state, the layer's timer hook."""
+    """Base: a key, a state, the layer's timer hook.  Slotted: a busy element holds tens of thousands."""
 
+    __slots__ = ("layer", "key", "reliable", "state", "timers", "t")
     invite = False
 
     def __init__(self, layer: TransactionLayer, key: TransactionKey, reliable: bool) -> None:
@@ -173,6 +174,7 @@ class InviteClientTransaction(_Txn):
     (64*T1, RFC 6026) ends Accepted.
     """
 
+    __slots__ = ("request", "dest", "ack", "a_interval", "cancel_pending")
     invite = True
 
     def __init__(self, layer: TransactionLayer, key: TransactionKey, request: Request, dest: Address) -> None:
@@ -253,9 +255,11 @@ class NonInviteClientTransaction(_Txn):
     Timer F (64*T1) times out; Timer K (T4, 0 on reliable) ends Completed.
     """
 
+    __slots__ = ("request", "dest", "e_interval")
+
     def __init__(self, layer: TransactionLayer, key: TransactionKey, request: Request, dest: Address) -> None:
         super().__init__(layer, key, dest.reliable)
-        self.request = request
+        self.request: Request | None = request  # dropped once Completed: nothing is retransmitted then
         self.dest = dest
         self.e_interval = self.t.t1
 
@@ -275,12 +279,13 @@ class NonInviteClientTransaction(_Txn):
                 self.state = "completed"
                 self.disarm("E", "F")
                 self.arm("K", now + (0 if self.reliable else self.t.t4))
+                self.request = None
             out.append(ResponseReceived(self.key, resp))
         return out
 
     def on_timer(self, name: str, now: float) -> list[Action]:
         out: list[Action] = []
-        if name == "E" and self.state in ("trying", "proceeding"):
+        if name == "E" and self.state in ("trying", "proceeding") and self.request is not None:
             self.e_interval = self.t.t2 if self.state == "proceeding" else min(2 * self.e_interval, self.t.t2)
             self.arm("E", now + self.e_interval)
             out.append(SendMessage(self.request, self.dest))
@@ -301,6 +306,7 @@ class InviteServerTransaction(_Txn):
     Confirmed; Timer L (64*T1, RFC 6026) ends Accepted.
     """
 
+    __slots__ = ("request", "source", "last", "dest", "g_interval")
     invite = True
 
     def __init__(self, layer: TransactionLayer, key: TransactionKey, request: Request, source: Address) -> None:
@@ -371,26 +377,41 @@ class InviteServerTransaction(_Txn):
 class NonInviteServerTransaction(_Txn):
     """§17.2.2: trying -> proceeding -> completed -> terminated; Timer J (64*T1, 0 on reliable)."""
 
+    __slots__ = ("request", "source", "_last", "_last_raw", "dest")
+
     def __init__(self, layer: TransactionLayer, key: TransactionKey, request: Request, source: Address) -> None:
         super().__init__(layer, key, source.reliable)
-        self.request = request
+        self.request: Request | None = request  # dropped once Completed
         self.source = source
-        self.last: Response | None = None
+        self._last: Response | None = None
+        self._last_raw: bytes | None = None  # the final response while Completed (re-read if resent)
         self.dest: Address | None = None
+
+    @property
+    def last(self) -> Response | None:
+        """The last response sent (§17.2.2: what a retransmitted request gets)."""
+        if self._last is None and self._last_raw is not None:
+            try:
+                self._last = parse_message(self._last_raw)  # type: ignore[assignment]
+            except SipError:
+                self._last_raw = None
+        return self._last
 
     def start(self, now: float) -> list[Action]:
         self.state = "trying"
+        assert self.request is not None
         return [RequestReceived(self.key, self.request, self.source)]
 
     def on_request(self, req: Request, now: float) -> list[Action]:
-        if self.state in ("proceeding", "completed") and self.last is not None:
-            return [SendMessage(self.last, self.dest or response_destination(self.last, self.source))]
+        last = self.last
+        if self.state in ("proceeding", "completed") and last is not None:
+            return [SendMessage(last, self.dest or response_destination(last, self.source))]
         return []
 
     def send_response(self, resp: Response, now: float) -> list[Action]:
         if self.state not in ("trying", "proceeding"):
             return []
-        self.last = resp
+        self._last = resp
         if self.dest is None:
             self.dest = response_destination(resp, self.source)
         if resp.status < 200:
@@ -398,6 +419,10 @@ class NonInviteServerTransaction(_Txn):
         else:
             self.state = "completed"
             self.arm("J", now + (0 if self.reliable else 64 * self.t.t1))
+            if not self.reliable:
+                # Completed only answers retransmissions for Timer J's 32 s: keep bytes, not the parsed
+                # request and response (a busy proxy holds tens of thousands; the collector scans them).
+                self._last_raw, self._last, self.request = resp.to_bytes(), None, None
         return [SendMessage(resp, self.dest)]
 
     def on_timer(self, name: str, now: float) -> list[Action]:

@@ -35,6 +35,7 @@ armed a timer earlier than the one it sleeps for.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -313,10 +314,14 @@ class SipStack:
     async def _send_udp(self, data: bytes, dest: Address) -> None:
         assert self._udp is not None and self._udp_raw is not None
         try:
-            try:
-                self._udp_raw.sendto(data, (dest.host, dest.port))
-            except BlockingIOError:  # socket buffer full: wait for room the trio way
-                await self._udp.sendto(data, (dest.host, dest.port))
+            if _numeric(dest.host):
+                try:
+                    self._udp_raw.sendto(data, (dest.host, dest.port))
+                    return
+                except BlockingIOError:  # socket buffer full: wait for room the trio way
+                    pass
+            # A host name is resolved by trio off the loop (the plain socket would block on DNS).
+            await self._udp.sendto(data, (dest.host, dest.port))
         except OSError as exc:
             self.stats["send_errors"] += 1
             log.info("UDP send to %s failed: %s", dest, exc)
@@ -561,6 +566,18 @@ class SipStack:
 def _sctp_socket(host: str) -> trio.socket.SocketType:
     """A one-to-one style SCTP socket (RFC 6458 §4), usable as a trio stream."""
     return trio.socket.socket(_family(host), socket.SOCK_STREAM, getattr(socket, "IPPROTO_SCTP", 132))
+
+
+@functools.lru_cache(maxsize=4096)
+def _numeric(host: str) -> bool:
+    """An IPv4/IPv6 literal (a send needs no name resolution)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+            return True
+        except OSError:
+            pass
+    return False
 
 
 def _family(host: str) -> int:

@@ -563,3 +563,22 @@ async def test_a_silent_peer_being_connected_never_holds_up_other_traffic() -> N
         assert core.errors == [dest, dest] and trio.current_time() - started >= 2.0  # both reported
         silent.close()
         nursery.cancel_scope.cancel()
+
+
+async def test_udp_send_to_a_host_name_or_an_address() -> None:
+    """Address literals go straight to the socket; a name ("localhost") goes through trio's resolver."""
+    core = FakeCore()
+    async with trio.open_nursery() as nursery:
+        stack = await _stack(nursery, core)
+        sock = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sock:
+            await sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            for host in ("localhost", "127.0.0.1"):
+                msg = parse_message(_options(f"z9hG4bK{host}"))
+                await stack.execute([SendMessage(msg, Address(host, port, "udp"))])
+                with trio.fail_after(5):
+                    data, _ = await sock.recvfrom(65535)
+                assert f"z9hG4bK{host}".encode() in data
+        assert stack.stats["send_errors"] == 0
+        nursery.cancel_scope.cancel()

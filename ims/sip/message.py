@@ -277,9 +277,6 @@ class SipMessage:
             raise SipParseError("Missing Via header")
         return vias[0]
 
-    def _int(self, name: str, what: str, limit: int = 2**32 - 1) -> int | None:
-        return _int(self._headers._idx().get(canonical(name)), what, limit)
-
     @property
     def content_length(self) -> int:
         n = self._content_length
@@ -487,7 +484,7 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
     body = data[end + 4 :]
     try:
         _check(msg, items)
-        cl = msg._int("content-length", "Content-Length")
+        cl = msg._content_length
     except SipParseError as exc:
         exc.partial = msg if isinstance(msg, Request) else None
         raise

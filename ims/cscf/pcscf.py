@@ -16,8 +16,15 @@ P-Associated-URI set, the Service-Route (RFC 3608) and the expiry; the
 P-CSCF then subscribes to the user's reg event (§5.2.3, RFC 3680) and drops
 the registration on a NOTIFY saying it ended.
 
+A UE may register several public identities from one contact (separate
+REGISTERs, §5.1.1.2; SIPp playing many users from one socket does the same):
+each is its own registration, kept under the contact and the registered AoR
+(the REGISTER's To).
+
 Requests from a UE (§5.2.6.3): 403 unless they come from a registered
-contact; P-Preferred-Identity and any P-Asserted-Identity are removed and
+contact (of several registrations there, the one holding the
+P-Preferred-Identity, else the From identity, else the oldest, is used);
+P-Preferred-Identity and any P-Asserted-Identity are removed and
 P-Asserted-Identity set to the preferred identity when it is registered,
 else the default one (RFC 3325 trust domain); initial requests get the
 Service-Route as their Route set and a P-Charging-Vector; P-Access-Network-
@@ -64,6 +71,7 @@ class SecurityBackend:
 @dataclass
 class UeRegistration:
     contact: tuple[str, int]  # the UE's contact host:port
+    aor: str  # the registered public identity (aor_key of the REGISTER's To)
     impus: list[str]
     service_route: list[str]
     expires_at: float
@@ -72,6 +80,11 @@ class UeRegistration:
     subscription: Dialog | None = None
     subscribing: bool = False
     expiry_armed: bool = False  # one expiry timer per registration, re-armed when it fires early
+
+    @property
+    def impu_keys(self) -> dict[str, str]:
+        """aor_key -> public identity of the registered set (P-Associated-URI)."""
+        return {aor_key(u): u for u in self.impus}
 
 
 @dataclass
@@ -90,6 +103,7 @@ class PcscfConfig:
 class _PendingRegister:
     source: Address
     contact: tuple[str, int] | None
+    aor: str
     security_client: list[SecurityMechanism] = field(default_factory=list)
 
 
@@ -102,24 +116,55 @@ class Pcscf(CscfApp):
                               route=self._route, local_requests=self._local, timers=config.timers,
                               prepare=self._prepare, on_response=self._on_response,
                               supported=frozenset({"sec-agree"}))
-        self.registrations: dict[tuple[str, int], UeRegistration] = {}
+        # UE contact host:port -> registered AoR -> its registration (oldest first)
+        self.registrations: dict[tuple[str, int], dict[str, UeRegistration]] = {}
         self._pending: dict[tuple[str, int], _PendingRegister] = {}  # (Call-ID, CSeq) -> the UE's REGISTER
         self._by_subscription: dict[str, UeRegistration] = {}  # SUBSCRIBE Call-ID -> registration
         self._offered: dict[tuple[str, int], str] = {}  # UE contact -> the Security-Server we sent it
 
     def stats(self) -> dict[str, int]:
-        return {**super().stats(), "registered_ues": len(self.registrations)}
+        return {**super().stats(), "registered_ues": len(self.registrations),
+                "registered_identities": sum(len(regs) for regs in self.registrations.values())}
 
     # -- which side -------------------------------------------------------------------
     def _from_core(self, source: Address) -> bool:
         return source.host in self.config.core_hosts or source.host == self.config.host
 
-    def _ue_of(self, req: Request, source: Address) -> UeRegistration | None:
-        reg = self.registrations.get((source.host, source.port))
-        if reg is None:
-            via = req.vias[-1]  # the UE's own Via is the bottom one on a request it sent
-            reg = self.registrations.get((via.host, via.port or 5060))
-        return reg
+    def _ue_of(self, req: Request, source: Address, now: float) -> UeRegistration | None:
+        """The live registration a UE's request belongs to: the one holding its P-Preferred-Identity,
+        else its From identity, else the oldest at that contact."""
+        via = req.vias[-1]  # the UE's own Via is the bottom one on a request it sent
+        live: list[UeRegistration] = []
+        for contact in ((source.host, source.port), (via.host, via.port or 5060)):
+            live = [r for r in self.registrations.get(contact, {}).values() if r.expires_at >= now]
+            if live:
+                break
+        if len(live) < 2:
+            return live[0] if live else None
+        try:
+            wanted = [p.uri for p in req.p_preferred_identity] + [req.from_.uri]
+        except SipError:
+            wanted = []
+        for uri in wanted:
+            try:
+                key = aor_key(uri)
+            except SipError:
+                continue
+            for reg in live:
+                if key in reg.impu_keys:
+                    return reg
+        return live[0]
+
+    def _drop(self, reg: UeRegistration) -> bool:
+        """Forget one registration; the contact's security agreement goes with its last one."""
+        regs = self.registrations.get(reg.contact)
+        if regs is None or regs.get(reg.aor) is not reg:
+            return False
+        del regs[reg.aor]
+        if not regs:
+            del self.registrations[reg.contact]
+            self.security.remove(reg.contact)
+        return True
 
     # -- requests ---------------------------------------------------------------------
     def _prepare(self, req: Request, source: Address, now: float) -> Response | Reject | None:
@@ -127,8 +172,8 @@ class Pcscf(CscfApp):
             return None
         if req.method == "REGISTER":
             return self._prepare_register(req, source, now)
-        reg = self._ue_of(req, source)
-        if reg is None or reg.expires_at < now:
+        reg = self._ue_of(req, source, now)
+        if reg is None:
             self.count("rejected_unregistered")
             log.info("%s from %s:%d: 403, not registered here", req.method, source.host, source.port,
                      extra=log_extra(req))
@@ -142,7 +187,7 @@ class Pcscf(CscfApp):
         req.remove("P-Preferred-Identity")
         req.remove("P-Asserted-Identity")
         if not req.to.tag:
-            registered = {aor_key(u): u for u in reg.impus}
+            registered = reg.impu_keys
             chosen = reg.impus[0]
             for p in preferred:
                 try:
@@ -166,8 +211,12 @@ class Pcscf(CscfApp):
         if contacts and isinstance(contacts[0].uri, SipURI):
             c = contacts[0].uri
             contact = (c.host, c.port or 5060)
-        pending = _PendingRegister(source, contact, req.security_client)
-        reg = self.registrations.get(contact) if contact else None
+        try:
+            aor = aor_key(req.to.uri)
+        except SipError:
+            return Reject(400, "Bad Request (To of a REGISTER must name a public identity)")
+        pending = _PendingRegister(source, contact, aor, req.security_client)
+        reg = self.registrations.get(contact, {}).get(aor) if contact else None
         verify = req.security_verify
         protected = False
         if verify:
@@ -257,19 +306,19 @@ class Pcscf(CscfApp):
         for c in response.contacts:
             if isinstance(c.uri, SipURI) and (c.uri.host, c.uri.port or 5060) == pending.contact:
                 expires = c.expires or 0
+        regs = self.registrations.get(pending.contact, {})
         if expires <= 0:
-            reg = self.registrations.pop(pending.contact, None)
-            if reg is not None:
-                self.security.remove(pending.contact)
+            if pending.aor in regs:
+                self._drop(regs[pending.aor])
             self.count("deregistered")
             return []
         impus = [str(p.uri) for p in response.p_associated_uri] or [str(request.to.uri)]
         routes = [str(r) for r in response.service_routes]
-        reg = self.registrations.get(pending.contact)
+        reg = regs.get(pending.aor)
         offered = self._offered.get(pending.contact)
         if reg is None:
-            reg = UeRegistration(pending.contact, impus, routes, now + expires, offered)
-            self.registrations[pending.contact] = reg
+            reg = UeRegistration(pending.contact, pending.aor, impus, routes, now + expires, offered)
+            self.registrations.setdefault(pending.contact, {})[pending.aor] = reg
         else:
             reg.impus, reg.service_route, reg.expires_at = impus, routes, now + expires
             reg.security_server = offered or reg.security_server
@@ -284,13 +333,12 @@ class Pcscf(CscfApp):
         return []
 
     def _expire(self, reg: UeRegistration, now: float) -> list[Action]:
-        if reg.expires_at > now and self.registrations.get(reg.contact) is reg:  # refreshed since: wait again
+        current = self.registrations.get(reg.contact, {}).get(reg.aor) is reg
+        if reg.expires_at > now and current:  # refreshed since: wait again
             self.at(reg.expires_at + 1, lambda at, r=reg: self._expire(r, at))
             return []
         reg.expiry_armed = False
-        if reg.expires_at <= now and self.registrations.get(reg.contact) is reg:
-            del self.registrations[reg.contact]
-            self.security.remove(reg.contact)
+        if reg.expires_at <= now and self._drop(reg):
             self.count("expired")
         return []
 
@@ -347,10 +395,8 @@ class Pcscf(CscfApp):
         ended = (req.get("subscription-state") or "").lower().startswith("terminated")
         if info is not None and all(r.state == "terminated" for r in info.registrations if r.aor in reg.impus):
             ended = True
-        if ended and self.registrations.get(reg.contact) is reg:
+        if ended and self._drop(reg):
             # RFC 3680 §5.4 / TS 24.229 §5.2.3: the registration is over: forget it.
-            del self.registrations[reg.contact]
-            self.security.remove(reg.contact)
             self._by_subscription.pop(req.call_id, None)
             self.count("deregistered_by_network")
             log.info("registration of %s ended by reg-event NOTIFY", reg.impus[0], extra=log_extra(req))

@@ -63,8 +63,9 @@ pcscf = "pcscf"
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path]]:
     tmp = tmp_path_factory.mktemp("volte")
-    people = {3: "carol", 4: "dave", 5: "erin", 6: "frank", 7: "grace", 8: "sipp", 9: "hank"}
-    subs = "".join(_subscriber(n, name, "opc" if n != 8 else "op") for n, name in people.items())
+    people = {3: "carol", 4: "dave", 5: "erin", 6: "frank", 7: "grace", 8: "sipp", 9: "hank", 17: "sippb"}
+    subs = "".join(_subscriber(n, name, "op" if name.startswith("sipp") else "opc")
+                   for n, name in people.items())
     ues = "".join([
         _ue("carol", 3, behaviour="register_on_start = false"),
         _ue("dave", 4, behaviour="auto_answer = false"),
@@ -242,13 +243,12 @@ def test_unknown_handset_is_not_found(ues: UeClient) -> None:
 
 
 
-@pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
-def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
-    _, tmp = lab
+def _sipp_register(tmp: Path, n: int, user: str, port: int) -> None:
+    """Register subscriber ``n`` (K = n repeated) as ``user`` with SIPp's own AKA from 127.0.1.200:``port``."""
     scenario = ROOT / "tools" / "sipp" / "ims_aka_register.xml"  # the shipped scenario, SIPp's own AKA
-    impi = f"001010000000008@{DOMAIN}"
-    users = tmp / "users.csv"
-    users.write_text(f"SEQUENTIAL\nsipp;{impi};[authentication username={impi} aka_K=0x{'08' * 16} "
+    impi = f"0010100000000{n:02d}@{DOMAIN}"
+    users = tmp / f"users-{user}.csv"
+    users.write_text(f"SEQUENTIAL\n{user};{impi};[authentication username={impi} aka_K=0x{f'{n:02x}' * 16} "
                      f"aka_OP=0x{'cd' * 16} aka_AMF=0x8000]\n")
     assert SIPP is not None
     from ims.control.client import NodeClient
@@ -262,7 +262,7 @@ def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
     for attempt in range(4):
         before = truncated()
         run = subprocess.run([SIPP, "-sf", str(scenario), "-inf", str(users), "-set", "domain", DOMAIN,
-                              "127.0.1.40:5060", "-i", "127.0.1.200", "-p", "5070",
+                              "127.0.1.40:5060", "-i", "127.0.1.200", "-p", str(port),
                               "-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error", "-trace_err"],
                              capture_output=True, text=True, timeout=60, cwd=tmp)
         if run.returncode == 0:
@@ -271,6 +271,83 @@ def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
         detail = errors.read_text()[-2000:] if errors.exists() else run.stdout[-2000:]
         assert truncated() == before + 1, detail
     assert run.returncode == 0
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
+def test_sipp_registers_with_its_own_aka(lab: tuple[Lab, Path]) -> None:
+    _sipp_register(lab[1], 8, "sipp", 5070)
+
+
+SIPP_MESSAGE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="message">
+  <Global variables="domain,from" />
+  <send retrans="500"><![CDATA[
+
+      MESSAGE sip:alice@[$domain] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:[$from]@[$domain]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:alice@[$domain]>
+      Call-ID: [call_id]
+      CSeq: 1 MESSAGE
+      Max-Forwards: 70
+      Content-Type: text/plain
+      Content-Length: [len]
+
+      hello from [$from]
+  ]]></send>
+  <recv response="200" />
+</scenario>
+"""
+
+
+@pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
+def test_sipp_two_users_from_one_socket_keep_their_own_identity(lab: tuple[Lab, Path]) -> None:
+    """TS 24.229 §5.2.2: each REGISTER from a contact is its own registration at the P-CSCF (a UE with two
+    public identities, or SIPp playing two users from one socket); a request is asserted (§5.2.6.3.1) as
+    the registered user it comes from (its From here: no P-Preferred-Identity), not as the last one."""
+    import threading
+
+    from ims.control.client import NodeClient
+    from ims.sip.message import parse_message
+
+    _, tmp = lab
+    assert SIPP is not None
+    with NodeClient("127.0.0.1:7140") as pcscf:
+        before = pcscf.stats()
+    for n, user in ((8, "sipp"), (17, "sippb")):  # K = n repeated: no 00 or blank byte (SIPp)
+        _sipp_register(tmp, n, user, 5072)
+    with NodeClient("127.0.0.1:7140") as pcscf:
+        after = pcscf.stats()
+    assert after["registered_identities"] - before["registered_identities"] == 2
+    assert after["registered_ues"] - before["registered_ues"] == 1
+
+    asserted: dict[str, list[str]] = {}
+
+    def watch() -> None:
+        with NodeClient("127.0.0.1:7200") as ue:
+            for ev in ue.events(timeout=15, kinds=["sip"]):
+                if ev.direction == "in" and ev.payload.startswith(b"MESSAGE "):
+                    msg = parse_message(ev.payload)
+                    sender = msg.body.decode().split()[-1]
+                    asserted[sender] = [str(p.uri) for p in msg.p_asserted_identity]
+                    if len(asserted) == 2:
+                        return
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(0.5)  # the event subscription is in place
+    scenario = tmp / "message.xml"
+    scenario.write_text(SIPP_MESSAGE)
+    for user in ("sipp", "sippb"):
+        run = subprocess.run([SIPP, "-sf", str(scenario), "-set", "domain", DOMAIN, "-set", "from", user,
+                              "127.0.1.40:5060", "-i", "127.0.1.200", "-p", "5072", "-m", "1", "-nostdin",
+                              "-timeout", "20s", "-timeout_error"], capture_output=True, text=True, timeout=60,
+                             cwd=tmp)
+        assert run.returncode == 0, run.stdout[-2000:]
+    watcher.join(timeout=20)
+    # the P-CSCF's assertion, and the tel URI of the same registered set the S-CSCF adds (§5.4.3.2)
+    assert asserted == {"sipp": [f"sip:sipp@{DOMAIN}", "tel:+15550008"],
+                        "sippb": [f"sip:sippb@{DOMAIN}", "tel:+15550017"]}
 
 
 def test_zz_all_nodes_running_then_exit_cleanly(lab: tuple[Lab, Path]) -> None:

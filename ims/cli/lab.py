@@ -187,7 +187,7 @@ def status_table(rows: list[dict[str, object]]) -> Table:
         if kind == "scscf":
             regs = f"{_num(st, 'registered_sets')} sets, {_num(st, 'contacts')} contacts"
         elif kind == "pcscf":
-            regs = f"{_num(st, 'registered_ues')} UEs"
+            regs = f"{_num(st, 'registered_identities')} identities, {_num(st, 'registered_ues')} UEs"
         elif kind == "ue":
             regs = f"{_num(st, 'registered')}/{_num(st, 'handsets')} handsets"
             calls = f"{_num(st, 'active_calls')} active / {_num(st, 'calls')}"

@@ -367,8 +367,10 @@ class FlowRunner:
             seen = self.tap.since(window)
             found = [ev for ev in seen if self._matches(ev, src, dst, e)]
             if e.absent:
+                if e.header is not None or e.body_contains is not None:  # only such a message must not cross
+                    found = [ev for ev in found if self._header_problem(ev, e) is None]
                 if found:
-                    raise StepFailed(f"{e.name} crossed {e.path}, which it must not")
+                    raise StepFailed(f"{e.name}{_conditions(e)} crossed {e.path}, which it must not")
                 if time.monotonic() > deadline - e.timeout + 1.0:  # a second of quiet is enough
                     return
             elif found:
@@ -465,3 +467,18 @@ def _pstn_problems(c: dict, e) -> list[str]:  # type: ignore[no-untyped-def, typ
     if e.max_loss_percent is not None and (m.get("loss_percent") or 0.0) > e.max_loss_percent:
         out.append(f"loss {m.get('loss_percent')} % above {e.max_loss_percent} %")
     return out
+
+
+def _conditions(e) -> str:  # type: ignore[no-untyped-def]
+    """The header/body conditions of a message expectation, as words (for an absent one's failure)."""
+    parts = []
+    if e.header is not None:
+        if e.equals is not None:
+            parts.append(f"{e.header} equal to {e.equals!r}")
+        elif e.contains is not None:
+            parts.append(f"{e.header} containing {e.contains!r}")
+        else:
+            parts.append(f"a {e.header} header")
+    if e.body_contains is not None:
+        parts.append(f"a body containing {e.body_contains!r}")
+    return " with " + " and ".join(parts) if parts else ""

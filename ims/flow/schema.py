@@ -94,7 +94,7 @@ class ExpectMessage(_Strict):
     equals: str | None = None
     contains: str | None = None
     body_contains: str | None = None  # e.g. "a=sendonly" in the SDP
-    absent: bool = False  # the message must NOT have crossed
+    absent: bool = False  # the message (with the header/body above, when given) must NOT have crossed
     timeout: float = Field(5.0, gt=0, le=60)
 
     @model_validator(mode="after")

@@ -42,6 +42,7 @@ from ims.ue.handset import ChallengeAnswered, Deregistered, ImsHandset, MessageD
 log = logging.getLogger("ims.net.ue")
 
 ENDED = ("ended", "failed")
+KEPT_ENDED_CALLS = 500  # ended calls a handset keeps for status; older ones are forgotten
 
 
 @dataclass
@@ -117,7 +118,8 @@ class Handset:
         self.reg_seq = 0
         self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
-        self._sdp_version: dict[str, int] = {}
+        self._sdp_version: dict[str, int] = {}  # Call-ID -> o= version of the last SDP we sent
+        self._early_version: dict[tuple[str, str], int] = {}  # (Call-ID, callee's tag) -> same, per early dialog
         ue.answer_sdp = self._answer_sdp
 
     # -- running ----------------------------------------------------------------------
@@ -157,7 +159,7 @@ class Handset:
         elif isinstance(ev, IncomingCall):
             rec = CallRecord(ev.call_id, "uas", str(ev.request.from_.uri), "incoming", now)
             rec.note("INVITE", now)
-            self.calls[ev.call_id] = rec
+            self._keep(rec)
             self.latest = ev.call_id
             self.media[ev.call_id] = await self._new_media()
             offer = sdp.sdp_of(ev.request)
@@ -182,7 +184,7 @@ class Handset:
                     qos.local_reserved()
                     if qos.update_needed():
                         rec.extra_update_sent = True
-                        offer2 = self._offer(rec.call_id, preconditions=qos.lines())
+                        offer2 = self._offer(rec.call_id, preconditions=qos.lines(), tag=tag)
                         await self.stack.execute(self.ue.update(rec.call_id, now, body=offer2, to_tag=tag))
                         rec.note("UPDATE", now)
         elif isinstance(ev, UpdateAnswered):
@@ -243,6 +245,7 @@ class Handset:
                     tag = ev.response.to.tag if ev.response is not None else None
                     if m is not None and tag in m.qos_by_tag:  # the fork that answered
                         m.qos = m.qos_by_tag[tag]
+                    self._confirm_version(rec.call_id, tag)
                     if sdp.sdp_of(ev.response):
                         self._remote(rec.call_id, sdp.sdp_of(ev.response))
                 self._refresh(rec.call_id)
@@ -304,10 +307,31 @@ class Handset:
         if b.auto_answer and self._nursery is not None:
             self._nursery.start_soon(self._answer_later, rec.call_id, b.answer_after)
 
-    def _bump(self, call_id: str) -> int:
-        """The o= version of our next SDP in this call (RFC 3264 §8: one more per new offer/answer)."""
-        self._sdp_version[call_id] = self._sdp_version.get(call_id, 0) + 1
-        return self._sdp_version[call_id]
+    def _bump(self, call_id: str, tag: str | None = None) -> int:
+        """The o= version of our next SDP in this call (RFC 3264 §8: one more than the previous SDP we sent).
+        ``tag``: in the early dialog with that callee; each fork of our INVITE counts on from the INVITE's offer."""
+        if tag is None:
+            version = self._sdp_version[call_id] = self._sdp_version.get(call_id, 0) + 1
+        else:
+            key = (call_id, tag)
+            version = self._early_version[key] = self._early_version.get(key, self._sdp_version.get(call_id, 0)) + 1
+        return version
+
+    def _confirm_version(self, call_id: str, tag: str | None) -> None:
+        """The answering fork's dialog goes on from its own early dialog's version; the others are gone."""
+        for key in [k for k in self._early_version if k[0] == call_id]:
+            version = self._early_version.pop(key)
+            if key[1] == tag:
+                self._sdp_version[call_id] = version
+
+    def _keep(self, rec: CallRecord) -> None:
+        """Record a new call; beyond KEPT_ENDED_CALLS ended ones, the oldest ended ones are forgotten."""
+        self.calls[rec.call_id] = rec
+        ended = [c.call_id for c in self.calls.values() if c.state in ENDED]
+        for call_id in ended[:max(0, len(ended) - KEPT_ENDED_CALLS)]:
+            del self.calls[call_id]
+            self._sdp_version.pop(call_id, None)
+            self._confirm_version(call_id, None)
 
     def _answer_sdp(self, call_id: str, request: Any) -> bytes:
         """The answer to an offer in an UPDATE, PRACK or re-INVITE (the ImsHandset's answer_sdp hook)."""
@@ -319,7 +343,9 @@ class Handset:
         if qos is not None and qos.on_remote(offer):
             qos.local_reserved()  # the lab's bearer is reserved as soon as it is asked for
             lines = qos.lines()
-        body = self._answer(call_id, offer, preconditions=lines)
+        rec = self.calls.get(call_id)
+        early = rec is not None and rec.role == "uac" and rec.state not in ("confirmed", *ENDED)
+        body = self._answer(call_id, offer, preconditions=lines, tag=request.from_.tag if early else None)
         self._refresh(call_id)  # a re-INVITE (hold, resume) changes a running stream at once
         return body
 
@@ -356,21 +382,22 @@ class Handset:
             m.qos_by_tag[tag] = QosPrecondition()  # another fork: the same offer, its own negotiation
         return m.qos_by_tag[tag]
 
-    def _offer(self, call_id: str, *, preconditions: list[Any] | None = None, direction: str = "sendrecv"
-               ) -> bytes:
+    def _offer(self, call_id: str, *, preconditions: list[Any] | None = None, direction: str = "sendrecv",
+               tag: str | None = None) -> bytes:
         m = self.media[call_id]
         body = sdp.offer(self.ue.local.host, self._port(m), m.session, preconditions=preconditions,
-                         version=self._bump(call_id), direction=direction, codecs=self.behaviour.codecs,
+                         version=self._bump(call_id, tag), direction=direction, codecs=self.behaviour.codecs,
                          crypto=m.crypto or None)
         m.local_sdp, m.local_is_offer = body, True
         return body
 
-    def _answer(self, call_id: str, offer: bytes, *, preconditions: list[Any] | None = None) -> bytes:
+    def _answer(self, call_id: str, offer: bytes, *, preconditions: list[Any] | None = None,
+                tag: str | None = None) -> bytes:
         m = self.media[call_id]
         if not m.crypto and sdp.is_secure(offer):
             m.crypto = sdp.new_crypto()  # an SRTP offer is answered with keys of our own (RFC 4568 §7.1.2)
         body = sdp.answer(offer, self.ue.local.host, self._port(m), m.session, preconditions=preconditions,
-                          version=self._bump(call_id), codecs=self.behaviour.codecs, crypto=m.crypto or None)
+                          version=self._bump(call_id, tag), codecs=self.behaviour.codecs, crypto=m.crypto or None)
         m.remote_sdp, m.local_sdp, m.local_is_offer = offer, body, False
         return body
 
@@ -451,7 +478,7 @@ class Handset:
         now = trio.current_time()
         rec = CallRecord(call_id, "uac", str(uri), "calling", now, preconditions=pre)
         rec.note("INVITE", now)
-        self.calls[call_id] = rec
+        self._keep(rec)
         self.latest = call_id
         await self.stack.execute(actions)
         return call_id

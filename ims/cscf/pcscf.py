@@ -164,6 +164,7 @@ class Pcscf(CscfApp):
         if not regs:
             del self.registrations[reg.contact]
             self.security.remove(reg.contact)
+            self._offered.pop(reg.contact, None)
         return True
 
     # -- requests ---------------------------------------------------------------------
@@ -285,6 +286,9 @@ class Pcscf(CscfApp):
             offer = self._security_server(pending.security_client)
             response.add("Security-Server", offer)
             assert pending.contact is not None
+            if len(self._offered) > 50_000:  # UEs challenged that never registered (went away)
+                for k in [k for k in list(self._offered)[:25_000] if k not in self.registrations]:
+                    del self._offered[k]
             self._offered[pending.contact] = offer
             self.security.install(pending.contact, pending.security_client[0], SecurityMechanism.parse(offer), ck, ik)
             self.count("sec_agree")

@@ -155,6 +155,7 @@ def test_deregistration_and_network_initiated(tmp_path) -> None:  # type: ignore
     assert lab.of("alice", Deregistered)[0].by_network is False
     assert not alice.registered and lab.scscf.registrations() == 1
     assert ("127.0.1.100", 5060) not in lab.pcscf.registrations
+    assert ("127.0.1.100", 5060) not in lab.pcscf._offered and ("127.0.1.100", 5062) in lab.pcscf._offered
     # RTR for bob: the S-CSCF NOTIFYs terminated; bob and the P-CSCF drop the registration
     rtr = lab.hss.build_rtr("sip:bob@ims.mnc001.mcc001.3gppnetwork.org", 0, "")
     result, actions = lab.scscf.on_rtr(rtr.request, lab.now)

@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ims.lab import Lab
@@ -72,6 +73,10 @@ def users_csv(tmp: Path, rows: list[tuple[int, str]]) -> Path:
     return path
 
 
+class SippCrashed(RuntimeError):
+    """SIPp itself died by a signal: the run says nothing of the lab, and is run again."""
+
+
 def sipp(args: list[str], cwd: Path, timeout: float) -> tuple[int, int, float, str]:
     """Run SIPp; (successful, failed, elapsed seconds, error text)."""
     stat = cwd / f"stat-{time.monotonic_ns()}.csv"
@@ -80,11 +85,14 @@ def sipp(args: list[str], cwd: Path, timeout: float) -> tuple[int, int, float, s
                           "-timeout", f"{int(timeout)}s"], capture_output=True, text=True, cwd=cwd,
                          timeout=timeout + 30)
     elapsed = time.monotonic() - started
+    if run.returncode < 0:
+        raise SippCrashed(f"SIPp died by signal {-run.returncode} after {elapsed:.1f} s")
     rows = list(csv.reader(stat.read_text().splitlines(), delimiter=";")) if stat.exists() else []
     if len(rows) < 2:
         return 0, 0, elapsed, run.stdout[-500:] + run.stderr[-500:]
     row = dict(zip(rows[0], rows[-1]))
-    return int(row["SuccessfulCall(C)"]), int(row["FailedCall(C)"]), elapsed, run.stderr[-300:]
+    err = (f"SIPp exit {run.returncode}: " if run.returncode not in (0, 1) else "") + run.stderr[-300:]
+    return int(row["SuccessfulCall(C)"]), int(row["FailedCall(C)"]), elapsed, err
 
 
 def register_load(tmp: Path, rate: int, duration: float) -> tuple[int, int, float, str]:
@@ -137,7 +145,8 @@ def main() -> None:
         time.sleep(0.5)
         try:
             call_rate = int(rates.get("call", 100))
-            results = [(*call_load(tmp, call_rate, duration), 0) for _ in range(runs)]
+            results = [(*_again_if_sipp_fails(lambda: call_load(tmp, call_rate, duration)), 0)
+                       for _ in range(runs)]
             _report("UE-to-UE calls (INVITE..BYE)", call_rate, duration, results)
         finally:
             uas.terminate()  # the UAS we started, by its own PID
@@ -156,11 +165,20 @@ _failed: list[str] = []
 
 def _reg_run(tmp: Path, rate: int, duration: float) -> tuple[int, int, float, str, int]:
     before = _scscf_stat("auth_failed_res_truncated")
-    ok, failed, elapsed, err = register_load(tmp, rate, duration)
-    if ok == 0 and elapsed < 2:  # SIPp itself did not start (e.g. its port not free yet): once more
-        time.sleep(2)
-        ok, failed, elapsed, err = register_load(tmp, rate, duration)
+    ok, failed, elapsed, err = _again_if_sipp_fails(lambda: register_load(tmp, rate, duration))
     return ok, failed, elapsed, err, _scscf_stat("auth_failed_res_truncated") - before
+
+
+def _again_if_sipp_fails(run: Callable[[], tuple[int, int, float, str]]) -> tuple[int, int, float, str]:
+    """A run, once more if SIPp itself did not start (e.g. its port not free yet) or crashed (said)."""
+    try:
+        result = run()
+        if not (result[0] == 0 and result[2] < 2):
+            return result
+    except SippCrashed as exc:
+        print(f"    ({exc}: that run is run again)")
+    time.sleep(2)
+    return run()
 
 
 def _scscf_stat(name: str) -> int:
@@ -183,8 +201,11 @@ def _report(what: str, rate: int, duration: float, results: list[tuple[int, int,
           + (f" (and SIPp's RES-with-00-byte bug per run {bugs})" if any(bugs) else "")
           + f", elapsed {[round(r[2], 1) for r in results]} s -> {verdict} ({os.cpu_count()} cores)")
     for ok, failed, elapsed, err, sipp_bug in results:
-        if failed > sipp_bug and err and verdict == "FAIL" and len(results) > 1:
-            print(f"    sipp: {err.strip().splitlines()[-1][:200]}")
+        last = err.strip().splitlines()[-1][:200] if err.strip() else "nothing on stderr"
+        if elapsed < duration * 0.95:  # SIPp ended before it could have offered every attempt
+            print(f"    a run ended after {elapsed:.1f} s with {ok + failed} attempts done; sipp: {last}")
+        elif failed > sipp_bug and err and verdict == "FAIL" and len(results) > 1:
+            print(f"    sipp: {last}")
     if verdict == "FAIL":
         _failed.append(what)
     return verdict == "FAIL"

@@ -117,3 +117,26 @@ def test_cancel_while_parked_answers_487_and_resume_does_nothing() -> None:
     statuses = sorted(a.message.status for a in out if isinstance(a, SendMessage))
     assert statuses == [200, 487]
     assert core.resume(started[0], Forward([Target(SipURI.parse("sip:bob@10.0.0.2"))]), 0.2) == []
+
+
+# -- P-CSCF: several registrations from one contact (TS 24.229 §5.2.2, §5.2.6.3.1) -----------------
+def test_pcscf_picks_the_registration_by_preferred_identity_then_from_then_oldest() -> None:
+    from ims.cscf.pcscf import Pcscf, PcscfConfig, UeRegistration
+
+    p = Pcscf(PcscfConfig("ims.example", "10.0.0.9", 5060, Address("10.0.0.8", 5060)))
+    contact = ("10.0.0.1", 5060)
+    for user, tel in (("carol", "tel:+15553"), ("alice", "tel:+15551")):  # carol registered first
+        p.registrations.setdefault(contact, {})[f"sip:{user}@ims.example"] = UeRegistration(
+            contact, f"sip:{user}@ims.example", [f"sip:{user}@ims.example", tel], [], expires_at=100.0)
+    source = Address(*contact)
+    req = invite()  # From alice
+    assert p._ue_of(req, source, 0.0).aor == "sip:alice@ims.example"
+    req.add("P-Preferred-Identity", "<tel:+15553>")  # carol's tel URI outranks the From
+    assert p._ue_of(req, source, 0.0).aor == "sip:carol@ims.example"
+    req.remove("P-Preferred-Identity")
+    req.remove("From")
+    req.add("From", "<sip:mallory@ims.example>;tag=m")  # nobody registered here: the oldest
+    assert p._ue_of(req, source, 0.0).aor == "sip:carol@ims.example"
+    assert p._ue_of(req, source, 200.0) is None  # all expired
+    p.registrations[contact]["sip:carol@ims.example"].expires_at = 50.0
+    assert p._ue_of(req, source, 60.0).aor == "sip:alice@ims.example"  # the only live one

@@ -80,11 +80,14 @@ class UeRegistration:
     subscription: Dialog | None = None
     subscribing: bool = False
     expiry_armed: bool = False  # one expiry timer per registration, re-armed when it fires early
+    impu_keys: dict[str, str] = field(init=False)  # aor_key -> public identity, of ``impus``
 
-    @property
-    def impu_keys(self) -> dict[str, str]:
-        """aor_key -> public identity of the registered set (P-Associated-URI)."""
-        return {aor_key(u): u for u in self.impus}
+    def __post_init__(self) -> None:
+        self.impu_keys = {aor_key(u): u for u in self.impus}
+
+    def refresh(self, impus: list[str], service_route: list[str], expires_at: float) -> None:
+        self.impus, self.service_route, self.expires_at = impus, service_route, expires_at
+        self.impu_keys = {aor_key(u): u for u in impus}
 
 
 @dataclass
@@ -134,26 +137,29 @@ class Pcscf(CscfApp):
         """The live registration a UE's request belongs to: the one holding its P-Preferred-Identity,
         else its From identity, else the oldest at that contact."""
         via = req.vias[-1]  # the UE's own Via is the bottom one on a request it sent
-        live: list[UeRegistration] = []
+        regs: dict[str, UeRegistration] = {}
         for contact in ((source.host, source.port), (via.host, via.port or 5060)):
-            live = [r for r in self.registrations.get(contact, {}).values() if r.expires_at >= now]
-            if live:
+            regs = self.registrations.get(contact, {})
+            if any(r.expires_at >= now for r in regs.values()):
                 break
-        if len(live) < 2:
-            return live[0] if live else None
-        try:
-            wanted = [p.uri for p in req.p_preferred_identity] + [req.from_.uri]
-        except SipError:
-            wanted = []
-        for uri in wanted:
+        if len(regs) > 1:
             try:
-                key = aor_key(uri)
+                wanted = [p.uri for p in req.p_preferred_identity] + [req.from_.uri]
             except SipError:
-                continue
-            for reg in live:
-                if key in reg.impu_keys:
+                wanted = []
+            keys = []
+            for uri in wanted:
+                try:
+                    keys.append(aor_key(uri))
+                except SipError:
+                    continue
+            for key in keys:
+                reg = regs.get(key)  # the identity a REGISTER named
+                if reg is None:  # another one of some registered set (its tel URI, say)
+                    reg = next((r for r in regs.values() if key in r.impu_keys and r.expires_at >= now), None)
+                if reg is not None and reg.expires_at >= now:
                     return reg
-        return live[0]
+        return next((r for r in regs.values() if r.expires_at >= now), None)
 
     def _drop(self, reg: UeRegistration) -> bool:
         """Forget one registration; the contact's security agreement goes with its last one."""
@@ -324,7 +330,7 @@ class Pcscf(CscfApp):
             reg = UeRegistration(pending.contact, pending.aor, impus, routes, now + expires, offered)
             self.registrations.setdefault(pending.contact, {})[pending.aor] = reg
         else:
-            reg.impus, reg.service_route, reg.expires_at = impus, routes, now + expires
+            reg.refresh(impus, routes, now + expires)
             reg.security_server = offered or reg.security_server
         self.count("registered")
         log.info("%s registered from %s:%d for %d s", impus[0], *pending.contact, expires,

@@ -1,0 +1,46 @@
+"""Error boundaries: what a driver does with an exception that no handler expected.
+
+Every driver (SIP UDP/TCP/TLS, Diameter peer, M3UA, RTP/RTCP, the relay, gRPC handlers) wraps the
+handling of *one* message in ``try: ... except Exception: internal_error(...)``.  The exception is
+logged once with the message's summary and the traceback, counted, and the driver then answers where
+the protocol has an answer (SIP 500 with a Reason header, Diameter 5012 DIAMETER_UNABLE_TO_COMPLY, a
+stream whose framing is lost is closed while the listener keeps serving) and goes on with the next
+message.  Nothing a single message throws ends a task other than that message's.
+
+The count is per process (one node per process) and reaches ``ims status`` as the node counter
+``internal_errors``; ``internal_errors_by_place`` says which boundaries caught them.
+
+This module holds no protocol logic; the answers are built by each driver, which knows its protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+log = logging.getLogger("ims.boundary")
+
+_counts: Counter[str] = Counter()
+
+
+def internal_error(place: str, summary: str, *, logger: logging.Logger | None = None) -> None:
+    """Log the exception being handled (call it inside ``except``) and count it against ``place``.
+
+    ``place`` names the boundary ("sip.udp", "diameter.request", "m3ua", "rtp", "grpc.Stats"...);
+    ``summary`` names the message that was being handled (method and Call-ID, command code, ...)."""
+    _counts[place] += 1
+    (logger or log).exception("internal error in %s while handling %s", place, summary,
+                              extra={"result": "internal_error"})
+
+
+def internal_errors() -> int:
+    """How many unexpected exceptions this process's boundaries have caught."""
+    return sum(_counts.values())
+
+
+def internal_errors_by_place() -> dict[str, int]:
+    return dict(_counts)
+
+
+def reset_for_tests() -> None:
+    _counts.clear()

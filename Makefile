@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT     := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: all venv demo test test-tools bench lint clean
+.PHONY: all venv demo test test-tools bench chaos lint clean
 
 all: venv
 
@@ -35,6 +35,10 @@ test: venv test-tools
 
 bench: venv
 	$(BIN)/python -m tools.bench
+
+# The fault campaign (tools/chaos.py): SIGKILL, pause and 10 % loss against a lab under traffic.
+chaos: venv
+	$(BIN)/python -m tools.chaos
 
 lint: venv
 	$(BIN)/python -m ruff check ims nodes tools tests || true

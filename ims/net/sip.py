@@ -46,7 +46,9 @@ from typing import Any, Protocol
 
 import trio
 
+from ims.net.boundary import internal_error
 from ims.net.impair import Impairments
+from ims.net.overload import SipAdmission, enable_timestamps, sip_admission_from_env, udp_head_delay
 from ims.sip.errors import SipError, SipParseError
 from ims.sip.events import Action, Address, SendMessage
 from ims.sip.framing import PING, PONG, StreamFramer
@@ -133,6 +135,8 @@ class SipStack:
         self.events_send, self.events = trio.open_memory_channel[Any](events_buffer)
         self.stats = {"rx": 0, "tx": 0, "parse_errors": 0, "send_errors": 0, "events_dropped": 0}
         self.bound: dict[str, int] = {}
+        # Overload control (ims.net.overload): new initial requests get a 503 while the node is behind.
+        self.overload: SipAdmission | None = sip_admission_from_env()
 
     # -- lifecycle --------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -150,6 +154,7 @@ class SipStack:
                 self._udp_raw = raw
                 self._udp = trio.socket.from_stdlib_socket(raw)
                 self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+                enable_timestamps(raw)  # overload control: the kernel stamps each datagram's arrival
                 await self._udp.bind((self.host, self.port))
                 self.bound["udp"] = self._udp.getsockname()[1]
                 if not self.port:
@@ -188,7 +193,10 @@ class SipStack:
 
     # -- core feeding -----------------------------------------------------
     async def execute(self, actions: list[Action]) -> None:
-        """Send what the core asked to send; queue the rest for the application."""
+        """Send what the core asked to send; queue the rest for the application.
+
+        Each action is its own boundary: one that cannot be carried out (a message that does not
+        serialize) is logged and counted, and the others still go."""
         for a in actions:
             if isinstance(a, SendMessage):
                 try:
@@ -196,97 +204,115 @@ class SipStack:
                 except SipError as exc:  # a message the core built cannot be serialized: its bug, not ours
                     self.stats["send_errors"] += 1
                     log.error("cannot send to %s: %s", a.dest, exc.reason)
+                except Exception:  # noqa: BLE001 - one unsendable message must not end the caller's task
+                    self.stats["send_errors"] += 1
+                    internal_error(f"sip.{a.dest.transport}", f"sending {_summary(a.message)} to {a.dest}")
             else:
                 try:
                     self.events_send.send_nowait(a)
                 except trio.WouldBlock:
                     self.stats["events_dropped"] += 1
+                except trio.ClosedResourceError:  # nobody reads events any more (the application is stopping)
+                    self.stats["events_dropped"] += 1
         self._rearm()
 
     def _rearm(self) -> None:
         """Wake the timer task if the core now wants it earlier than it sleeps."""
-        deadline = self._core_call(self.core.next_deadline)
+        deadline = self._core_call("sip.timer", self.core.next_deadline)
         if deadline is not None and deadline < self._armed:
             self._wake.set()
 
     async def _timer_loop(self) -> None:
         while True:
-            deadline = self._core_call(self.core.next_deadline)
-            self._armed = deadline if deadline is not None else math.inf
-            with trio.move_on_at(self._armed):
-                await self._wake.wait()
-            self._armed = -math.inf
-            self._wake = trio.Event()
-            now = trio.current_time()
-            deadline = self._core_call(self.core.next_deadline)
-            if deadline is not None and deadline <= now:
-                actions = self._core_call(self.core.handle_timers, now)
-                if actions is None:
-                    # The core failed on its own timers; it will likely fail again at once, so give the
-                    # rest of the node a turn instead of spinning (the failure is logged each time).
-                    await trio.sleep(0.1)
-                    continue
-                await self.execute(actions)
+            try:
+                failed = await self._timer_round()
+            except Exception:  # noqa: BLE001 - the timer task outlives any one firing (e.g. a NaN deadline)
+                internal_error("sip.timer", "a timer round")
+                failed = True
+            if failed:
+                # The core failed on its own timers; it will likely fail again at once, so give the
+                # rest of the node a turn instead of spinning (the failure is logged each time).
+                self._armed = -math.inf
+                await trio.sleep(0.1)
 
-    def _core_call(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Call the core outside message handling; a core bug is logged and counted, never fatal."""
+    async def _timer_round(self) -> bool:
+        """Sleep until the core's next deadline (or an earlier one armed meanwhile) and fire it;
+        True when the core failed on its timers."""
+        deadline = self._core_call("sip.timer", self.core.next_deadline)
+        self._armed = deadline if deadline is not None else math.inf
+        with trio.move_on_at(self._armed):
+            await self._wake.wait()
+        self._armed = -math.inf
+        self._wake = trio.Event()
+        now = trio.current_time()
+        deadline = self._core_call("sip.timer", self.core.next_deadline)
+        if deadline is not None and deadline <= now:
+            actions = self._core_call("sip.timer", self.core.handle_timers, now)
+            if actions is None:
+                return True
+            await self.execute(actions)
+        return False
+
+    def _core_call(self, place: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call the core outside message handling; a core bug is logged and counted, never fatal (None)."""
         try:
             return fn(*args)
         except Exception:  # noqa: BLE001 - one broken timer must not take the node down
-            self.stats["core_errors"] = self.stats.get("core_errors", 0) + 1
-            log.exception("core failed in %s", getattr(fn, "__name__", fn))
+            internal_error(place, f"{getattr(fn, '__name__', fn)}{tuple(args)!r}")
             return None
 
     async def _transport_error(self, dest: Address) -> None:
-        await self.execute(self._core_call(self.core.transport_error, dest, trio.current_time()) or [])
+        await self.execute(self._core_call(f"sip.{dest.transport}", self.core.transport_error, dest,
+                                           trio.current_time()) or [])
 
     async def _connection_lost(self, remote: Address) -> None:
         # A peer that died (process killed, host reset) may have closed the connection just before we
         # wrote a request on it: the write succeeded, no answer will ever come.  §18.4 transport errors
         # are reported for the requests still waiting on it rather than after Timer B/F.
-        await self.execute(self._core_call(self.core.connection_lost, remote, trio.current_time()) or [])
+        await self.execute(self._core_call(f"sip.{remote.transport}", self.core.connection_lost, remote,
+                                           trio.current_time()) or [])
 
     def _on_bytes(self, data: bytes, source: Address, reply: Callable[[bytes], Any] | None) -> list[Action] | bytes | None:
-        """Parse and feed; returns actions, or bytes to answer directly (400), or None."""
+        """Parse and feed; returns actions, or bytes to answer directly (400, 500), or None.
+
+        This is the per-message boundary: whatever parsing or the core raise for this message is
+        answered or dropped here, logged and counted, and never reaches the transport's loop."""
         self.stats["rx"] += 1
-        if self.on_message:
-            self.on_message("in", data, source, self.local_address(source.transport))
+        msg: Request | Response | None = None
         try:
-            msg = parse_message(data, datagram=source.transport == "udp")
-        except SipParseError as exc:
-            self.stats["parse_errors"] += 1
-            partial = exc.partial
-            if partial is not None and partial.get("via") and partial.get("call-id") and partial.get("cseq") \
-                    and partial.get("from") and partial.get("to") and partial.method != "ACK":
-                log.info("bad request from %s: %s", source, exc.reason)
-                try:
-                    resp = build_response(partial, exc.status, exc.reason)
-                    return resp.to_bytes()
-                except SipParseError:
-                    return None
-            log.info("dropped unparseable message from %s: %s", source, exc.reason)
-            return None
-        try:
-            return self.core.receive(msg, source, trio.current_time())
-        except SipError as exc:
-            if isinstance(exc, SipParseError):
+            if self.on_message:
+                self.on_message("in", data, source, self.local_address(source.transport))
+            if self.overload is not None and (shed := self.overload.check(data, trio.current_time())) is not None:
+                self.stats["overload_503"] = self.stats.get("overload_503", 0) + 1
+                return shed  # RFC 3261 §21.5.4: new work refused early, before the full parse (ims.net.overload)
+            try:
+                msg = parse_message(data, datagram=source.transport == "udp")
+            except SipParseError as exc:
                 self.stats["parse_errors"] += 1
-            # A header the core needed turned out malformed (lazy parse), or the core refused it.
-            log.info("bad %s from %s: %s", type(msg).__name__, source, exc.reason)
+                partial = exc.partial
+                if partial is not None and partial.get("via") and partial.get("call-id") and partial.get("cseq") \
+                        and partial.get("from") and partial.get("to") and partial.method != "ACK":
+                    log.info("bad request from %s: %s", source, exc.reason)
+                    return _answer(partial, exc.status, exc.reason)
+                log.info("dropped unparseable message from %s: %s", source, exc.reason)
+                return None
+            try:
+                return self.core.receive(msg, source, trio.current_time())
+            except SipError as exc:
+                if isinstance(exc, SipParseError):
+                    self.stats["parse_errors"] += 1
+                # A header the core needed turned out malformed (lazy parse), or the core refused it.
+                log.info("bad %s from %s: %s", type(msg).__name__, source, exc.reason)
+                if isinstance(msg, Request) and msg.method != "ACK":
+                    return _answer(msg, exc.status, exc.reason)
+                return None
+        except Exception as exc:  # noqa: BLE001 - one bad message must never take the node down
+            internal_error(f"sip.{source.transport}", f"{_summary(msg)} from {source}" if msg is not None
+                           else f"a {len(data)}-byte message from {source} (not parsed)")
             if isinstance(msg, Request) and msg.method != "ACK":
-                try:
-                    return build_response(msg, exc.status, exc.reason).to_bytes()
-                except SipParseError:
-                    return None
-            return None
-        except Exception:  # noqa: BLE001 - one bad message must never take the node down
-            self.stats["core_errors"] = self.stats.get("core_errors", 0) + 1
-            log.exception("core failed on a %s from %s", type(msg).__name__, source)
-            if isinstance(msg, Request) and msg.method != "ACK":
-                try:
-                    return build_response(msg, 500, "Server Internal Error").to_bytes()
-                except SipParseError:
-                    return None
+                # RFC 3261 §21.5.1 500, and RFC 3326 §2 Reason naming what failed (no stack details).
+                return _answer(msg, 500, "Server Internal Error",
+                               reason_header=f'SIP;cause=500;text="internal error: {type(exc).__name__}"')
             return None
 
     # -- UDP ----------------------------------------------------------------
@@ -295,6 +321,8 @@ class SipStack:
         raw = self._udp_raw
         while True:
             await trio.lowlevel.wait_readable(raw)
+            if self.overload is not None and (delay := udp_head_delay(raw)) is not None:
+                self.overload.observe(delay, trio.current_time())  # overload control: the head's wait
             for _ in range(UDP_BATCH):
                 try:
                     data, addr = raw.recvfrom(65535)
@@ -304,11 +332,14 @@ class SipStack:
                     log.debug("UDP receive: %s", exc)
                     continue
                 source = Address(addr[0], addr[1], "udp")
-                result = self._on_bytes(data, source, None)
-                if isinstance(result, bytes):
-                    await self._send_udp(result, source)
-                else:
-                    await self.execute(result or [])  # also when the core only armed a timer
+                try:
+                    result = self._on_bytes(data, source, None)
+                    if isinstance(result, bytes):
+                        await self._send_udp(result, source)
+                    else:
+                        await self.execute(result or [])  # also when the core only armed a timer
+                except Exception:  # noqa: BLE001 - the loop serves every other datagram whatever this one did
+                    internal_error("sip.udp", f"a {len(data)}-byte datagram from {source}")
             await trio.lowlevel.checkpoint()
 
     async def _send_udp(self, data: bytes, dest: Address) -> None:
@@ -339,14 +370,19 @@ class SipStack:
 
     async def _accept(self, stream: trio.abc.Stream, sock: trio.socket.SocketType, transport: str) -> None:
         # A handler error would end serve_listeners and the whole stack: a peer that is already
-        # gone (reset before we looked) is simply forgotten.
+        # gone (reset before we looked) is simply forgotten, and whatever else goes wrong with one
+        # connection ends that connection only.
         try:
             host, port = sock.getpeername()[:2]
         except OSError as exc:
             log.info("inbound %s connection gone before it was served: %s", transport, exc)
             await stream.aclose()
             return
-        await self._serve_conn(stream, Address(host, port, transport))
+        remote = Address(host, port, transport)
+        try:
+            await self._serve_conn(stream, remote)
+        except Exception:  # noqa: BLE001 - serve_listeners (every other connection) must go on
+            internal_error(f"sip.{transport}", f"the connection from {remote}")
 
     async def _serve_conn(self, stream: trio.abc.Stream, remote: Address) -> None:
         conn = _Conn(stream, remote)
@@ -387,15 +423,22 @@ class SipStack:
                 self.stats["parse_errors"] += 1
                 log.info("closing %s: %s", remote, exc.reason)
                 return False
+            except Exception:  # noqa: BLE001 - framing is lost: this connection ends, the listener goes on
+                self.stats["parse_errors"] += 1
+                internal_error(f"sip.{remote.transport}", f"framing the stream from {remote} (closed)")
+                return False
             for frame in frames:
-                if frame == PING:
-                    await self._write(conn, PONG)
-                    continue
-                result = self._on_bytes(frame, remote, None)
-                if isinstance(result, bytes):
-                    await self._write(conn, result)
-                else:
-                    await self.execute(result or [])
+                try:
+                    if frame == PING:
+                        await self._write(conn, PONG)
+                        continue
+                    result = self._on_bytes(frame, remote, None)
+                    if isinstance(result, bytes):
+                        await self._write(conn, result)
+                    else:
+                        await self.execute(result or [])
+                except Exception:  # noqa: BLE001 - the next frame on this connection is served
+                    internal_error(f"sip.{remote.transport}", f"a {len(frame)}-byte message from {remote}")
 
     async def _write(self, conn: _Conn, data: bytes) -> bool:
         if conn.fd >= 0 and not conn.lock.locked():
@@ -464,14 +507,17 @@ class SipStack:
         conn = self._conns[key] = _Conn(stream, dest)
         task_status.started()
         lost = False
-        async with stream:
-            try:
-                with conn.scope:
-                    lost = await self._read_loop(conn, dest)
-            finally:
-                self._forget(conn)
-        if lost:
-            await self._connection_lost(dest)
+        try:
+            async with stream:
+                try:
+                    with conn.scope:
+                        lost = await self._read_loop(conn, dest)
+                finally:
+                    self._forget(conn)
+            if lost:
+                await self._connection_lost(dest)
+        except Exception:  # noqa: BLE001 - this task runs in the stack's nursery: it must not end the stack
+            internal_error(f"sip.{dest.transport}", f"the connection to {dest}")
 
     async def _idle_reaper(self) -> None:
         while True:
@@ -498,7 +544,11 @@ class SipStack:
 
     async def _send_later(self, message: Request | Response, dest: Address, hold: float) -> None:
         await trio.sleep(hold)
-        await self._send_now(message, dest)
+        try:
+            await self._send_now(message, dest)
+        except Exception:  # noqa: BLE001 - a task of the stack's nursery: count it, never end the stack
+            self.stats["send_errors"] += 1
+            internal_error(f"sip.{dest.transport}", f"sending {_summary(message)} to {dest}")
 
     async def _send_now(self, message: Request | Response, dest: Address) -> None:
         data = message.to_bytes()
@@ -553,6 +603,8 @@ class SipStack:
                 if conn is None or not await self._write(conn, data):
                     self.stats["send_errors"] += 1
                     await self._transport_error(dest)
+        except Exception:  # noqa: BLE001 - a task of the stack's nursery: count it, never end the stack
+            internal_error(f"sip.{dest.transport}", f"connecting to {dest}")
         finally:
             del self._connecting[key]
             pending.done.set()
@@ -561,6 +613,31 @@ class SipStack:
         """Wait until every message handed to :meth:`execute` has gone out or been reported failed."""
         while self._connecting:
             await next(iter(self._connecting.values())).done.wait()
+
+
+def _summary(msg: Request | Response) -> str:
+    """"INVITE Call-ID abc" / "200 Call-ID abc" for a log line; never raises (the message may be broken)."""
+    try:
+        what = msg.method if isinstance(msg, Request) else str(msg.status)
+    except Exception:  # noqa: BLE001
+        what = type(msg).__name__
+    try:
+        call_id = msg.get("call-id") or "?"
+    except Exception:  # noqa: BLE001
+        call_id = "?"
+    return f"{what} Call-ID {call_id[:200]}"
+
+
+def _answer(request: Request, status: int, reason: str, *, reason_header: str | None = None) -> bytes | None:
+    """The bytes of a response to ``request``; None when even that cannot be built (logged, then dropped)."""
+    try:
+        resp = build_response(request, status, reason)
+        if reason_header:
+            resp.add("Reason", reason_header)
+        return resp.to_bytes()
+    except Exception as exc:  # noqa: BLE001 - the request is too broken to answer: drop it
+        log.info("cannot answer %d to a %s: %s", status, _summary(request), exc)
+        return None
 
 
 def _sctp_socket(host: str) -> trio.socket.SocketType:

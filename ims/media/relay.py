@@ -20,7 +20,9 @@ the modes (H.248.1 §7.1.7 LocalControl mode: ``sendrecv``, ``sendonly``
 
 SSRC, sequence numbers and timestamps pass unchanged (an RTP translator,
 RFC 3550 §7.1): G.711 <-> G.711 keeps the 8 kHz clock.  RTCP is forwarded
-the same way.  The driver (:mod:`ims.net.relay`) owns the sockets.
+the same way, once it passes the RFC 3550 A.2 checks.  Nothing a packet holds raises
+out of :meth:`Relay.rtp_in` / :meth:`Relay.rtcp_in`: a packet that cannot be relayed is counted and
+dropped.  The driver (:mod:`ims.net.relay`) owns the sockets.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ims.media.g711 import alaw_to_ulaw, ulaw_to_alaw
+from ims.media.rtcp import RtcpError, parse_compound
 from ims.media.rtp import RtpError, RtpPacket
 from ims.media.srtp import SUITES, SrtpAuthError, SrtpError, SrtpSession, sdes_key
 from ims.media.stats import ReceiverStats
@@ -206,8 +209,8 @@ class Relay:
         except RtpError:
             c["malformed"] += 1
             return None
-        assert term.receiver is not None
-        term.receiver.update(pkt, now)
+        if term.receiver is not None:
+            term.receiver.update(pkt, now)
         if term.spec.mode in ("sendonly", "inactive"):
             c["dropped"] += 1
             return None
@@ -237,7 +240,11 @@ class Relay:
             pkt.payload_type = pt_out
             data = pkt.to_bytes()
         if out.tx is not None:
-            data = out.tx.protect(data)
+            try:
+                data = out.tx.protect(data)
+            except SrtpError:
+                c["dropped"] += 1
+                return None
         oc = out.counters
         oc["packets_out"] += 1
         oc["octets_out"] += len(data)
@@ -258,11 +265,25 @@ class Relay:
             except SrtpError:
                 term.counters["malformed"] += 1
                 return None
+        try:
+            # RFC 3550 A.2 validity checks before anything is forwarded: a translator passes reports on
+            # unchanged, but not bytes that are no RTCP at all.
+            parse_compound(data)
+        except RtcpError:
+            term.counters["malformed"] += 1
+            return None
         out = self.contexts[term.context].other(term)
         if out is None or out.remote is None or out.spec.mode == "inactive":
             return None
+        if out.remote[1] >= 65535:  # §11: RTCP on the RTP port + 1; a remote RTP port 65535 has none
+            term.counters["dropped"] += 1
+            return None
         if out.tx is not None:
-            data = out.tx.protect_rtcp(data)
+            try:
+                data = out.tx.protect_rtcp(data)
+            except SrtpError:
+                term.counters["dropped"] += 1
+                return None
         out.counters["rtcp_out"] += 1
         return out, data, (out.remote[0], out.remote[1] + 1)
 

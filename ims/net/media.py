@@ -27,17 +27,24 @@ import trio
 
 from ims.media.amr import AmrSource
 from ims.media.rtcp import (
-    Bye, ReceiverReport, SenderReport, SourceDescription, middle32, ntp_now, parse_compound, rtt_seconds,
-    serialize_compound,
+    Bye, ReceiverReport, RtcpError, SenderReport, SourceDescription, middle32, ntp_now, parse_compound,
+    rtt_seconds, serialize_compound,
 )
 from ims.media.rtp import DTMF_EVENTS, RtpError, RtpPacket, RtpSender, TelephoneEvent
 from ims.media.source import make_source
 from ims.media.srtp import SrtpAuthError, SrtpError, SrtpSession
 from ims.media.stats import ReceiverStats
 from ims.media.stream import StreamParams
+from ims.net.boundary import internal_error
 from ims.net.impair import Impairments
 
 log = logging.getLogger("ims.net.media")
+
+#: RFC 4733 §2.5.1.4 sends an event's end packet three times in a row: a few recent event timestamps are
+#: enough to count each digit once, and all a peer can make us keep.
+_DTMF_SEEN = 16
+#: The digits kept for ``dtmf_received`` (the most recent ones), however many a peer sends.
+_DTMF_KEPT = 256
 
 def _source_for(params: StreamParams, spec: str) -> Any:
     enc = params.encoding.upper()
@@ -75,7 +82,7 @@ class MediaStream:
         self._rx: SrtpSession | None = None
         self._remote_ssrc: int | None = None
         self._last_sr: tuple[int, float] | None = None  # (LSR, arrival) of the peer's latest SR
-        self._dtmf_seen: set[int] = set()  # event timestamps already counted
+        self._dtmf_seen: dict[int, None] = {}  # recent event timestamps already counted (oldest first)
         self._changed = trio.Event()
         self._nursery: trio.Nursery | None = None
         self.counters = {"rtcp_sent": 0, "rtcp_received": 0, "auth_failures": 0, "malformed": 0,
@@ -226,9 +233,13 @@ class MediaStream:
     async def _sendto(self, sock: trio.socket.SocketType, data: bytes, rtcp: bool) -> None:
         p = self.params
         assert p is not None
-        self._tell(rtcp, "out", data, (p.remote_host, p.remote_port + (1 if rtcp else 0)))
+        port = p.remote_port + (1 if rtcp else 0)
+        if not 0 < port <= 65535:  # an SDP port of 65535 leaves no RTCP port above it (RFC 3550 §11)
+            self.counters["send_errors"] += 1
+            return
+        self._tell(rtcp, "out", data, (p.remote_host, port))
         try:
-            await sock.sendto(data, (p.remote_host, p.remote_port + (1 if rtcp else 0)))
+            await sock.sendto(data, (p.remote_host, port))
         except OSError as exc:
             self.counters["send_errors"] += 1
             log.debug("RTP send to %s:%d failed: %s", p.remote_host, p.remote_port, exc)
@@ -250,57 +261,76 @@ class MediaStream:
         assert self.rtp is not None
         while True:
             raw, peer = await self.rtp.recvfrom(4096)
-            arrival = trio.current_time()
-            data = self._arrived(False, raw, peer)
-            if data is None:
-                continue
+            # The per-packet boundary (DESIGN "Every driver catches what a single message throws"): one
+            # datagram that trips an unexpected error is logged, counted and dropped; the stream goes on.
             try:
-                pkt = RtpPacket.parse(data)
-            except RtpError:
+                self._on_rtp(raw, peer, trio.current_time())
+            except Exception:  # noqa: BLE001 - see above
                 self.counters["malformed"] += 1
-                continue
-            p = self.params
-            if p is None or self.receiver is None or p.direction in ("sendonly", "inactive"):
-                continue  # §6.1 RFC 3264: not expecting media in this direction
-            self._remote_ssrc = pkt.ssrc
-            self.receiver.update(pkt, arrival)
-            if p.telephone_event_pt is not None and pkt.payload_type == p.telephone_event_pt:
-                self._on_dtmf(pkt)
+                internal_error("rtp", f"{len(raw)}-octet RTP datagram from {peer[0]}:{peer[1]} to "
+                                      f"{self.host}:{self.port}", logger=log)
+
+    def _on_rtp(self, raw: bytes, peer: Any, arrival: float) -> None:
+        data = self._arrived(False, raw, peer)
+        if data is None:
+            return
+        try:
+            pkt = RtpPacket.parse(data)
+        except RtpError:
+            self.counters["malformed"] += 1
+            return
+        p = self.params
+        if p is None or self.receiver is None or p.direction in ("sendonly", "inactive"):
+            return  # §6.1 RFC 3264: not expecting media in this direction
+        self._remote_ssrc = pkt.ssrc
+        self.receiver.update(pkt, arrival)
+        if p.telephone_event_pt is not None and pkt.payload_type == p.telephone_event_pt:
+            self._on_dtmf(pkt)
 
     def _on_dtmf(self, pkt: RtpPacket) -> None:
         try:
             ev = TelephoneEvent.parse(pkt.payload)
-        except (ValueError, RtpError):
+        except RtpError:
             self.counters["malformed"] += 1
             return
         if ev.end and pkt.timestamp not in self._dtmf_seen and ev.event < len(DTMF_EVENTS):
-            self._dtmf_seen.add(pkt.timestamp)  # the end packet is sent three times (RFC 4733 §2.5.1.4)
-            self.dtmf_received += DTMF_EVENTS[ev.event]
+            # the end packet is sent three times (RFC 4733 §2.5.1.4); only recent events are remembered
+            self._dtmf_seen[pkt.timestamp] = None
+            if len(self._dtmf_seen) > _DTMF_SEEN:
+                del self._dtmf_seen[next(iter(self._dtmf_seen))]
+            self.dtmf_received = (self.dtmf_received + DTMF_EVENTS[ev.event])[-_DTMF_KEPT:]
 
     async def _receive_rtcp(self) -> None:
         assert self.rtcp is not None
         while True:
             raw, peer = await self.rtcp.recvfrom(4096)
-            arrival = trio.current_time()
-            data = self._arrived(True, raw, peer)
-            if data is None:
-                continue
             try:
-                packets = parse_compound(data)
-            except ValueError:
+                self._on_rtcp(raw, peer, trio.current_time())
+            except Exception:  # noqa: BLE001 - the per-packet boundary, as in _receive_rtp
                 self.counters["malformed"] += 1
-                continue
-            self.counters["rtcp_received"] += 1
-            ours = self.sender.ssrc if self.sender else None
-            for pkt in packets:
-                if isinstance(pkt, SenderReport):
-                    self._last_sr = (middle32(pkt.ntp_timestamp), arrival)
-                if isinstance(pkt, (SenderReport, ReceiverReport)):
-                    for block in pkt.reports:
-                        if block.ssrc == ours and block.lsr:
-                            rtt = rtt_seconds(block, ntp_now(time.time()))
-                            if rtt is not None and rtt >= 0:
-                                self.rtt = rtt
+                internal_error("rtcp", f"{len(raw)}-octet RTCP datagram from {peer[0]}:{peer[1]} to "
+                                       f"{self.host}:{self.port + 1}", logger=log)
+
+    def _on_rtcp(self, raw: bytes, peer: Any, arrival: float) -> None:
+        data = self._arrived(True, raw, peer)
+        if data is None:
+            return
+        try:
+            packets = parse_compound(data)
+        except RtcpError:
+            self.counters["malformed"] += 1
+            return
+        self.counters["rtcp_received"] += 1
+        ours = self.sender.ssrc if self.sender else None
+        for pkt in packets:
+            if isinstance(pkt, SenderReport):
+                self._last_sr = (middle32(pkt.ntp_timestamp), arrival)
+            if isinstance(pkt, (SenderReport, ReceiverReport)):
+                for block in pkt.reports:
+                    if block.ssrc == ours and block.lsr:
+                        rtt = rtt_seconds(block, ntp_now(time.time()))
+                        if rtt is not None and rtt >= 0:
+                            self.rtt = rtt
 
     async def _rtcp_loop(self) -> None:
         await trio.sleep(self.rtcp_interval * random.uniform(0.25, 0.75))

@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from ims.media.relay import Relay, RelayError, Termination, TermSpec
+from ims.net.boundary import internal_error
 
 log = logging.getLogger("ims.net.relay")
 
@@ -171,7 +172,7 @@ class RelayPump:
 
     # -- the pump ------------------------------------------------------------------------
     def _pump(self) -> None:
-        relay, fds, socks, lock, stats = self.relay, self._fds, self._socks, self.lock, self.stats
+        fds, lock, stats = self._fds, self.lock, self.stats
         poll = self._ep.poll
         while not self._stop.is_set():
             try:
@@ -196,30 +197,39 @@ class RelayPump:
                             break
                         except OSError:
                             break
-                        watched = self.events is not None and self.events.subscribers and (
-                            is_rtcp or term.counters["packets_in"] % self.sample_every == 0)
-                        if watched:
-                            self._publish(is_rtcp, "in", data, source, (self.host, sock.getsockname()[1]))
+                        # The per-packet boundary (issue 13): whatever one datagram makes us throw is
+                        # logged once, counted and the datagram dropped; the gateway goes on relaying.
                         try:
-                            out = relay.rtcp_in(term, data, source) if is_rtcp else \
-                                relay.rtp_in(term, data, source, now)
-                        except Exception:  # noqa: BLE001 - one bad packet must not stop the gateway
-                            log.exception("relay failed on a packet from %s", source)
-                            continue
-                        if out is None:
-                            continue
-                        out_term, payload, dest = out
-                        pair = socks.get(out_term.id)
-                        if pair is None:
-                            continue
-                        try:
-                            pair[1 if is_rtcp else 0].sendto(payload, dest)
-                        except OSError:
-                            stats["send_errors"] += 1
-                            continue
-                        stats["rtcp_relayed" if is_rtcp else "relayed"] += 1
-                        if watched:
-                            self._publish(is_rtcp, "out", payload, (self.host, out_term.local_port + is_rtcp), dest)
+                            self._relay_one(term, is_rtcp, sock, data, source, now)
+                        except Exception:  # noqa: BLE001 - see above
+                            term.counters["malformed"] += 1
+                            internal_error("rtcp" if is_rtcp else "relay",
+                                           f"{len(data)}-octet {'RTCP' if is_rtcp else 'RTP'} datagram from "
+                                           f"{source[0]}:{source[1]} on termination {term.id}", logger=log)
+
+    def _relay_one(self, term: Termination, is_rtcp: bool, sock: socket.socket, data: bytes,
+                   source: tuple[str, int], now: float) -> None:
+        """One datagram that arrived on ``term``: through the sans-IO relay and out of the other side."""
+        stats = self.stats
+        watched = self.events is not None and self.events.subscribers and (
+            is_rtcp or term.counters["packets_in"] % self.sample_every == 0)
+        if watched:
+            self._publish(is_rtcp, "in", data, source, (self.host, sock.getsockname()[1]))
+        out = self.relay.rtcp_in(term, data, source) if is_rtcp else self.relay.rtp_in(term, data, source, now)
+        if out is None:
+            return
+        out_term, payload, dest = out
+        pair = self._socks.get(out_term.id)
+        if pair is None:
+            return
+        try:
+            pair[1 if is_rtcp else 0].sendto(payload, dest)
+        except OSError:
+            stats["send_errors"] += 1
+            return
+        stats["rtcp_relayed" if is_rtcp else "relayed"] += 1
+        if watched:
+            self._publish(is_rtcp, "out", payload, (self.host, out_term.local_port + is_rtcp), dest)
 
     def _publish(self, is_rtcp: bool, direction: str, data: bytes, src: tuple[str, int], dst: tuple[str, int]
                  ) -> None:

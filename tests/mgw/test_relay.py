@@ -143,3 +143,26 @@ def test_subtracting_the_last_termination_removes_the_context() -> None:
     assert ta.context in relay.contexts
     relay.subtract(tb.id)
     assert not relay.contexts and not relay.terms
+
+
+def test_rfc3550_a2_rtcp_that_is_no_rtcp_is_not_forwarded() -> None:
+    """A translator passes valid reports on unchanged and drops bytes that fail the A.2 checks."""
+    from ims.media.rtcp import ReceiverReport, serialize_compound
+
+    relay = Relay()
+    ta, tb = pair(relay, TermSpec(*UE), TermSpec(*PSTN))
+    report = serialize_compound([ReceiverReport(5)])
+    out = relay.rtcp_in(ta, report, (UE[0], UE[1] + 1))
+    assert out is not None and out[1] == report and out[2] == (PSTN[0], PSTN[1] + 1)
+    for junk in (b"", b"\x00" * 8, b"\x80\xc9\x00\x05" + bytes(4), b"\x40\xc8\x00\x00"):
+        assert relay.rtcp_in(ta, junk, (UE[0], UE[1] + 1)) is None
+    assert ta.counters["malformed"] == 4 and tb.counters["rtcp_out"] == 1
+
+
+def test_rfc3550_11_no_rtcp_port_above_a_remote_rtp_port_65535() -> None:
+    from ims.media.rtcp import ReceiverReport, serialize_compound
+
+    relay = Relay()
+    ta, tb = pair(relay, TermSpec(*UE), TermSpec(PSTN[0], 65535))
+    assert relay.rtcp_in(ta, serialize_compound([ReceiverReport(5)]), (UE[0], UE[1] + 1)) is None
+    assert ta.counters["dropped"] == 1 and tb.counters["rtcp_out"] == 0

@@ -11,6 +11,14 @@ answer 480 (I-CSCF, §5.3.1.3) or 500 then.
 
 Node timers (registration expiry, subscription refresh) are
 ``self.at(when, callback)``; callbacks return actions too.
+
+State that must outlive the process (registrations, reg-event dialogs) is
+reported, not written: a core calls ``self.changed(kind, key, obj)`` (or
+``obj=None`` when it is gone); the driver, when it keeps a state file
+(``persisting``), drains :meth:`CscfApp.take_changes` - the latest state of
+each changed key as :class:`~ims.cscf.store.Persist` / ``Forget`` values -
+and writes them off the loop; at start it hands the stored records to
+``restore``.  Times in a record are wall-clock (``now + wall_offset``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ims.cscf.store import Change, Forget, Persist, StoredRecord
 from ims.diameter.cx import CxAnswer, CxRequest
 from ims.sip.events import Action, Address
 from ims.sip.message import Request, Response
@@ -48,6 +57,46 @@ class CscfApp:
         self._timers: list[tuple[float, int, Callable[[float], list[Action]]]] = []
         self._seq = itertools.count()
         self.counters: dict[str, int] = {}
+        # Written-through state (ims.cscf.store): off unless the driver keeps a state file.
+        self.persisting = False
+        self.wall_offset = 0.0  # wall clock minus ``now``: records hold wall-clock times
+        self.on_change: Callable[[], None] = lambda: None  # the driver's wake-up (set with ``persisting``)
+        self._dirty: dict[tuple[str, str], object | None] = {}  # (kind, key) -> live object, None: gone
+
+    # -- written-through state -----------------------------------------------------
+    def changed(self, kind: str, key: str, obj: object | None) -> None:
+        """Record ``kind``/``key`` changed (``obj`` is the live object, serialised when drained) or gone."""
+        if self.persisting:
+            self._dirty[(kind, key)] = obj
+            self.on_change()
+
+    def pending_changes(self) -> int:
+        return len(self._dirty)
+
+    def take_dirty(self, limit: int = 10_000) -> list[tuple[str, str, object | None]]:
+        """Up to ``limit`` changed keys, oldest first, each with its live object (None: gone)."""
+        out = []
+        for kind, key in list(itertools.islice(self._dirty, limit)):
+            out.append((kind, key, self._dirty.pop((kind, key))))
+        return out
+
+    def requeue(self, items: list[tuple[str, str, object | None]]) -> None:
+        """Taken changes that were not written: pending again, unless their key changed meanwhile."""
+        for kind, key, obj in items:
+            self._dirty.setdefault((kind, key), obj)
+
+    def take_changes(self, now: float, limit: int = 10_000) -> list[Change]:
+        """The drained changes as values: the latest state of each changed key."""
+        return [Forget(kind, key) if obj is None else self.snapshot(kind, key, obj, now)
+                for kind, key, obj in self.take_dirty(limit)]
+
+    def snapshot(self, kind: str, key: str, obj: object, now: float) -> Persist:
+        """The record to store for a live object (each CSCF that keeps state says how)."""
+        raise NotImplementedError(kind)
+
+    def restore(self, records: list[StoredRecord], now: float) -> list[Action]:
+        """Rebuild from stored records before serving; actions to send once the transports are up."""
+        return []
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

@@ -29,6 +29,15 @@ P-Asserted-Identity set to the preferred identity when it is registered,
 else the default one (RFC 3325 trust domain); initial requests get the
 Service-Route as their Route set and a P-Charging-Vector; P-Access-Network-
 Info is kept.  Dialogs are Record-Routed both ways.
+
+Restart: each registration (contact, AoR, P-Associated-URI set, Service-Route,
+expiry, Security-Server and whether it was verified, the reg-event
+subscription dialog) is reported as a ``reg`` record, and per UE contact the
+Security-Server offered and the agreement installed (mechanisms, CK/IK) as a
+``contact`` record; ``restore`` rebuilds them, installs the agreements again
+and re-subscribes to the reg event of a registration whose SUBSCRIBE was
+still in flight.  REGISTERs waiting for their final response are not kept:
+the UE retransmits or retries them.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from dataclasses import dataclass, field
 
 from ims.cscf.common import CscfApp, aor_key, log_extra, route_value
 from ims.cscf.reginfo import Reginfo, ReginfoError
+from ims.cscf.store import Persist, Record, StoredRecord, dialog_from_record, dialog_record
 from ims.sip.dialog import Dialog, uri_address
 from ims.sip.errors import SipError
 from ims.sip.events import Action, Address, TimerConfig
@@ -66,6 +76,10 @@ class SecurityBackend:
 
     def remove(self, ue: tuple[str, int]) -> None:
         self.agreements.pop(ue, None)
+
+    def installed(self, ue: tuple[str, int]) -> tuple[SecurityMechanism, SecurityMechanism, bytes, bytes] | None:
+        """What ``install`` got for this UE (kept across a restart and installed again)."""
+        return self.agreements.get(ue)
 
 
 @dataclass
@@ -167,11 +181,73 @@ class Pcscf(CscfApp):
         if regs is None or regs.get(reg.aor) is not reg:
             return False
         del regs[reg.aor]
+        self.changed("reg", _reg_key(reg.contact, reg.aor), None)
         if not regs:
             del self.registrations[reg.contact]
             self.security.remove(reg.contact)
             self._offered.pop(reg.contact, None)
+            self.changed("contact", _contact_key(reg.contact), None)
         return True
+
+    # -- the state file (ims.cscf.store) ---------------------------------------------------
+    def snapshot(self, kind: str, key: str, obj: object, now: float) -> Persist:
+        off = self.wall_offset
+        if isinstance(obj, UeRegistration):
+            record: Record = {
+                "contact": list(obj.contact), "aor": obj.aor, "impus": obj.impus, "service_route": obj.service_route,
+                "expires_at": obj.expires_at + off, "security_server": obj.security_server, "verified": obj.verified,
+                "subscription": dialog_record(obj.subscription) if obj.subscription is not None else None}
+            return Persist(kind, key, record, obj.expires_at + off)
+        assert kind == "contact" and isinstance(obj, tuple), kind
+        contact: tuple[str, int] = obj
+        sa = self.security.installed(contact)
+        regs = self.registrations.get(contact, {})
+        # a UE challenged but not registered yet: its offer is worth a registration attempt's time
+        until = max((r.expires_at for r in regs.values()), default=now + 300)
+        return Persist(kind, key, {"contact": list(contact), "offered": self._offered.get(contact),
+                                   "sa": [str(sa[0]), str(sa[1]), sa[2].hex(), sa[3].hex()] if sa else None},
+                       until + off)
+
+    def restore(self, records: list[StoredRecord], now: float) -> list[Action]:
+        """Registrations, offers and agreements from before a restart; reg-event SUBSCRIBEs never answered
+        are sent again (TS 24.229 §5.2.3)."""
+        off = self.wall_offset
+        out: list[Action] = []
+        for stored in records:
+            r = stored.record
+            try:
+                contact = (str(r["contact"][0]), int(r["contact"][1]))
+                if stored.kind == "contact":
+                    if r["offered"]:
+                        self._offered[contact] = str(r["offered"])
+                    if r["sa"]:
+                        client, server, ck, ik = r["sa"]
+                        self.security.install(contact, SecurityMechanism.parse(client),
+                                              SecurityMechanism.parse(server), bytes.fromhex(ck), bytes.fromhex(ik))
+                    continue
+                if stored.kind != "reg":
+                    continue
+                reg = UeRegistration(contact, str(r["aor"]), [str(u) for u in r["impus"]],
+                                     [str(x) for x in r["service_route"]], float(r["expires_at"]) - off,
+                                     r["security_server"], bool(r["verified"]))
+                if r["subscription"] is not None:
+                    reg.subscription = dialog_from_record(r["subscription"])
+            except (KeyError, IndexError, TypeError, ValueError, SipError) as exc:  # unreadable by this version
+                log.warning("state record %s dropped: %s", stored.key, exc)
+                continue
+            if reg.expires_at <= now:
+                continue
+            self.registrations.setdefault(contact, {})[reg.aor] = reg
+            reg.expiry_armed = True
+            self.at(reg.expires_at + 1, lambda at, x=reg: self._expire(x, at))
+            self.count("restored_registrations")
+            if reg.subscription is not None:
+                self._by_subscription[reg.subscription.call_id] = reg
+        for regs in self.registrations.values():
+            for reg in regs.values():
+                if reg.subscription is None:
+                    out += self._subscribe(reg, now)
+        return out
 
     # -- requests ---------------------------------------------------------------------
     def _prepare(self, req: Request, source: Address, now: float) -> Response | Reject | None:
@@ -295,8 +371,10 @@ class Pcscf(CscfApp):
             if len(self._offered) > 50_000:  # UEs challenged that never registered (went away)
                 for k in [k for k in list(self._offered)[:25_000] if k not in self.registrations]:
                     del self._offered[k]
+                    self.changed("contact", _contact_key(k), None)
             self._offered[pending.contact] = offer
             self.security.install(pending.contact, pending.security_client[0], SecurityMechanism.parse(offer), ck, ik)
+            self.changed("contact", _contact_key(pending.contact), pending.contact)
             self.count("sec_agree")
 
     def _security_server(self, client: list[SecurityMechanism]) -> str:
@@ -332,6 +410,8 @@ class Pcscf(CscfApp):
         else:
             reg.refresh(impus, routes, now + expires)
             reg.security_server = offered or reg.security_server
+        self.changed("reg", _reg_key(reg.contact, reg.aor), reg)
+        self.changed("contact", _contact_key(reg.contact), reg.contact)
         self.count("registered")
         log.info("%s registered from %s:%d for %d s", impus[0], *pending.contact, expires,
                  extra=log_extra(request, impu=impus[0]))
@@ -387,6 +467,8 @@ class Pcscf(CscfApp):
                 except SipError:
                     reg.subscription = None
                 reg.subscribing = False
+                if self.registrations.get(reg.contact, {}).get(reg.aor) is reg:
+                    self.changed("reg", _reg_key(reg.contact, reg.aor), reg)
             return []
 
         self.count("reg_subscribe")
@@ -411,6 +493,14 @@ class Pcscf(CscfApp):
             self.count("deregistered_by_network")
             log.info("registration of %s ended by reg-event NOTIFY", reg.impus[0], extra=log_extra(req))
         return resp
+
+
+def _reg_key(contact: tuple[str, int], aor: str) -> str:
+    return f"{contact[0]}:{contact[1]} {aor}"
+
+
+def _contact_key(contact: tuple[str, int]) -> str:
+    return f"{contact[0]}:{contact[1]}"
 
 
 def _strip_sec_agree(req: Request) -> None:

@@ -33,6 +33,16 @@ lab ENUM of the topology's numbers for tel: URIs), another operator's
 I-CSCF, or the BGCF for numbers no ENUM knows; terminating requests fork to
 every registered contact along its Path with P-Called-Party-ID (RFC 7315
 §4.2).  Both legs are Record-Routed.
+
+Restart (what Kamailio's ims_usrloc_scscf keeps in its DB modes): each
+implicit set served (``UserRecord``: IMPI, IMPUs, iFCs and barring from the
+SAA, registered, contacts with expiry/Path/Call-ID/CSeq, reg-event
+subscription dialogs and the reginfo version) is reported as a ``user``
+record whenever it changes; ``restore`` brings them back, so a registered
+user stays reachable and a re-REGISTER is a RE_REGISTRATION with
+User-Data-Already-Available (no new profile).  Pending challenges and ODI
+tokens are not kept: a REGISTER or AS-routed request in flight at a crash is
+retried by its sender.
 """
 
 from __future__ import annotations
@@ -41,13 +51,15 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from ims.cscf.common import CscfApp, aor_key, log_extra, route_value, telephone_number
 from ims.cscf.ifc import (
     ORIGINATING, ORIGINATING_UNREGISTERED, TERMINATING_REGISTERED, TERMINATING_UNREGISTERED, first_match,
 )
 from ims.cscf.reginfo import CONTENT_TYPE as REGINFO, ContactInfo, Reginfo, RegistrationInfo
+from ims.cscf.store import Persist, Record, StoredRecord, dialog_from_record, dialog_record
 from ims.diameter import cx
 from ims.diameter.constants import (
     DIAMETER_SUCCESS, RE_REGISTRATION, REGISTRATION, TIMEOUT_DEREGISTRATION, UNREGISTERED_USER,
@@ -101,6 +113,15 @@ class UserRecord:
 
     def keys(self) -> list[str]:
         return [aor_key(u) for u in self.impus]
+
+    @cached_property
+    def first_key(self) -> str:
+        return aor_key(self.impus[0])
+
+    @property
+    def store_key(self) -> str:
+        """Its key in the state file: the IMPI and the first public identity of the set."""
+        return f"{self.impi} {self.first_key}"
 
 
 @dataclass
@@ -159,11 +180,70 @@ class Scscf(CscfApp):
     def _store(self, rec: UserRecord) -> None:
         for k in rec.keys():
             self.users[k] = rec
+        self.changed("user", rec.store_key, rec)
 
     def _drop(self, rec: UserRecord) -> None:
+        gone = False
         for k in rec.keys():
             if self.users.get(k) is rec:
                 del self.users[k]
+                gone = True
+        if gone:
+            self.changed("user", rec.store_key, None)
+
+    def _touch(self, rec: UserRecord) -> None:
+        """A served set changed (contacts, subscriptions, version): its record is written again."""
+        if self.persisting and self.users.get(rec.first_key) is rec:
+            self.changed("user", rec.store_key, rec)
+
+    # -- the state file (ims.cscf.store) ---------------------------------------------------
+    def snapshot(self, kind: str, key: str, obj: object, now: float) -> Persist:
+        assert isinstance(obj, UserRecord), kind
+        off = self.wall_offset
+        record: Record = {
+            "impi": obj.impi, "impus": obj.impus, "ifcs": [asdict(i) for i in obj.ifcs],
+            "barred": sorted(obj.barred), "registered": obj.registered, "version": obj.version,
+            "bindings": [{"contact": k, "uri": str(b.uri), "expires_at": b.expires_at + off, "path": list(b.path),
+                          "call_id": b.call_id, "cseq": b.cseq, "instance": b.instance}
+                         for k, b in obj.bindings.items()],
+            "subscriptions": [{"expires_at": sub.expires_at + off, "dest_transport": sub.dest_transport,
+                               "dialog": dialog_record(sub.dialog)} for sub in obj.subscriptions.values()]}
+        latest = max((b.expires_at for b in obj.bindings.values()), default=now)
+        return Persist(kind, key, record, latest + off)
+
+    def restore(self, records: list[StoredRecord], now: float) -> list[Action]:
+        """The sets served before a restart, with their contacts still unexpired; expiry timers armed again."""
+        off = self.wall_offset
+        for stored in records:
+            if stored.kind != "user":
+                continue
+            try:
+                r = stored.record
+                rec = UserRecord(str(r["impi"]), [str(u) for u in r["impus"]], [Ifc(**i) for i in r["ifcs"]],
+                                 {str(b) for b in r["barred"]}, bool(r["registered"]), version=int(r["version"]))
+                for b in r["bindings"]:
+                    expires_at = float(b["expires_at"]) - off
+                    uri = parse_uri(str(b["uri"]))
+                    if expires_at <= now or not isinstance(uri, SipURI):
+                        continue
+                    rec.bindings[str(b["contact"])] = Binding(uri, expires_at, tuple(b["path"]), str(b["call_id"]),
+                                                              int(b["cseq"]), b["instance"])
+                for sub in r["subscriptions"]:
+                    dialog = dialog_from_record(sub["dialog"])
+                    rec.subscriptions[(dialog.call_id, dialog.local_tag)] = RegSubscription(
+                        dialog, float(sub["expires_at"]) - off, str(sub["dest_transport"]))
+                keys = rec.keys()
+            except (KeyError, TypeError, ValueError, SipError) as exc:  # a record this version cannot read
+                log.warning("state record %s dropped: %s", stored.key, exc)
+                continue
+            if rec.registered and not rec.bindings:
+                continue  # every contact ran out while we were down
+            for k in keys:
+                self.users[k] = rec
+            for contact, b in rec.bindings.items():
+                self._arm_expiry(rec.impus[0], contact, b.expires_at + 0.5)
+            self.count("restored_sets")
+        return []
 
     def registrations(self) -> int:
         return len({id(r) for r in self.users.values() if r.registered})
@@ -355,6 +435,7 @@ class Scscf(CscfApp):
             rec.bindings[k] = Binding(contact.uri, now + exp, path, req.call_id, req.cseq.seq,
                                       contact.params.get("+sip.instance"))
             self._arm_expiry(rec.impus[0], k, now + exp + 0.5)
+        self._touch(rec)
         for p in path:
             resp.add("Path", p)  # RFC 3327 §5.3: the registrar echoes Path
         if path:
@@ -416,6 +497,7 @@ class Scscf(CscfApp):
             return []
         del rec.bindings[contact]
         if rec.bindings:
+            self._touch(rec)
             return self._notify_all(rec, now, event="expired")
         return self._end_registration(rec, TIMEOUT_DEREGISTRATION, now, "expired")
 
@@ -444,6 +526,7 @@ class Scscf(CscfApp):
             if rec is not None and rec.impi == ppr.user_name:
                 rec.ifcs = data.ifcs
                 rec.barred = data.barred
+                self._touch(rec)
         self.count("ppr")
         return DIAMETER_SUCCESS
 
@@ -461,6 +544,7 @@ class Scscf(CscfApp):
                     sub.expires_at = now + expires
                     if expires == 0:
                         del rec.subscriptions[(req.call_id, req.to.tag)]
+                    self._touch(rec)
                     return [*self._respond_now(req, resp, now),
                             *self._notify(rec, sub, now, terminated=expires == 0, reason="timeout")]
             return build_response(req, 481, "Subscription does not exist")
@@ -474,6 +558,7 @@ class Scscf(CscfApp):
             return build_response(req, 400, exc.reason, to_tag=tag)
         sub = RegSubscription(dialog, now + expires)
         rec.subscriptions[(req.call_id, tag)] = sub
+        self._touch(rec)
         resp = build_response(req, 200, to_tag=tag)
         resp.add("Expires", str(min(expires, 600000)))
         resp.add("Contact", f"<sip:{self.config.host}:{self.config.port}>")
@@ -512,6 +597,7 @@ class Scscf(CscfApp):
         except SipError:
             return []
         self.count("notify")
+        self._touch(rec)  # the reginfo version and the dialog's CSeq moved on (RFC 3680 §5.3)
         _, actions = self.core.send_request(req, dest, now)
         return actions
 

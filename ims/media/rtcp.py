@@ -3,7 +3,8 @@
 Sans-IO values: :func:`parse_compound` turns one datagram into a list of
 packet dataclasses, :func:`serialize_compound` does the reverse.  Packet types
 this module does not model (APP, the RFC 4585 feedback messages, XR) survive a
-round trip as :class:`RawRtcp`.  Deciding when to send a report (§6.2
+round trip as :class:`RawRtcp`, once their fixed parts (and XR's report block
+lengths, RFC 3611 §2) are checked against the packet.  Deciding when to send a report (§6.2
 interval computation) belongs to the caller.
 
 Hand-written: the wire format is a handful of fixed structs, and pulling in
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 RTCP_SR, RTCP_RR, RTCP_SDES, RTCP_BYE = 200, 201, 202, 203
+RTCP_APP, RTCP_RTPFB, RTCP_PSFB, RTCP_XR = 204, 205, 206, 207
 #: RFC 3550 §6.5.1 SDES item type of the canonical name.
 SDES_CNAME = 1
 
@@ -174,7 +176,31 @@ def _parse_one(packet_type: int, count: int, body: bytes) -> RtcpPacket:
         return _parse_sdes(body, count)
     if packet_type == RTCP_BYE:
         return _parse_bye(body, count)
+    if packet_type == RTCP_APP and len(body) < 8:
+        # RFC 3550 §6.7: the SSRC/CSRC and a four-octet name come before any application data.
+        raise RtcpError(f"APP packet of {len(body)} octets has no room for its SSRC and name")
+    if packet_type in (RTCP_RTPFB, RTCP_PSFB) and len(body) < 8:
+        # RFC 4585 §6.1: the packet sender's and the media source's SSRCs precede the FCI.
+        raise RtcpError(f"feedback packet type {packet_type} of {len(body)} octets has no room for its SSRCs")
+    if packet_type == RTCP_XR:
+        _check_xr(body)
     return RawRtcp(packet_type, count, body)
+
+
+def _check_xr(body: bytes) -> None:
+    """RFC 3611 §2: an SSRC, then report blocks of BT, type-specific and a length in words after the 4-octet
+    block header; the blocks must fill the packet exactly.  Each step moves on 4 octets or more."""
+    n = len(body)
+    if n < 4:
+        raise RtcpError(f"XR packet of {n} octets has no room for its SSRC")
+    pos = 4
+    while pos < n:
+        if pos + 4 > n:
+            raise RtcpError(f"XR report block header truncated ({n - pos} octets left)")
+        block_type, words = body[pos], (body[pos + 2] << 8) | body[pos + 3]
+        pos += 4 + 4 * words
+        if pos > n:
+            raise RtcpError(f"XR report block type {block_type} of {words} words runs past the packet")
 
 
 def parse_compound(data: bytes) -> list[RtcpPacket]:

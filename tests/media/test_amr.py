@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ims.media.amr import (
@@ -126,3 +126,39 @@ def test_amr_source_frames(wideband: bool, samples: int) -> None:
     assert again.frame() == first                                     # reproducible
     with pytest.raises(AmrError):
         AmrSource(9, wideband=wideband, octet_aligned=True)
+
+
+def test_rfc4867_4_3_toc_walk_is_linear_in_the_payload() -> None:
+    """A payload of F-bits set (a ToC that never ends) costs time linear in its length (issue 13)."""
+    import time
+
+    def cost(n: int) -> float:
+        data = b"\xff" * n
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            with pytest.raises(AmrError, match="bits short"):
+                parse_amr_payload(data, wideband=True, octet_aligned=False)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    cost(1_000)
+    small, large = cost(10_000), cost(100_000)
+    assert large / small < 30, f"10 kB: {small * 1e3:.2f} ms, 100 kB: {large * 1e3:.2f} ms (linear is ~10x)"
+
+
+@settings(max_examples=300)
+@given(st.sampled_from([(7, False), (8, True), (2, True), (0, False)]), st.booleans(),
+       st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=4), st.integers(0, 3))
+def test_mutated_real_payloads_raise_only_amr_error(mode: tuple[int, bool], octet_aligned: bool,
+                                                    flips: list[tuple[int, int]], cut: int) -> None:
+    frame_type, wideband = mode
+    data = bytearray(amr_payload(frame_type, wideband=wideband, octet_aligned=octet_aligned) * 2)
+    for pos, value in flips:
+        if pos < len(data):
+            data[pos] = value
+    try:
+        frames = parse_amr_payload(bytes(data[:len(data) - cut]), wideband=wideband, octet_aligned=octet_aligned)
+    except AmrError:
+        return
+    assert all(isinstance(ft, int) and isinstance(bits, bytes) for ft, bits in frames)

@@ -170,3 +170,24 @@ def test_6_4_1_rtt_from_our_own_sr_through_a_peer() -> None:
     # The peer holds our SR for 0.25 s before reporting; the path is 0.05 s each way.
     block = ReportBlock(1, 0, 0, 0, 0, middle32(sr.ntp_timestamp), int(0.25 * 65536))
     assert rtt_seconds(block, ntp_now(1000.35)) == pytest.approx(0.1, abs=1e-4)
+
+
+def test_rfc3611_2_xr_blocks_are_walked_and_kept() -> None:
+    # SSRC, then a receiver reference time block (BT 4, 2 words) and a DLRR block (BT 5, 3 words).
+    xr = RawRtcp(207, 0, bytes.fromhex("00000001 04000002 11111111 22222222 05000003 00000002 00000003 00000004"))
+    assert parse_compound(serialize_compound([ReceiverReport(1), xr])) == [ReceiverReport(1), xr]
+    assert parse_compound(serialize_compound([RawRtcp(207, 0, bytes(4))])) == [RawRtcp(207, 0, bytes(4))]
+
+
+@pytest.mark.parametrize(("wire", "fault"), [
+    (bytes.fromhex("80cf0000"), "XR packet of 0 octets"),
+    (bytes.fromhex("80cf0002 00000001 04000002"), "XR report block type 4 of 2 words runs past"),
+    (bytes.fromhex("80cf0003 00000001 04000000 0500ffff"), "type 5 of 65535 words"),
+    (bytes.fromhex("a0cf0002 00000001 00000002"), "XR report block header truncated"),
+    (bytes.fromhex("80cc0001 00000001"), "APP packet of 4 octets"),
+    (bytes.fromhex("81cd0001 00000001"), "feedback packet type 205 of 4 octets"),
+    (bytes.fromhex("81ce0000"), "feedback packet type 206 of 0 octets"),
+])
+def test_rfc3611_rfc3550_6_7_rfc4585_6_1_fixed_parts_checked_against_the_packet(wire: bytes, fault: str) -> None:
+    with pytest.raises(RtcpError, match=fault):
+        parse_compound(wire)

@@ -35,10 +35,12 @@ from ims.diameter.constants import (
 )
 from ims.diameter.cx import CxAnswer, CxRequest
 from ims.diameter.errors import DiameterError, DiameterTimeout, NoRoute
+from ims.diameter.constants import DIAMETER_TOO_BUSY
 from ims.diameter.peer import (
     Action, AnswerIn, CloseConnection, Failback, Failover, LocalIdentity, Peer, PeerDown, PeerUp, RequestIn,
     RequestTimedOut, SendBytes, new_hop_by_hop,
 )
+from ims.net.overload import RequestLimit, diameter_limit_from_env
 
 log = logging.getLogger("ims.net.diameter")
 
@@ -94,7 +96,7 @@ class PeerConn:
                 self._drained = trio.Event() if self._drained.is_set() else self._drained
             elif isinstance(a, RequestIn):
                 assert self._nursery is not None
-                self._nursery.start_soon(self.node._serve_request, self, a.message)
+                self._nursery.start_soon(self.node._admit_request, self, a.message)
             elif isinstance(a, AnswerIn):
                 self._deliver(a.hop_by_hop, a.message)
             elif isinstance(a, RequestTimedOut):
@@ -257,6 +259,7 @@ class DiameterNode:
         self._closing = False
         self._changed = trio.Event()
         self.stats = {"requests_in": 0, "answers_out": 0, "requests_out": 0, "timeouts": 0, "errors_out": 0}
+        self.admission: RequestLimit = diameter_limit_from_env()  # overload control: 3004 beyond it
 
     @property
     def origin_host(self) -> str:
@@ -459,6 +462,22 @@ class DiameterNode:
     def _nursery_of(conn: PeerConn) -> trio.Nursery:
         assert conn._nursery is not None
         return conn._nursery
+
+    async def _admit_request(self, conn: PeerConn, msg: DiameterMessage) -> None:
+        """Overload control (ims.net.overload): beyond the requests in progress it allows, a request is
+        answered 3004 DIAMETER_TOO_BUSY at once (RFC 6733 §7.1.3), so the peer can try another server."""
+        if not self.admission.try_begin():
+            self.stats["requests_in"] += 1
+            self.stats["too_busy"] = self.stats.get("too_busy", 0) + 1
+            answer = self.error_answer(msg, DiameterError(DIAMETER_TOO_BUSY, "too busy"))
+            if not conn.closed:
+                self.stats["answers_out"] += 1
+                await conn.execute(conn.peer.send_answer(answer))
+            return
+        try:
+            await self._serve_request(conn, msg)
+        finally:
+            self.admission.end()
 
     async def _serve_request(self, conn: PeerConn, msg: DiameterMessage) -> None:
         self.stats["requests_in"] += 1

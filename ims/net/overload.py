@@ -1,0 +1,408 @@
+"""Overload control: a node sheds new work early and cheaply instead of collapsing under it.
+
+A node is one trio thread.  Offered more than it can serve, UDP datagrams
+wait in the kernel buffer, every hop's retransmission timers fire (RFC 3261
+§17: T1 = 500 ms) and multiply the load, and soon everything it does is late
+and times out.  The way out is to refuse *new* work at the door, at a small
+fraction of what accepting it would cost, and to keep completing the work
+already accepted.
+
+- :class:`AdmissionPolicy` (sans-IO, ``now`` passed in) watches the queueing
+  delay the driver observes (how long the datagram at the head of the queue
+  waited in the kernel before the node read it) and turns it into the fraction
+  of new work admitted.  Its control law is CoDel-like in what it measures
+  (the *minimum* delay over an interval: a standing queue, not a burst) and
+  AIMD in how it reacts: above ``target_delay`` the fraction is cut in
+  proportion to the excess, below half of it the fraction grows back
+  additively; the node leaves overload (hysteresis) only when it admits
+  everything again and the queue stays short.  Admission within the fraction
+  is deterministic (a credit counter, no randomness).
+- :class:`SipAdmission` classifies a SIP datagram from a minimal scan of its
+  bytes (request line, Via, From, To, Call-ID, CSeq, Authorization) and either
+  lets it through or returns a 503 Service Unavailable with Retry-After
+  (RFC 3261 §21.5.4), built from the received header lines (§8.2.6.2) without
+  the full parse.  Only new *initial* requests are shed: responses, ACK,
+  CANCEL, in-dialog requests (To tag), retransmissions of transactions it
+  admitted, REGISTERs carrying credentials (the second leg of an accepted
+  challenge) and emergency requests (``urn:service:sos``, TS 24.229 §5.2.10)
+  all go on, since they complete accepted work.  A client that advertises
+  RFC 7339 support (``oc`` in its top Via) gets the loss-based feedback
+  (``oc``, ``oc-algo``, ``oc-validity``, ``oc-seq``) on the 503.
+- :class:`RequestLimit` bounds the requests a Diameter node has in progress;
+  beyond it the driver answers 3004 DIAMETER_TOO_BUSY (RFC 6733 §7.1.3).
+- :func:`enable_timestamps` / :func:`udp_head_delay` are the only socket code
+  here: the kernel stamps each datagram on arrival (``SO_TIMESTAMPNS``), and a
+  ``MSG_PEEK`` of the head of the queue tells how long it waited.
+
+Thresholds come from :class:`OverloadConfig` (defaults below; the topology
+can set them).  ``IMS_OVERLOAD=off`` in a node's environment disables SIP
+shedding (the benchmark's "without shedding" runs), and
+``IMS_OVERLOAD=target_delay=0.03,retry_after=2`` overrides fields.
+
+Not here: throttling our own requests toward an overloaded peer (the client
+side of RFC 7339), and TCP/TLS delay measurement (a stream peer is paced by
+TCP flow control; only its requests' classification applies).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass, fields, replace
+
+# Linux: SO_TIMESTAMPNS (== SCM_TIMESTAMPNS); the socket module does not name it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+
+
+@dataclass(frozen=True, slots=True)
+class OverloadConfig:
+    target_delay: float = 0.1  # s of standing queue above which the node sheds (well under T1 = 0.5 s)
+    interval: float = 0.1  # s between two control steps
+    min_samples: int = 2  # reads an interval needs before its delay counts as a standing queue
+    enter_after: int = 2  # intervals in a row above the target before the node starts shedding
+    min_cut: float = 0.5  # the strongest multiplicative cut of the admitted fraction in one step
+    max_cut: float = 0.9  # the mildest one (delay just above target)
+    increase: float = 0.05  # additive growth of the fraction per step once the queue is short
+    min_fraction: float = 0.02  # never shut the door completely: some new work still probes
+    retry_after: int = 1  # s, RFC 3261 §20.33, at full admission; grows as the admitted fraction shrinks
+    max_retry_after: int = 30
+    validity: float = 0.5  # s, RFC 7339 §5.2 oc-validity (ms on the wire): how long the feedback holds
+    remember: float = 32.0  # s an admitted transaction's retransmissions are recognised (64*T1, §17.2.2)
+    max_remembered: int = 65536  # bound on the transactions remembered
+    diameter_in_progress: int = 1000  # Diameter requests in progress beyond which 3004 is answered
+    enabled: bool = True
+
+    @classmethod
+    def from_env(cls, value: str | None = None) -> OverloadConfig:
+        """``IMS_OVERLOAD``: "off", or comma-separated ``field=value`` overrides of the defaults."""
+        text = os.environ.get("IMS_OVERLOAD", "") if value is None else value
+        text = text.strip()
+        if not text:
+            return cls()
+        if text.lower() in ("off", "0", "no", "false"):
+            return cls(enabled=False)
+        kinds = {f.name: f.type for f in fields(cls)}
+        changes: dict[str, object] = {}
+        for item in text.split(","):
+            name, _, raw = item.partition("=")
+            name = name.strip()
+            if name not in kinds or not raw.strip():
+                raise ValueError(f"IMS_OVERLOAD: unknown or empty setting {item.strip()!r}")
+            kind = kinds[name]
+            if kind in ("bool", bool):
+                changes[name] = raw.strip().lower() in ("1", "yes", "true", "on")
+            elif kind in ("int", int):
+                changes[name] = int(raw)
+            else:
+                changes[name] = float(raw)
+        return replace(cls(), **changes)  # type: ignore[arg-type]
+
+
+class AdmissionPolicy:
+    """Sans-IO admission control from queueing-delay samples; every method takes ``now``.
+
+    ``observe(delay, now)`` feeds a sample; ``admit(now)`` answers for one unit of
+    new work; ``fraction`` is what is admitted; ``overloaded`` says whether the
+    node sheds at all; ``retry_after()`` is the Retry-After to give."""
+
+    def __init__(self, config: OverloadConfig | None = None) -> None:
+        self.config = config or OverloadConfig()
+        self.fraction = 1.0
+        self.overloaded = False
+        self.seq = 0  # RFC 7339 oc-seq: grows with every change of the fraction
+        self.delay = 0.0  # the standing delay of the last interval
+        self._interval_end: float | None = None
+        self._min_delay = math.inf  # the smallest sample of the current interval
+        self._samples = 0  # how many samples the current interval has
+        self._above = 0  # consecutive intervals with a standing queue above the target
+        self._credit = 0.0
+        self.admitted = 0
+        self.rejected = 0
+
+    def observe(self, delay: float, now: float) -> None:
+        self._step(now)
+        self._samples += 1
+        if delay < self._min_delay:
+            self._min_delay = delay
+
+    def admit(self, now: float) -> bool:
+        """One unit of new work: admitted (True) or to be shed (False)."""
+        self._step(now)
+        if not self.overloaded:
+            self.admitted += 1
+            return True
+        self._credit += self.fraction
+        if self._credit >= 1.0:
+            self._credit -= 1.0
+            self.admitted += 1
+            return True
+        self.rejected += 1
+        return False
+
+    def retry_after(self) -> int:
+        """RFC 3261 §21.5.4 Retry-After: the less the node admits, the longer it asks clients to stay away."""
+        c = self.config
+        return min(c.max_retry_after, math.ceil(c.retry_after / max(self.fraction, 1e-3)))
+
+    def _step(self, now: float) -> None:
+        """The control steps for every interval that ended by ``now``."""
+        end = self._interval_end
+        if end is None:
+            self._interval_end = now + self.config.interval
+            return
+        if now < end:
+            return
+        c = self.config
+        samples, delay = self._samples, self._min_delay
+        self._samples, self._min_delay = 0, math.inf
+        self.delay = 0.0 if samples == 0 else delay
+        before = self.fraction
+        if samples >= c.min_samples and delay > c.target_delay:
+            # A standing queue, seen on enough reads: one interval of it is noise (a process descheduled
+            # on a busy host), ``enter_after`` in a row are overload.
+            self._above += 1
+            if self.overloaded or self._above >= c.enter_after:
+                self.overloaded = True
+                cut = min(c.max_cut, max(c.min_cut, c.target_delay / delay))
+                self.fraction = max(c.min_fraction, self.fraction * cut)
+        elif samples == 0 or delay < c.target_delay / 2:
+            self._above = 0
+            self._grow(c.increase)
+        else:
+            self._above = 0  # between half the target and the target, or too few reads to tell: hold
+        missed = int((now - end) // c.interval)
+        if missed:  # intervals gone by with nothing read had no queue either: they all count (bounded work)
+            self._above = 0
+            self._grow(c.increase * missed)
+        if self.fraction != before:
+            self.seq += 1
+        self._interval_end = end + (1 + missed) * c.interval
+
+    def _grow(self, step: float) -> None:
+        if not self.overloaded:
+            return
+        self.fraction = min(1.0, self.fraction + step)
+        if self.fraction >= 1.0:
+            self.overloaded = False  # leaves overload only once it admits everything and the queue is short
+            self._credit = 0.0
+
+
+# -- SIP -------------------------------------------------------------------------------------------
+
+_FORM = {b"v": b"via", b"f": b"from", b"t": b"to", b"i": b"call-id"}  # RFC 3261 §7.3.3 compact forms
+_WANTED = {b"via", b"from", b"to", b"call-id", b"cseq", b"authorization"}
+_FIRST = frozenset(b"vftiacVFTIAC")  # the first bytes of the names in _WANTED and _FORM
+_ALWAYS = {b"ACK", b"CANCEL"}  # §17.2.3, §9.2: they belong to transactions already there
+_STATUS = b"SIP/2.0 503 Service Unavailable\r\n"
+
+
+class SipAdmission:
+    """Admission of SIP messages from their bytes: ``check(data, now)`` returns None (go on, parse and
+    handle it) or the bytes of a 503 to send back instead."""
+
+    def __init__(self, config: OverloadConfig | None = None, *, to_tag: str = "ovl503") -> None:
+        self.policy = AdmissionPolicy(config)
+        self._to_tag = b";tag=" + to_tag.encode()
+        self._accepted: dict[bytes, float] = {}  # transaction (top Via line + CSeq) -> until when
+
+    @property
+    def config(self) -> OverloadConfig:
+        return self.policy.config
+
+    def observe(self, delay: float, now: float) -> None:
+        self.policy.observe(delay, now)
+
+    def check(self, data: bytes, now: float) -> bytes | None:
+        if data.startswith(b"SIP/"):
+            return None  # a response completes a transaction we started
+        sp = data.find(b" ")
+        method = data[:sp]
+        if sp <= 0 or method in _ALWAYS:
+            return None
+        if data.startswith(b"urn:service:sos", sp + 1):
+            return None  # an emergency request is never shed (TS 24.229 §5.2.10)
+        head = _head(data)
+        if head is None:
+            return None  # unreadable this way: the full parser gives the precise answer
+        vias, others = head
+        to = others.get(b"to")
+        cseq = others.get(b"cseq")
+        if not vias or to is None or cseq is None or b"from" not in others or b"call-id" not in others:
+            return None
+        if _has_tag(to):
+            return None  # in-dialog (§12.2): it belongs to accepted work
+        if method == b"REGISTER" and _has_response(others.get(b"authorization")):
+            return None  # the answer to a challenge we issued: the second half of accepted work
+        key = vias[0] + b"\x00" + cseq
+        self._forget_old(now)
+        if key in self._accepted:
+            return None  # a retransmission of a transaction we admitted: its transaction absorbs it
+        if self.policy.admit(now):
+            self._accepted[key] = now + self.config.remember
+            if len(self._accepted) > self.config.max_remembered:
+                del self._accepted[next(iter(self._accepted))]
+            return None
+        return self._build_503(vias, others)
+
+    def _forget_old(self, now: float) -> None:
+        accepted = self._accepted
+        while accepted:
+            first = next(iter(accepted))
+            if accepted[first] > now:
+                return
+            del accepted[first]
+
+    def _build_503(self, vias: list[bytes], others: dict[bytes, bytes]) -> bytes:
+        """§8.2.6.2: Via, From, To (with our tag), Call-ID and CSeq copied; §21.5.4 Retry-After."""
+        policy = self.policy
+        top = vias[0]
+        if b";oc" in top.lower():
+            top = top[:_top_via_end(top)] + self._oc_params() + top[_top_via_end(top):]
+        parts = [_STATUS, b"Via: ", top, b"\r\n"]
+        for via in vias[1:]:
+            parts += [b"Via: ", via, b"\r\n"]
+        parts += [b"From: ", others[b"from"], b"\r\nTo: ", others[b"to"], self._to_tag,
+                  b"\r\nCall-ID: ", others[b"call-id"], b"\r\nCSeq: ", others[b"cseq"],
+                  b"\r\nRetry-After: ", str(policy.retry_after()).encode(), b"\r\nContent-Length: 0\r\n\r\n"]
+        return b"".join(parts)
+
+    def _oc_params(self) -> bytes:
+        """RFC 7339 §5.2 loss-based feedback: the percentage of requests the client should drop."""
+        policy = self.policy
+        reduction = round((1.0 - policy.fraction) * 100)
+        return (f";oc={reduction};oc-algo=\"loss\";oc-validity={round(self.config.validity * 1000)}"
+                f";oc-seq={policy.seq}").encode()
+
+
+def _head(data: bytes) -> tuple[list[bytes], dict[bytes, bytes]] | None:
+    """The Via values (in order) and the other wanted header values of a request, from its header lines.
+
+    None when a line is folded or the header block has no end: such a message takes the full parser's path."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    vias: list[bytes] = []
+    others: dict[bytes, bytes] = {}
+    lines = data[:end].split(b"\r\n")
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line or line[0] not in _FIRST:
+            if line[:1] in (b" ", b"\t"):
+                return None  # a folded line (§7.3.1)
+            continue  # not a header we look at (most are skipped on their first byte)
+        colon = line.find(b":")
+        if colon <= 0:
+            return None
+        name = line[:colon].strip().lower()
+        name = _FORM.get(name, name)
+        if name not in _WANTED:
+            continue
+        value = line[colon + 1:].strip()
+        if name == b"via":
+            vias.append(value)
+        elif name in others:
+            return None  # two From/To/Call-ID/CSeq lines: the full parser answers 400
+        else:
+            others[name] = value
+    return vias, others
+
+
+def _has_tag(to: bytes) -> bool:
+    """A tag parameter on the To header field value (outside the <URI>)."""
+    close = to.rfind(b">")
+    if close >= 0:
+        params = to[close + 1:]
+    else:
+        semi = to.find(b";")
+        params = to[semi:] if semi >= 0 else b""
+    return b";tag=" in params.lower().replace(b" ", b"").replace(b"\t", b"")
+
+
+def _has_response(authorization: bytes | None) -> bool:
+    """Digest credentials with a non-empty response (RFC 2617 §3.2.2): not the initial empty one."""
+    if authorization is None:
+        return False
+    low = authorization.lower()
+    at = low.find(b"response=")
+    if at < 0:
+        return False
+    value = low[at + 9:at + 11]
+    return bool(value) and value != b'""' and value[:1] != b","
+
+
+def _top_via_end(via: bytes) -> int:
+    """The end of the first via-parm of a Via value (its comma, outside quotes), or its length."""
+    quoted = False
+    for i, ch in enumerate(via):
+        if ch == 0x22:
+            quoted = not quoted
+        elif ch == 0x2C and not quoted:
+            return len(via[:i].rstrip())
+    return len(via)
+
+
+def sip_admission_from_env() -> SipAdmission | None:
+    """The SIP stack's default: shedding with the defaults, or as ``IMS_OVERLOAD`` says (None: off)."""
+    config = OverloadConfig.from_env()
+    return SipAdmission(config) if config.enabled else None
+
+
+# -- Diameter --------------------------------------------------------------------------------------
+
+class RequestLimit:
+    """A bound on requests in progress: ``try_begin()`` False means answer 3004 DIAMETER_TOO_BUSY
+    (RFC 6733 §7.1.3); every True is paired with one ``end()``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_progress = 0
+        self.rejected = 0
+
+    def try_begin(self) -> bool:
+        if self.limit > 0 and self.in_progress >= self.limit:
+            self.rejected += 1
+            return False
+        self.in_progress += 1
+        return True
+
+    def end(self) -> None:
+        self.in_progress -= 1
+
+
+def diameter_limit_from_env() -> RequestLimit:
+    """A Diameter node's default bound on requests in progress (``IMS_OVERLOAD=off``: none)."""
+    config = OverloadConfig.from_env()
+    return RequestLimit(config.diameter_in_progress if config.enabled else 0)
+
+
+# -- the socket side -------------------------------------------------------------------------------
+
+def enable_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp each datagram on arrival; False where it cannot (then no delay is seen)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def udp_head_delay(sock: socket.socket) -> float | None:
+    """How long the datagram at the head of ``sock``'s queue has waited (s), without taking it; None if
+    the queue is empty or carries no stamp."""
+    try:
+        _, ancdata, _, _ = sock.recvmsg(1, 64, socket.MSG_PEEK)
+    except OSError:  # BlockingIOError (empty), or an ICMP error reported on the socket
+        return None
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(payload)
+            return max(0.0, time.time() - (sec + nsec * 1e-9))
+    return None
+
+
+__all__ = ["AdmissionPolicy", "OverloadConfig", "diameter_limit_from_env", "RequestLimit", "SipAdmission", "enable_timestamps",
+           "sip_admission_from_env", "udp_head_delay"]

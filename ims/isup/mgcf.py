@@ -70,6 +70,7 @@ from ims.sdp import (
     SessionDescription,
     negotiate,
 )
+from ims.sip.errors import SipParseError
 from ims.sip.events import Action, Address, TimerConfig
 from ims.sip.message import Request, Response
 from ims.sip.uacore import (
@@ -260,7 +261,10 @@ class Mgcf:
         number = _number_of(req.uri)
         if number is None:
             return self.ua.reject(ev.call_id, 404, now, "Not Found (not a telephone number)")
-        offer = _sdp_part(req)
+        try:
+            offer = _sdp_part(req, strict=True)
+        except SipParseError as exc:  # a multipart body that does not parse (RFC 2046 §5.1): 400
+            return self.ua.reject(ev.call_id, exc.status, now, exc.reason)
         if not offer:
             return self.ua.reject(ev.call_id, 488, now, "Not Acceptable Here (an offer is needed toward the PSTN)")
         cic = self._free_cic()
@@ -274,16 +278,17 @@ class Mgcf:
         try:
             draft = sdp_policy.answer(offer, self.config.host, 9, codecs=CODECS)
             neg = negotiate(SessionDescription.parse(draft), SessionDescription.parse(offer), local_is_offer=False)
+            remote_key = neg.remote_crypto.master_key_salt() if neg.remote_crypto is not None else None
         except (sdp_policy.SdpError, SdpError, OfferAnswerError) as exc:
             self._finish(call)
-            return self.ua.reject(ev.call_id, 488, now, f"Not Acceptable Here ({exc})")
+            return self.ua.reject(ev.call_id, 488, now, f"Not Acceptable Here ({_reason(exc)})")
         media = {"remote_address": neg.remote_address, "remote_port": neg.remote_port,
                  "payload_type": neg.payload_type, "encoding": neg.codec.encoding, "clock_rate": neg.codec.clock_rate}
         if neg.telephone_event_pt is not None:
             media["telephone_event_pt"] = neg.telephone_event_pt
         if neg.remote_crypto is not None:
             media["srtp_suite"] = neg.remote_crypto.suite
-            media["srtp_remote_key"] = neg.remote_crypto.master_key_salt()
+            media["srtp_remote_key"] = remote_key
         mgw_port, pstn_port = self._trunk(cic)
         tdm = {"remote_address": self.config.pstn_host, "remote_port": pstn_port, "payload_type": 8,
                "encoding": "PCMA", "local_port": mgw_port}
@@ -326,9 +331,12 @@ class Mgcf:
                                  crypto=[call.crypto] if call.crypto else None, preconditions=lines)
 
     def _answer_sdp(self, call_id: str, request: Request) -> bytes:
-        """UPDATE/PRACK offers from the IMS side (O-MGCF): answered from the same termination."""
+        """UPDATE/PRACK offers from the IMS side (O-MGCF): answered from the same termination.
+
+        An offer that cannot be answered raises :class:`ims.ue.sdp.SdpError` (or a bad multipart body
+        :class:`SipParseError`): the UA core answers the request with its status (488, 400)."""
         call = self.calls.get(call_id)
-        body = _sdp_part(request)
+        body = _sdp_part(request, strict=True)
         if call is None or not call.ims_term or not body:
             return b""
         if call.direction == "in":  # an offer from the callee (rare): answer it from our termination too
@@ -611,13 +619,28 @@ def _terms(result: dict[str, Any] | None) -> list[dict[str, Any]]:
     return [t for t in ((result or {}).get("ims"), (result or {}).get("tdm")) if t]
 
 
-def _sdp_part(msg: Request | Response | None) -> bytes:
-    """The SDP of a message: its body, or the application/sdp part of a SIP-I/SIP-T multipart body."""
+def _reason(exc: Exception) -> str:
+    """An error's text fit for a reason phrase (printable ASCII, no quotes, bounded)."""
+    text = "".join(c if " " <= c <= "~" and c != '"' else "?" for c in str(getattr(exc, "reason", "") or exc))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _sdp_part(msg: Request | Response | None, *, strict: bool = False) -> bytes:
+    """The SDP of a message: its body, or the application/sdp part of a SIP-I/SIP-T multipart body.
+
+    A multipart body that does not parse raises :class:`SipParseError` when ``strict`` (a request we
+    answer with 400), and is taken as no SDP otherwise (a response: logged)."""
     if msg is None or not msg.body:
         return b""
     ctype = (msg.content_type or "").lower()
     if ctype.startswith("multipart/"):
-        sdp, _ = split_sipi_body(msg.body, msg.get("content-type") or "")
+        try:
+            sdp, _ = split_sipi_body(msg.body, msg.get("content-type") or "")
+        except SipParseError as exc:
+            if strict:
+                raise
+            log.info("unreadable multipart body: %s", exc.reason)
+            return b""
         return sdp or b""
     return msg.body if ctype in ("application/sdp", "") else b""
 

@@ -277,6 +277,12 @@ class Handset:
             rec.note("486", now)
             self._end_media(rec.call_id)
             return
+        if offer:
+            try:
+                sdp.check_offer(offer, b.codecs)  # RFC 3261 §21.4.26: refuse at once, not after ringing
+            except sdp.SdpError as exc:
+                await self._refuse_offer(rec, exc, now)
+                return
         call = self.ue.calls.get(rec.call_id)
         tags = [t.lower() for t in (call.invite.supported + call.invite.require)] if call else []
         if b.preconditions and offer and sdp.has_preconditions(offer) and "100rel" in tags:
@@ -287,9 +293,7 @@ class Handset:
             try:
                 answer = self._answer(rec.call_id, offer, preconditions=qos.lines(confirm=True))
             except sdp.SdpError as exc:
-                await self.stack.execute(self.ue.reject(rec.call_id, 488, now, str(exc)))
-                rec.state, rec.status, rec.reason = "ended", 488, str(exc)
-                self._end_media(rec.call_id)
+                await self._refuse_offer(rec, exc, now)
                 return
             await self.stack.execute(self.ue.provisional(rec.call_id, now, 183, reliable=True, body=answer,
                                                          content_type="application/sdp"))
@@ -297,6 +301,13 @@ class Handset:
             rec.note("183 (reliable)", now)
             return
         await self._alert(rec)
+
+    async def _refuse_offer(self, rec: CallRecord, exc: sdp.SdpError, now: float) -> None:
+        """488 Not Acceptable Here with the reason (RFC 3261 §21.4.26); the handset goes on serving."""
+        await self.stack.execute(self.ue.reject(rec.call_id, 488, now, exc.reason))
+        rec.state, rec.status, rec.reason = "ended", 488, exc.reason
+        rec.note("488", now)
+        self._end_media(rec.call_id)
 
     async def _alert(self, rec: CallRecord) -> None:
         now = trio.current_time()
@@ -500,9 +511,7 @@ class Handset:
             offer = sdp.sdp_of(call.invite)
             body = self._answer(rec.call_id, offer) if offer and not rec.preconditions else b""
         except sdp.SdpError as exc:
-            await self.stack.execute(self.ue.reject(rec.call_id, 488, trio.current_time(), str(exc)))
-            rec.state, rec.status, rec.reason = "ended", 488, str(exc)
-            self._end_media(rec.call_id)
+            await self._refuse_offer(rec, exc, trio.current_time())
             return
         await self.stack.execute(self.ue.answer(rec.call_id, trio.current_time(), body=body,
                                                 content_type="application/sdp" if body else None))

@@ -49,18 +49,47 @@ STATUS_TYPES = ("e2e", "local", "remote")
 DIRECTION_TAGS = ("none", "send", "recv", "sendrecv")
 
 
+# RFC 3261 §20.43 warn-code 399 "Miscellaneous warning": the SDP could not be read at all.
+WARN_MISCELLANEOUS = 399
+MAX_DIGITS = 20  # every SDP number fits in 64 bits (NTP times, RFC 8866 §5.9), so 20 digits at most
+MAX_SESS_ID_DIGITS = 64  # o= sess-id is kept as text (RFC 8866 §5.2: a numeric string)
+_REASON_MAX = 120
+
+
+def _show(text: str, limit: int = 24) -> str:
+    """A short repr of untrusted text for an error message (never the whole 5,000-digit number)."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
 class SdpError(ValueError):
-    """Malformed SDP; ``line`` is the 1-based line number of the fault when known."""
+    """Malformed SDP; ``line`` is the 1-based line number of the fault when known.
+
+    It carries the SIP answer to an offer that cannot be read (RFC 3261 §21.4.26): ``status`` 488
+    Not Acceptable Here, a ``warning`` code (399) and a ``reason``: the message as printable ASCII
+    without quotes or backslashes, at most 120 characters, fit for a reason phrase or the quoted
+    warn-text of a Warning header (§20.43).
+    """
+
+    status = 488
+    warning = WARN_MISCELLANEOUS
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
 
+    @property
+    def reason(self) -> str:
+        text = "".join(c if " " <= c <= "~" and c not in "\\\"" else "?" for c in str(self))
+        return text if len(text) <= _REASON_MAX else text[:_REASON_MAX - 3] + "..."
 
-def _int(text: str, what: str, *, low: int = 0, high: int | None = None) -> int:
-    # str.isdigit() alone accepts "²" and int() accepts "+1", " 1", "1_0": check ASCII digits.
+
+def _int(text: str, what: str, *, low: int = 0, high: int | None = None, max_digits: int = MAX_DIGITS) -> int:
+    # str.isdigit() alone accepts "²" and int() accepts "+1", " 1", "1_0": check ASCII digits; and
+    # bound the length first, since int() refuses more than 4,300 digits with a bare ValueError.
     if not text or not text.isascii() or not text.isdigit():
-        raise SdpError(f"{what} is not a number: {text!r}")
+        raise SdpError(f"{what} is not a number: {_show(text)}")
+    if len(text) > max_digits:
+        raise SdpError(f"{what} has {len(text)} digits, more than {max_digits}")
     value = int(text)
     if value < low or (high is not None and value > high):
         raise SdpError(f"{what} out of range: {value}")
@@ -157,11 +186,11 @@ class RtpMap:
     def parse(cls, value: str) -> RtpMap:
         parts = value.split()
         if len(parts) != 2:
-            raise SdpError(f"bad a=rtpmap value {value!r}: want '<pt> <encoding>/<rate>[/<channels>]'")
+            raise SdpError(f"bad a=rtpmap value {_show(value)}: want '<pt> <encoding>/<rate>[/<channels>]'")
         pt = _int(parts[0], "rtpmap payload type", high=127)
         enc = parts[1].split("/")
         if len(enc) not in (2, 3) or not enc[0]:
-            raise SdpError(f"bad a=rtpmap encoding {parts[1]!r}: want '<encoding>/<rate>[/<channels>]'")
+            raise SdpError(f"bad a=rtpmap encoding {_show(parts[1])}: want '<encoding>/<rate>[/<channels>]'")
         rate = _int(enc[1], "rtpmap clock rate", low=1)
         channels = _int(enc[2], "rtpmap channels", low=1) if len(enc) == 3 else None
         return cls(pt, enc[0], rate, channels)
@@ -184,7 +213,7 @@ class Crypto:
     def parse(cls, value: str) -> Crypto:
         parts = value.split(None, 3)
         if len(parts) < 3:
-            raise SdpError(f"bad a=crypto value {value!r}: want '<tag> <suite> <key-params>'")
+            raise SdpError(f"bad a=crypto value {_show(value)}: want '<tag> <suite> <key-params>'")
         tag = _int(parts[0], "crypto tag", high=999999999)
         return cls(tag, parts[1], parts[2], parts[3].strip() if len(parts) == 4 else "")
 
@@ -203,7 +232,7 @@ class Crypto:
                 try:
                     key = base64.b64decode(text, validate=True)
                 except (binascii.Error, ValueError):
-                    raise SdpError(f"a=crypto:{self.tag} key is not base64: {text!r}") from None
+                    raise SdpError(f"a=crypto:{self.tag} key is not base64: {_show(text)}") from None
                 want = KEY_SALT_LENGTHS.get(self.suite)
                 if want is not None and len(key) != want:
                     raise SdpError(f"a=crypto:{self.tag} {self.suite} key||salt is {len(key)} bytes, want {want}")
@@ -230,31 +259,31 @@ class Precondition:
 
     def __post_init__(self) -> None:
         if self.kind not in PRECONDITION_KINDS:
-            raise SdpError(f"precondition kind {self.kind!r} is not curr, des or conf")
+            raise SdpError(f"precondition kind {_show(self.kind)} is not curr, des or conf")
         if (self.kind == "des") != (self.strength is not None):
             raise SdpError("a strength-tag belongs on a=des lines and only there")
         if self.strength is not None and self.strength not in STRENGTH_TAGS:
-            raise SdpError(f"bad precondition strength-tag {self.strength!r}")
+            raise SdpError(f"bad precondition strength-tag {_show(self.strength)}")
         if self.status_type not in STATUS_TYPES:
-            raise SdpError(f"bad precondition status-type {self.status_type!r}")
+            raise SdpError(f"bad precondition status-type {_show(self.status_type)}")
         if self.direction not in DIRECTION_TAGS:
-            raise SdpError(f"bad precondition direction-tag {self.direction!r}")
+            raise SdpError(f"bad precondition direction-tag {_show(self.direction)}")
         if not self.type or any(c.isspace() for c in self.type):
-            raise SdpError(f"bad precondition-type {self.type!r}")
+            raise SdpError(f"bad precondition-type {_show(self.type)}")
 
     @classmethod
     def parse(cls, text: str) -> Precondition:
         """``"curr:qos local none"`` (an ``a=`` prefix is allowed)."""
         kind, sep, value = text.removeprefix("a=").partition(":")
         if not sep:
-            raise SdpError(f"bad precondition {text!r}: want '<curr|des|conf>:<type> ...'")
+            raise SdpError(f"bad precondition {_show(text)}: want '<curr|des|conf>:<type> ...'")
         return cls.from_attribute(kind, value)
 
     @classmethod
     def from_attribute(cls, kind: str, value: str) -> Precondition:
         parts = value.split()
         if len(parts) != (4 if kind == "des" else 3):
-            raise SdpError(f"bad a={kind} value {value!r}")
+            raise SdpError(f"bad a={kind} value {_show(value)}")
         if kind == "des":
             return cls(kind, parts[0], parts[1], parts[2], parts[3])
         return cls(kind, parts[0], None, parts[1], parts[2])
@@ -271,6 +300,13 @@ class Precondition:
         return f"{self.kind}:{self.value}"
 
 
+def _payload_type(fmt: str) -> int | None:
+    """An RTP payload type 0-127 from an m= format or a=fmtp format, None for anything else."""
+    if 0 < len(fmt) <= 3 and fmt.isascii() and fmt.isdigit() and int(fmt) <= 127:
+        return int(fmt)
+    return None
+
+
 def _check_attribute(name: str, value: str | None) -> None:
     """Eager syntax check of the attributes whose values every call reads."""
     if name == "rtpmap":
@@ -285,7 +321,7 @@ def _check_attribute(name: str, value: str | None) -> None:
 def _ptime(value: str, name: str) -> int:
     whole, dot, frac = value.strip().partition(".")  # RFC 8866 §6.4 allows a decimal value
     if dot and not (frac.isascii() and frac.isdigit()):
-        raise SdpError(f"a={name} is not a number: {value!r}")
+        raise SdpError(f"a={name} is not a number: {_show(value)}")
     return _int(whole, f"a={name}")
 
 
@@ -362,7 +398,7 @@ class Media(_Attributes):
                 mapped.setdefault(rm.payload_type, rm)
         out: dict[int, RtpMap] = {}
         for fmt in self.formats:
-            if fmt.isascii() and fmt.isdigit() and int(fmt) <= 127:
+            if _payload_type(fmt) is not None:
                 pt = int(fmt)
                 if pt in mapped:
                     out[pt] = mapped[pt]
@@ -377,8 +413,9 @@ class Media(_Attributes):
         out: dict[int, str] = {}
         for value in self.get_all("fmtp"):
             fmt, _, params = value.partition(" ")
-            if fmt.isascii() and fmt.isdigit():
-                out.setdefault(int(fmt), params.strip())
+            pt = _payload_type(fmt)
+            if pt is not None:
+                out.setdefault(pt, params.strip())
         return out
 
     def fmtp_params(self, pt: int) -> dict[str, str]:
@@ -533,10 +570,11 @@ class _Parser:
             if not lines[n - 1].startswith(want + "="):
                 raise self.fail(n, f"expected the {want}= line, got {lines[n - 1][:20]!r}")
         if lines[0][2:].strip() != "0":
-            raise self.fail(1, f"unsupported SDP version {lines[0][2:]!r}")
+            raise self.fail(1, f"unsupported SDP version {_show(lines[0][2:])}")
         o = lines[1][2:].split()
         if len(o) != 6:
             raise self.fail(2, f"o= line needs 6 fields, has {len(o)}")
+        _at(2, lambda: _int(o[1], "o= sess-id", max_digits=MAX_SESS_ID_DIGITS))  # kept as text
         version = _at(2, lambda: _int(o[2], "o= sess-version"))
         sd.origin = Origin(o[0], o[1], version, o[3], o[4], o[5])
         sd.session_name = lines[2][2:]
@@ -640,7 +678,7 @@ def _connection(value: str) -> Connection:
 def _bandwidth(value: str) -> tuple[str, int]:
     bwtype, sep, amount = value.strip().partition(":")
     if not sep or not bwtype or any(c.isspace() for c in bwtype):
-        raise SdpError(f"bad b= value {value!r}: want '<bwtype>:<bandwidth>'")
+        raise SdpError(f"bad b= value {_show(value)}: want '<bwtype>:<bandwidth>'")
     return bwtype, _int(amount, f"b={bwtype} bandwidth")
 
 
@@ -649,7 +687,7 @@ def _attribute(value: str, n: int) -> Attribute:
     if not sep:
         name = name.rstrip()  # tolerate "a=sendrecv " (trailing whitespace)
     if not name or any(c.isspace() for c in name):
-        raise SdpError(f"bad attribute name {name!r}")
+        raise SdpError(f"bad attribute name {_show(name)}")
     attr = Attribute(name, rest if sep else None, line=n)
     _check_attribute(attr.name, attr.value)
     return attr

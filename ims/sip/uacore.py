@@ -593,7 +593,9 @@ class UserAgent:
         if req.method in ("INVITE", "UPDATE"):
             resp.add("Contact", f"<{self.contact}>")
             if req.body and self.answer_sdp is not None:
-                resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
+                refused = self._answer_offer(call.call_id, req, resp)
+                if refused is not None:  # the offer is not answered: nor is the request raised
+                    return self.layer.send_response(key, refused, now)
             out.append(UpdateReceived(call.call_id, req) if req.method == "UPDATE"
                        else ReinviteReceived(call.call_id, req))
         elif req.method == "INFO":
@@ -663,8 +665,29 @@ class UserAgent:
         call.extra.pop("rel", None)
         resp = build_response(req, 200)
         if req.body and self.answer_sdp is not None:
-            resp.set_body(self.answer_sdp(call.call_id, req), "application/sdp")
+            refused = self._answer_offer(call.call_id, req, resp)
+            if refused is not None:
+                return self.layer.send_response(key, refused, now)
         return self.layer.send_response(key, resp, now) + [PrackReceived(call.call_id, req)]
+
+    def _answer_offer(self, call_id: str, req: Request, resp: Response) -> Response | None:
+        """Put the application's SDP answer in ``resp``; or, when ``answer_sdp`` refuses the offer by raising
+        an error that carries a SIP ``status`` (ims.ue.sdp.SdpError: 488), the response that says so, with
+        a Warning from the error's ``warning`` code (RFC 3261 §20.43, RFC 3311 §5.2, RFC 3262 §5)."""
+        assert self.answer_sdp is not None
+        try:
+            resp.set_body(self.answer_sdp(call_id, req), "application/sdp")
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it carries a SIP status
+            status = getattr(exc, "status", None)
+            if not isinstance(status, int):
+                raise
+            reason = str(getattr(exc, "reason", "") or "")
+            refused = build_response(req, status, reason or None)
+            warning = getattr(exc, "warning", None)
+            if isinstance(warning, int) and reason:
+                refused.add("Warning", f'{warning} {self.local.host} "{reason}"')
+            return refused
+        return None
 
     def update(self, call_id: str, now: float, *, body: bytes = b"", content_type: str = "application/sdp",
                to_tag: str | None = None) -> list[Action]:

@@ -36,7 +36,20 @@ SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 
 
 class SdpError(ValueError):
-    """An offer we cannot answer (the callee answers 488 Not Acceptable Here), or an unusable body."""
+    """An offer we cannot answer, or an unusable body: the callee answers ``status`` 488 Not Acceptable
+    Here (RFC 3261 §21.4.26) with ``reason`` (printable ASCII, Warning-friendly) and, for a Warning
+    header, the RFC 3261 §20.43 ``warning`` code (305 incompatible media format, 399 unreadable SDP...)."""
+
+    status = 488
+
+    def __init__(self, reason: str, *, warning: int | None = 399) -> None:
+        super().__init__(reason)
+        self.warning = warning
+
+    @property
+    def reason(self) -> str:
+        text = "".join(c if " " <= c <= "~" and c not in '\\"' else "?" for c in str(self))
+        return text if len(text) <= 120 else text[:117] + "..."
 
 
 def codec_list(names: tuple[str, ...] | list[str] = DEFAULT_CODECS) -> list[Codec]:
@@ -65,7 +78,7 @@ def _parse(body: bytes) -> SessionDescription:
     try:
         return SessionDescription.parse(body)
     except _ModelError as exc:
-        raise SdpError(f"bad SDP: {exc}") from None
+        raise SdpError(f"bad SDP: {exc}", warning=exc.warning) from None
 
 
 def offer(host: str, port: int, session: int | None = None, *, qos_state: tuple[str, str] | None = None,
@@ -94,7 +107,9 @@ def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None, *
                          preconditions=preconditions,
                          session_id=session)
     except OfferAnswerError as exc:
-        raise SdpError(str(exc.reason)) from None
+        raise SdpError(str(exc.reason), warning=exc.warning) from None
+    except _ModelError as exc:  # a line read only now (a=crypto, a=curr...) is malformed
+        raise SdpError(f"bad SDP: {exc}", warning=exc.warning) from None
     sd.origin.sess_version = version
     if crypto:
         for m in sd.media:
@@ -107,12 +122,20 @@ def answer(offer_sdp: bytes, host: str, port: int, session: int | None = None, *
     return sd.to_bytes()
 
 
+def check_offer(offer_sdp: bytes, codecs: tuple[str, ...] | list[str] = DEFAULT_CODECS) -> None:
+    """Raise :class:`SdpError` now if ``offer_sdp`` could not be answered, so a callee refuses the INVITE
+    with 488 at once rather than ringing first and failing at the answer."""
+    answer(offer_sdp, "127.0.0.1", 9, codecs=codecs)
+
+
 def stream_params(local: bytes, remote: bytes, *, local_is_offer: bool | None = None) -> StreamParams:
     """What to send and where, from the call's latest local and remote bodies."""
     try:
         neg = negotiate(_parse(local), _parse(remote), local_is_offer=local_is_offer)
     except OfferAnswerError as exc:
-        raise SdpError(str(exc.reason)) from None
+        raise SdpError(str(exc.reason), warning=exc.warning) from None
+    except _ModelError as exc:
+        raise SdpError(f"bad SDP: {exc}", warning=exc.warning) from None
     return StreamParams.from_negotiated(neg)
 
 

@@ -6,6 +6,12 @@ log in ``DIR/logs/NAME.log`` and its PID in ``DIR/lab.json``.  Health comes
 from the node's gRPC control service.  ``down`` asks each node to shut down
 over gRPC (so it can send DPR or deregister), then SIGTERM, then SIGKILL -
 always by the PIDs this lab started.  This module never imports ``nodes``.
+
+Control services listen on 127.0.0.1 unless ``up(control_host=...)`` says
+otherwise; beyond loopback the lab uses a bearer token (``$IMS_CONTROL_TOKEN``,
+else one made now), kept in ``DIR/control.token`` (mode 0600) for later
+commands and handed to the nodes through ``IMS_CONTROL_TOKEN``
+(:mod:`ims.control.auth`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ims.control.auth import TOKEN_ENV, TOKEN_FILE, is_loopback, new_token, read_token_file, write_token_file
 from ims.topology import load
 
 # Start order: what others depend on first (TS 23.228 roles).
@@ -38,6 +45,18 @@ class NodeProcess:
     control_port: int
     pid: int
     log: str
+    control_host: str = "127.0.0.1"  # where its control service listens (lab.json of older labs: loopback)
+
+    @property
+    def control_target(self) -> str:
+        """The address a client on this host reaches the control service at."""
+        host = "127.0.0.1" if self.control_host in ("", "0.0.0.0") else "::1" if self.control_host == "::" \
+            else self.control_host
+        return f"[{host}]:{self.control_port}" if ":" in host else f"{host}:{self.control_port}"
+
+
+# Node kinds whose command line has no --control-host: their control service stays on loopback.
+LOOPBACK_ONLY = ("proxy",)
 
 
 def implemented(kind: str) -> bool:
@@ -49,6 +68,15 @@ class Lab:
         self.topology_path = Path(topology).resolve()
         self.run_dir = Path(run_dir).resolve()
         self.state_file = self.run_dir / "lab.json"
+        self.token_file = self.run_dir / TOKEN_FILE
+
+    def token(self) -> str | None:
+        """The bearer token of this lab's control services: ``$IMS_CONTROL_TOKEN``, else the run
+        directory's ``control.token``, else none (loopback only)."""
+        env = os.environ.get(TOKEN_ENV, "").strip()
+        if env:
+            return env
+        return read_token_file(self.token_file) if self.token_file.exists() else None
 
     # -- state -----------------------------------------------------------------
     def load_state(self) -> list[NodeProcess]:
@@ -66,12 +94,19 @@ class Lab:
 
     # -- up ------------------------------------------------------------------------
     def up(self, *, timeout: float = 20.0, on_started=None,  # type: ignore[no-untyped-def]
-           extra_args: dict[str, tuple[str, ...]] | None = None) -> list[NodeProcess]:
+           extra_args: dict[str, tuple[str, ...]] | None = None, control_host: str = "127.0.0.1"
+           ) -> list[NodeProcess]:
         """Start every node; ``extra_args`` adds command-line arguments per node kind
-        (e.g. ``{"ue": ("--no-register",)}``)."""
+        (e.g. ``{"ue": ("--no-register",)}``).  ``control_host``: where the control services listen
+        (beyond loopback only with a token, made here unless ``$IMS_CONTROL_TOKEN`` gives one)."""
         running = [n for n in self.load_state() if alive(n.pid)]
         if running:
             raise LabError(f"a lab is already running from {self.run_dir} ({len(running)} nodes); run 'ims down'")
+        if not is_loopback(control_host):
+            token = os.environ.get(TOKEN_ENV, "").strip() or new_token()
+            write_token_file(self.token_file, token)
+        elif self.token_file.exists():
+            self.token_file.unlink()  # a token of an earlier lab run here must not linger
         topo = load(self.topology_path)
         missing = sorted({n.kind for n in topo.nodes if not implemented(n.kind)})
         if missing:
@@ -85,7 +120,7 @@ class Lab:
         try:
             launched = []
             for node in order:
-                launched.append((node, self._launch(node, (extra_args or {}).get(node.kind, ()))))
+                launched.append((node, self._launch(node, (extra_args or {}).get(node.kind, ()), control_host)))
                 started.append(launched[-1][1][0])
             self._save(started)
             for node, (entry, proc) in launched:
@@ -98,23 +133,31 @@ class Lab:
         # (a failed start leaves lab.json behind on purpose: 'ims status' shows what crashed)
         return started
 
-    def _launch(self, node, extra: tuple[str, ...] = ()  # type: ignore[no-untyped-def]
-                ) -> tuple[NodeProcess, subprocess.Popen[bytes]]:
+    def _launch(self, node, extra: tuple[str, ...] = (),  # type: ignore[no-untyped-def]
+                control_host: str = "127.0.0.1") -> tuple[NodeProcess, subprocess.Popen[bytes]]:
         log_path = self.run_dir / "logs" / f"{node.name}.log"
+        if node.kind in LOOPBACK_ONLY:
+            control_host = "127.0.0.1"
+        control = () if control_host == "127.0.0.1" else ("--control-host", control_host)
+        env = dict(os.environ)
+        token = self.token()
+        if token:  # the node requires it of its clients and presents it to other nodes (MGCF -> MGW)
+            env[TOKEN_ENV] = token
         log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
             [sys.executable, "-m", f"nodes.{node.kind}", "--topology", str(self.topology_path),
-             "--node", node.name, "--run-dir", str(self.run_dir), *extra],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+             "--node", node.name, "--run-dir", str(self.run_dir), *control, *extra],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         log.close()
-        return NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path)), proc
+        return NodeProcess(node.name, node.kind, node.address, node.control_port, proc.pid, str(log_path),
+                           control_host), proc
 
     def _await_healthy(self, node, entry: NodeProcess, proc: subprocess.Popen[bytes],  # type: ignore[no-untyped-def]
                        timeout: float) -> None:
         from ims.control.client import ControlError, wait_healthy
 
         try:
-            wait_healthy(f"127.0.0.1:{node.control_port}", timeout)
+            wait_healthy(entry.control_target, timeout, token=self.token())
         except BaseException as exc:
             if not isinstance(exc, ControlError):  # interrupted while waiting: do not leave it behind
                 self.stop([entry], grace=2.0)
@@ -126,9 +169,10 @@ class Lab:
                 self.stop([entry], grace=2.0)
             raise LabError(f"node {node.name} ({node.kind}) {why}; last log lines:\n{tail}") from None
 
-    def _spawn(self, node, timeout: float) -> NodeProcess:  # type: ignore[no-untyped-def]
+    def _spawn(self, node, timeout: float, control_host: str = "127.0.0.1"  # type: ignore[no-untyped-def]
+               ) -> NodeProcess:
         """Start one node process and wait until its control service says it is running."""
-        entry, proc = self._launch(node)
+        entry, proc = self._launch(node, control_host=control_host)
         self._await_healthy(node, entry, proc, timeout)
         return entry
 
@@ -140,7 +184,7 @@ class Lab:
             raise LabError(f"no node {name!r} in the lab at {self.run_dir}")
         self.stop([current])
         node = load(self.topology_path).node(name)
-        entry = self._spawn(node, timeout)
+        entry = self._spawn(node, timeout, current.control_host)
         self._save([entry if n.name == name else n for n in nodes])
         return entry
 
@@ -159,13 +203,14 @@ class Lab:
         from ims.control.client import ControlError, NodeClient
 
         report = []
+        token = self.token()
         for n in nodes:
             if not alive(n.pid):
                 report.append(f"{n.name}: not running")
                 continue
             how = "shutdown over gRPC"
             try:
-                with NodeClient(f"127.0.0.1:{n.control_port}", timeout=2) as c:
+                with NodeClient(n.control_target, timeout=2, token=token) as c:
                     c.shutdown()
             except ControlError:
                 how = "SIGTERM"
@@ -185,17 +230,20 @@ class Lab:
         from ims.control.client import ControlError, NodeClient
 
         rows = []
+        token = self.token()
         for n in self.load_state():
             row: dict[str, object] = {"name": n.name, "kind": n.kind, "address": n.address, "pid": n.pid,
-                                      "control": f"127.0.0.1:{n.control_port}"}
+                                      "control": n.control_target}
             if not alive(n.pid):
                 row["state"] = "crashed"
                 row["last_log"] = last_lines(Path(n.log), 5)
             else:
                 try:
-                    with NodeClient(f"127.0.0.1:{n.control_port}", timeout=2) as c:
+                    with NodeClient(n.control_target, timeout=2, token=token) as c:
                         row["state"] = c.health()["state"]
-                        row["stats"] = c.stats()
+                        stats = row["stats"] = c.stats()
+                    # What the node's error boundaries caught (issue 13): nonzero means a bug to look at.
+                    row["internal_errors"] = int(stats.get("internal_errors", 0))
                 except ControlError as exc:
                     row["state"] = f"unreachable ({exc})"
             rows.append(row)

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ims.control.auth import ControlAuthError
 from ims.lab import Lab, LabError, NodeProcess, alive, last_lines
 from ims.topology import TopologyError
 
@@ -25,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up.add_argument("topology", nargs="?", default=DEFAULT_TOPOLOGY)
     up.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
     up.add_argument("--foreground", action="store_true", help="stay attached, report crashes; Ctrl-C stops the lab")
+    up.add_argument("--control-host", default="127.0.0.1",
+                    help="where the nodes' control services listen (default 127.0.0.1); any other address "
+                         "requires a bearer token: $IMS_CONTROL_TOKEN, else one is made in RUN_DIR/control.token")
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="stop the running lab (graceful, then SIGTERM, then SIGKILL)")
     down.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
@@ -70,11 +74,14 @@ def _up(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         nodes = lab.up(on_started=lambda n: console.print(f"  [green]✓[/] {n.name:8} {n.kind:6} {n.address} "
-                                                           f"(pid {n.pid}, {time.monotonic() - t0:.2f} s)"))
-    except (LabError, TopologyError) as exc:
+                                                           f"(pid {n.pid}, {time.monotonic() - t0:.2f} s)"),
+                       control_host=args.control_host)
+    except (LabError, TopologyError, ControlAuthError) as exc:
         print(f"ims up failed:\n{exc}")  # plain: one problem per line, never wrapped
         return 1
     console.print(f"[bold]{len(nodes)} nodes healthy in {time.monotonic() - t0:.2f} s[/]; run dir {lab.run_dir}")
+    if lab.token_file.exists():
+        console.print(f"control services on {args.control_host}, token in {lab.token_file}")
     if not args.foreground:
         return 0
     return _supervise(lab)
@@ -176,9 +183,9 @@ def _num(stats: dict, key: str) -> int:  # type: ignore[type-arg]
 
 
 def status_table(rows: list[dict[str, object]]) -> Table:
-    """Nodes, addresses, state, registrations, active calls and traffic of a running lab."""
+    """Nodes, addresses, state, registrations, active calls, traffic and internal errors of a running lab."""
     table = Table(title="lab")
-    for col in ("node", "kind", "address", "pid", "state", "registrations", "calls", "traffic"):
+    for col in ("node", "kind", "address", "pid", "state", "registrations", "calls", "traffic", "internal errors"):
         table.add_column(col)
     for r in rows:
         st: dict = r.get("stats") or {}  # type: ignore[assignment]
@@ -212,22 +219,27 @@ def status_table(rows: list[dict[str, object]]) -> Table:
         else:
             traffic = "-"
         colour = {"running": "green", "crashed": "red"}.get(str(r["state"]), "yellow")
+        # What the node's per-message error boundaries caught (each one a logged traceback to look at).
+        errors = str(_num(st, "internal_errors")) if "internal_errors" in st else "-"
+        if _num(st, "internal_errors"):
+            errors = f"[red]{errors}[/]"
         table.add_row(str(r["name"]), str(kind), str(r["address"]), str(r["pid"]), f"[{colour}]{r['state']}[/]",
-                      regs, calls, traffic)
+                      regs, calls, traffic, errors)
     return table
 
 
 def _impair(args: argparse.Namespace) -> int:
     from ims.control.client import ControlError, NodeClient
 
-    nodes = {n.name: n for n in _lab(args).load_state()}
+    lab = _lab(args)
+    nodes = {n.name: n for n in lab.load_state()}
     node = nodes.get(args.node)
     if node is None:
         console.print(f"no node {args.node!r} in the lab at {args.run_dir}")
         return 1
     peer = nodes[args.peer].address if args.peer in nodes else args.peer
     try:
-        with NodeClient(f"127.0.0.1:{node.control_port}") as c:
+        with NodeClient(node.control_target, token=lab.token()) as c:
             rules = c.impair(peer, delay_ms=args.delay_ms, jitter_ms=args.jitter_ms, loss_percent=args.loss,
                              pause_s=args.pause, clear=args.clear)
     except ControlError as exc:

@@ -10,19 +10,23 @@ Plain blocking calls on a grpcio channel (no event loop needed)::
             print(ev.seq, ev.direction, ev.summary)
 
 Every failure is a :class:`ControlError` naming the target and the gRPC
-status.  From trio code, call these through ``trio.to_thread.run_sync``:
+status.  A node whose control service wants a bearer token (one listening
+beyond loopback, :mod:`ims.control.auth`) gets it on every call of the
+channel: ``NodeClient(target, token=...)``, by default ``$IMS_CONTROL_TOKEN``.  From trio code, call these through ``trio.to_thread.run_sync``:
 they block, and a server in the same process answers on the trio loop.
 """
 
 from __future__ import annotations
 
+import collections
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import grpc
 
 import ims.control  # noqa: F401 - generates the stubs
+from ims.control.auth import bearer_metadata, token_from_env
 from ims.control.events import NodeEvent
 from ims.control.gen import node_pb2, node_pb2_grpc
 
@@ -38,10 +42,10 @@ class ControlError(RuntimeError):
 class NodeClient:
     """The Node service of one node at ``target`` ("127.0.0.1:PORT"); ``timeout`` bounds each unary call."""
 
-    def __init__(self, target: str, timeout: float = 5.0) -> None:
+    def __init__(self, target: str, timeout: float = 5.0, *, token: str | None = None) -> None:
         self.target = target
         self.timeout = timeout
-        self.channel = grpc.insecure_channel(target)
+        self.channel = control_channel(target, token)
         self.node = node_pb2_grpc.NodeStub(self.channel)
 
     def close(self) -> None:
@@ -112,11 +116,11 @@ class NodeClient:
             call.cancel()
 
 
-def wait_healthy(target: str, timeout: float = 10.0) -> dict[str, Any]:
+def wait_healthy(target: str, timeout: float = 10.0, *, token: str | None = None) -> dict[str, Any]:
     """Poll Health until the node says "running"; its health dict.  ControlError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     last = "no answer"
-    with NodeClient(target, timeout=1.0) as client:
+    with NodeClient(target, timeout=1.0, token=token) as client:
         while True:
             try:
                 health = client.health()
@@ -128,6 +132,46 @@ def wait_healthy(target: str, timeout: float = 10.0) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise ControlError(f"{target}: not healthy after {timeout} s ({last})")
             time.sleep(0.05)
+
+
+def control_channel(target: str, token: str | None = None) -> grpc.Channel:
+    """A channel to a node's control service whose every call carries the bearer token
+    (``token``, else ``$IMS_CONTROL_TOKEN``; none: a plain channel)."""
+    channel = grpc.insecure_channel(target)
+    metadata = bearer_metadata(token or token_from_env())
+    if not metadata:
+        return channel
+    return grpc.intercept_channel(channel, _WithMetadata(metadata))
+
+
+class _CallDetails(collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials",
+                                                             "wait_for_ready", "compression")),
+                   grpc.ClientCallDetails):  # type: ignore[misc]
+    pass
+
+
+class _WithMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,  # type: ignore[misc]
+                    grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds fixed metadata (the bearer token) to every call of a channel."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self.metadata = metadata
+
+    def _details(self, d: Any) -> _CallDetails:
+        return _CallDetails(d.method, d.timeout, (*(d.metadata or ()), *self.metadata), d.credentials,
+                            getattr(d, "wait_for_ready", None), getattr(d, "compression", None))
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
 
 
 def __getattr__(name: str) -> Any:

@@ -38,8 +38,8 @@ _WRITE_ONLY = ("k", "opc", "op", "password", "ha1")
 class HssClient(NodeClient):
     """The Hss and Node services of a running HSS at ``target`` ("127.0.0.1:PORT")."""
 
-    def __init__(self, target: str, timeout: float = 30.0) -> None:
-        super().__init__(target, timeout)
+    def __init__(self, target: str, timeout: float = 30.0, *, token: str | None = None) -> None:
+        super().__init__(target, timeout, token=token)
         self.hss = hss_pb2_grpc.HssStub(self.channel)
 
     def _rpc(self, fn: Any, request: Any) -> Any:

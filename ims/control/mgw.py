@@ -74,8 +74,8 @@ def _term_dict(t: Any) -> dict[str, Any]:
 class MgwClient(NodeClient):
     """The Mgw and Node services of a running IM-MGW at ``target`` ("127.0.0.1:PORT")."""
 
-    def __init__(self, target: str, timeout: float = 5.0) -> None:
-        super().__init__(target, timeout)
+    def __init__(self, target: str, timeout: float = 5.0, *, token: str | None = None) -> None:
+        super().__init__(target, timeout, token=token)
         self.mgw = mgw_pb2_grpc.MgwStub(self.channel)
 
     def add(self, context_id: str = "", *, media: dict[str, Any], local_port: int = 0) -> dict[str, Any]:

@@ -80,8 +80,8 @@ def _status_dict(s: Any) -> dict[str, Any]:
 class PstnClient(NodeClient):
     """The Pstn and Node services of a running PSTN exchange at ``target`` ("127.0.0.1:PORT")."""
 
-    def __init__(self, target: str, timeout: float = 10.0) -> None:
-        super().__init__(target, timeout)
+    def __init__(self, target: str, timeout: float = 10.0, *, token: str | None = None) -> None:
+        super().__init__(target, timeout, token=token)
         self.pstn = pstn_pb2_grpc.PstnStub(self.channel)
 
     def call(self, calling: str, called: str) -> int:

@@ -19,7 +19,16 @@ The bridge between grpcio and trio is threads, on purpose:
 
 Lifecycle: ``await nursery.start(control.serve)`` in the node's main nursery
 binds (127.0.0.1 by default; ``SO_REUSEPORT`` off, so a taken port is an
-error) and starts the gRPC threads.  A Shutdown RPC (or
+error) and starts the gRPC threads.  Beyond loopback it needs a token
+(:mod:`ims.control.auth`): every RPC must then carry ``authorization: Bearer
+<token>`` or is refused UNAUTHENTICATED, and without one the server refuses
+to be built (``ControlAuthError``).
+
+Every RPC runs inside one error boundary (an interceptor): an exception no
+handler expected is logged with its traceback, counted in the node's
+``internal_errors`` as ``grpc.<Method>`` and answered INTERNAL with a
+message; the server goes on serving.  The node's Stats carry
+``internal_errors`` (every boundary of the process: SIP, Diameter, gRPC...).  A Shutdown RPC (or
 :meth:`request_shutdown`, e.g. from a SIGTERM handler) moves the node to
 "stopping", runs the cleanup callbacks registered with :meth:`on_shutdown`
 (Diameter DPR and the like, bounded by ``cleanup_timeout``), then cancels the
@@ -45,8 +54,10 @@ import grpc
 import trio
 
 import ims
+from ims.control.auth import authorized, check_bind, token_from_env
 from ims.control.events import DEFAULT_DEPTH, EventBus, NodeEvent
 from ims.control.gen import node_pb2, node_pb2_grpc
+from ims.net.boundary import internal_error, internal_errors
 from ims.net.impair import Impairments
 
 log = logging.getLogger("ims.control")
@@ -60,10 +71,15 @@ class ControlServer:
     """The control service of one node.  Set ``stats``/``config``, publish to ``events``, then ``serve``."""
 
     def __init__(self, node: str, kind: str, *, host: str = "127.0.0.1", port: int = 0, workers: int = 16,
-                 grace: float = 1.0, cleanup_timeout: float = 5.0, event_depth: int = DEFAULT_DEPTH) -> None:
+                 grace: float = 1.0, cleanup_timeout: float = 5.0, event_depth: int = DEFAULT_DEPTH,
+                 auth_token: str | None = None) -> None:
+        """``auth_token``: the bearer token every RPC must carry (default: $IMS_CONTROL_TOKEN, else none);
+        a ``host`` beyond loopback without one raises :class:`~ims.control.auth.ControlAuthError`."""
         self.node = node
         self.kind = kind
         self.host = host
+        self.auth_token = auth_token or token_from_env()
+        check_bind(host, self.auth_token)
         self.port = port
         self.grace = grace  # seconds in-flight RPCs get when the server stops
         self.cleanup_timeout = cleanup_timeout
@@ -87,7 +103,8 @@ class ControlServer:
         self.max_streams = max(1, workers - 4)
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"control-{node}"),
-            options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=workers)
+            options=[("grpc.so_reuseport", 0)], maximum_concurrent_rpcs=workers,
+            interceptors=[_Boundary(self)])
         node_pb2_grpc.add_NodeServicer_to_server(_NodeServicer(self), self._server)
 
     # -- configuration -----------------------------------------------------------------------------
@@ -215,7 +232,89 @@ class ControlServer:
 
     def collect_stats(self) -> dict[str, float | int]:
         """The node's counters plus the event bus's (on the trio thread)."""
-        return {**self.stats(), **self.events.stats(), **self.impairments.stats}
+        return {**self.stats(), **self.events.stats(), **self.impairments.stats,
+                "internal_errors": internal_errors()}
+
+
+class _Boundary(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Every RPC of the server: the token check, then the handler inside one error boundary."""
+
+    def __init__(self, server: ControlServer) -> None:
+        self.s = server
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        handler = continuation(details)
+        if handler is None:  # no such method: gRPC answers UNIMPLEMENTED
+            return None
+        method = str(details.method).rsplit("/", 1)[-1]
+        token = self.s.auth_token
+        if token is not None and not authorized(details.invocation_metadata, token):
+            return _handler_like(handler, _refuse(self.s.node, method), _refuse(self.s.node, method))
+        return _handler_like(handler, _guard_unary(_handler_fn(handler), method),
+                             _guard_stream(_handler_fn(handler), method))
+
+
+def _handler_fn(handler: Any) -> Callable[..., Any]:
+    return handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
+
+
+def _handler_like(handler: Any, unary: Callable[..., Any], stream: Callable[..., Any]) -> Any:
+    """A method handler of the same shape and codecs as ``handler`` running ``unary`` (single response)
+    or ``stream`` (streamed response) instead."""
+    codecs = {"request_deserializer": handler.request_deserializer,
+              "response_serializer": handler.response_serializer}
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(unary, **codecs)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(stream, **codecs)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(unary, **codecs)
+    return grpc.stream_stream_rpc_method_handler(stream, **codecs)
+
+
+def _refuse(node: str, method: str) -> Callable[[Any, grpc.ServicerContext], Any]:
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        log.info("refused %s from %s: no valid bearer token", method, context.peer())
+        context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                      f"{node}: this control service needs 'authorization: Bearer <token>' metadata "
+                      "(IMS_CONTROL_TOKEN)")
+    return refuse
+
+
+def _already_answered(context: grpc.ServicerContext) -> bool:
+    """The handler aborted (or set its status) itself: that answer stands; ``abort`` raises a bare Exception."""
+    try:
+        code = context.code()
+    except Exception:  # noqa: BLE001 - an older grpcio without ServicerContext.code()
+        return False
+    return code is not None and code != grpc.StatusCode.OK
+
+
+def _fail(context: grpc.ServicerContext, method: str, exc: Exception) -> None:
+    internal_error(f"grpc.{method}", f"{method} from {context.peer()}", logger=log)
+    context.abort(grpc.StatusCode.INTERNAL, f"{method} failed on the node: {type(exc).__name__}: {exc}")
+
+
+def _guard_unary(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return fn(request, context)
+        except Exception as exc:  # noqa: BLE001 - the per-RPC boundary
+            if _already_answered(context):
+                raise
+            _fail(context, method, exc)
+    return call
+
+
+def _guard_stream(fn: Callable[..., Any], method: str) -> Callable[..., Any]:
+    def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from fn(request, context)
+        except Exception as exc:  # noqa: BLE001 - the per-RPC boundary
+            if _already_answered(context):
+                raise
+            _fail(context, method, exc)
+    return call
 
 
 def _stat_value(value: Any) -> Any:
@@ -241,9 +340,7 @@ class _NodeServicer(node_pb2_grpc.NodeServicer):
             return self.s.run_sync_on_trio(fn, *args)
         except trio.RunFinishedError:
             context.abort(grpc.StatusCode.UNAVAILABLE, f"node {self.s.node} has stopped")
-        except Exception as exc:
-            log.exception("control RPC failed on the node's loop")
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+        # Anything else the node's code raised is the RPC boundary's (_Boundary): logged, counted, INTERNAL.
         raise AssertionError("unreachable: context.abort raises")
 
     def Health(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802 - gRPC method names

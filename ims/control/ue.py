@@ -43,8 +43,8 @@ def _status_dict(s: Any) -> dict[str, Any]:
 class UeClient(NodeClient):
     """The Ue and Node services of a running UE node at ``target`` ("127.0.0.1:PORT")."""
 
-    def __init__(self, target: str, timeout: float = 30.0) -> None:
-        super().__init__(target, timeout)
+    def __init__(self, target: str, timeout: float = 30.0, *, token: str | None = None) -> None:
+        super().__init__(target, timeout, token=token)
         self.ue = ue_pb2_grpc.UeStub(self.channel)
 
     @staticmethod

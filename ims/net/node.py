@@ -15,7 +15,8 @@ A node module (``nodes/X.py``) ends with::
         await node.ready()                            # Health: "running"
 
 ``run_node`` adds the common arguments (``--name --control-host
---control-port --control-port-file --log-file --log-level``) to the node's
+--control-port --control-port-file --control-token-file --log-file
+--log-level``) to the node's
 parser, logs one JSON object per line (time, node, level, event, plus
 call_id/transaction/... fields given as ``extra=``) to ``--log-file`` or
 stderr, opens the node's main nursery and runs ``serve(node)`` in it.
@@ -50,6 +51,7 @@ from typing import Any
 
 import trio
 
+from ims.control.auth import ControlAuthError, read_token_file
 from ims.control.events import EventBus
 from ims.control.server import ControlServer
 from ims.net.logs import JsonFormatter
@@ -70,7 +72,10 @@ def add_common_args(parser: argparse.ArgumentParser, kind: str) -> None:
             parser.add_argument(flag, **kw)
 
     add("--name", default=kind, help=f"the node's name in logs and Health (default {kind})")
-    add("--control-host", default="127.0.0.1", help="address of the gRPC control service (default 127.0.0.1)")
+    add("--control-host", default="127.0.0.1",
+        help="address of the gRPC control service (default 127.0.0.1; any other needs a token)")
+    add("--control-token-file", help="a file holding the bearer token every control RPC must carry "
+        "(default: $IMS_CONTROL_TOKEN; required for a --control-host beyond loopback)")
     add("--control-port", type=int, default=0, help="gRPC control port (default 0: any free port, logged)")
     add("--control-port-file", help="write the bound control port to this file once it serves")
     add("--log-file", help="append JSON log lines here (default: stderr)")
@@ -239,8 +244,14 @@ def run_node(main_fn: Callable[[NodeContext], Awaitable[None]], *, kind: str,
     if args is None:
         args = parse_node_args(parser or argparse.ArgumentParser(prog=f"python -m nodes.{kind}"), kind, argv)
     setup_logging(args.name, args.log_level, getattr(args, "log_file", None))
-    control = ControlServer(args.name, kind, host=getattr(args, "control_host", "127.0.0.1"),
-                            port=int(args.control_port or 0))
+    try:
+        token_file = getattr(args, "control_token_file", None)
+        control = ControlServer(args.name, kind, host=getattr(args, "control_host", "127.0.0.1"),
+                                port=int(args.control_port or 0),
+                                auth_token=read_token_file(token_file) if token_file else None)
+    except ControlAuthError as exc:  # e.g. --control-host 0.0.0.0 without a token: never serve it open
+        log.error("cannot start: %s", exc)
+        return EXIT_FAILED
     control.auto_running = False  # "running" means serve() said ready(), not just "gRPC is up"
     node = NodeContext(args, kind, control)
     started = time.monotonic()

@@ -27,10 +27,14 @@ used as soon as its CEA arrives.
 Error handling (RFC 6733 §7): a message whose header is readable but whose
 AVPs are not is answered (for requests) with the Result-Code of the fault -
 5014 DIAMETER_INVALID_AVP_LENGTH, 5004 DIAMETER_INVALID_AVP_VALUE, 5005
-DIAMETER_MISSING_AVP - and a Failed-AVP; an impossible message length
-(< 20 or > 1 MiB) or version is answered with 5015 / 5011 when a request
-header can be read, then the connection is closed.  Nothing here raises on
-peer input.
+DIAMETER_MISSING_AVP, 3008/5013 for header bits, 5012 past the AVP count
+limit - and a Failed-AVP; a CER answered so is followed by the close (§5.3).
+An impossible message length (< 20, not a multiple of 4, over
+``DiameterLimits.max_message_bytes``) or version is answered with 5015 / 5011
+when a request header can be read, then the connection is closed: the framing
+is lost.  An answer that cannot be decoded, or that nothing waits for, and a
+message the current state has no use for, come out as ``Discarded`` (the
+driver logs it) - never silently, and nothing here raises on peer input.
 """
 
 from __future__ import annotations
@@ -45,15 +49,17 @@ from dataclasses import dataclass, field
 
 from ims.diameter import codec
 from ims.diameter.codec import (
-    AUTH_APPLICATION_ID, DISCONNECT_CAUSE, ERROR_MESSAGE, FAILED_AVP, HOST_IP_ADDRESS, ORIGIN_HOST, ORIGIN_REALM,
+    ACCT_APPLICATION_ID, AUTH_APPLICATION_ID, DEFAULT_LIMITS, DISCONNECT_CAUSE, ERROR_MESSAGE, FAILED_AVP, HOST_IP_ADDRESS, ORIGIN_HOST, ORIGIN_REALM,
     ORIGIN_STATE_ID, PRODUCT_NAME, RESULT_CODE, SESSION_ID, SUPPORTED_VENDOR_ID, VENDOR_3GPP, VENDOR_ID,
-    VENDOR_SPECIFIC_APPLICATION_ID, DiameterMessage, avp,
+    VENDOR_SPECIFIC_APPLICATION_ID, DiameterLimits, DiameterMessage, avp,
 )
 from ims.diameter.constants import (  # noqa: F401 - the Disconnect-Cause values are re-exported
     BUSY, CMD_CE, CMD_DP, CMD_DW, CX_APPLICATION_ID, DIAMETER_APPLICATION_UNSUPPORTED, DIAMETER_INVALID_HDR_BITS,
     DIAMETER_MISSING_AVP, DIAMETER_NO_COMMON_APPLICATION, DIAMETER_SUCCESS, DIAMETER_UNABLE_TO_COMPLY,
     DO_NOT_WANT_TO_TALK_TO_YOU, REBOOTING,
 )
+
+DIAMETER_AVP_OCCURS_TOO_MANY_TIMES = 5009
 from ims.diameter.errors import DiameterError
 
 
@@ -140,8 +146,17 @@ class CloseConnection:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Discarded:
+    """A message from the peer that is dropped without an answer: an answer that cannot be decoded or
+    that no request waits for (§6.2), or one the current state has no use for.  The driver logs it."""
+
+    reason: str
+    summary: str
+
+
 Action = (SendBytes | RequestIn | AnswerIn | RequestTimedOut | PeerUp | PeerDown | Failover | Failback
-          | CloseConnection)
+          | CloseConnection | Discarded)
 
 _hbh = itertools.count(int.from_bytes(os.urandom(3), "big"))
 _e2e_low = itertools.count(int.from_bytes(os.urandom(2), "big"))
@@ -165,8 +180,10 @@ _LEGACY = {PeerState.CLOSED: "closed", PeerState.WAIT_CONN_ACK: "wait-conn-ack",
 class Peer:
     def __init__(self, local: LocalIdentity, *, initiator: bool, tw: float = 30.0,
                  request_timeout: float = 5.0, now: float = 0.0, tw_jitter: float | None = None,
-                 rng: Callable[[float, float], float] = random.uniform) -> None:
+                 rng: Callable[[float, float], float] = random.uniform,
+                 limits: DiameterLimits = DEFAULT_LIMITS) -> None:
         self.local = local
+        self.limits = limits
         self.initiator = initiator
         self.tw = tw
         # RFC 3539 §3.4.1 SetWatchdog: Tw = Twinit +/- up to 2 s; no jitter for the short Tw of tests.
@@ -230,9 +247,11 @@ class Peer:
         return self._send(DiameterMessage(code, True, 0, avps, hbh, e2e, proxiable=False))
 
     def _error_answer(self, req: DiameterMessage, exc: DiameterError) -> SendBytes:
-        """RFC 6733 §7.2: Result-Code, Origin-Host/Realm, Error-Message, Failed-AVP; E bit for 3xxx."""
+        """RFC 6733 §7.2: Result-Code, Origin-Host/Realm, Error-Message, Failed-AVP; E bit for 3xxx.
+        A CEA without the E bit keeps the CEA's own mandatory AVPs (§5.3.2)."""
         self.stats["errors"] += 1
-        ans = req.answer(avp(RESULT_CODE, exc.result_code), *self._origin())
+        ce = req.command_code == CMD_CE and not 3000 <= exc.result_code < 4000
+        ans = req.answer(avp(RESULT_CODE, exc.result_code), *(self._cer_avps() if ce else self._origin()))
         if exc.message:
             ans.add(avp(ERROR_MESSAGE, exc.message[:200]))
         if exc.failed_avp is not None:
@@ -266,7 +285,7 @@ class Peer:
         out: list[Action] = []
         while len(self._buf) >= 4 and not self._stopped:
             try:
-                length = codec.frame_length(bytes(self._buf[:4]))
+                length = codec.frame_length(bytes(self._buf[:4]), self.limits)
             except DiameterError as exc:
                 return out + self._bad_framing(exc)
             if len(self._buf) < length:
@@ -284,7 +303,7 @@ class Peer:
         """An impossible length or version: answer a readable request header, then close (§7.1.5)."""
         out: list[Action] = []
         if len(self._buf) >= codec.HEADER_LEN and self._buf[4] & 0x80:
-            out.append(self._error_answer(_header_only(bytes(self._buf[:codec.HEADER_LEN])), exc))
+            out.append(self._error_answer(codec.salvage_request(bytes(self._buf[:codec.HEADER_LEN])), exc))
         self._buf.clear()
         self._stopped = True
         was_open = self.is_open
@@ -303,27 +322,31 @@ class Peer:
             self.watchdog = Watchdog.OKAY
             out.append(Failback())
         try:
-            msg = DiameterMessage.from_bytes(frame)
+            msg = DiameterMessage.from_bytes(frame, self.limits)
             if msg.request:
                 _check_request(msg)
+            return out + self._dispatch(msg, now)
         except DiameterError as exc:
-            if frame[4] & 0x80:
-                try:
-                    req = DiameterMessage.from_bytes(frame)  # keep Session-Id when the AVPs are readable
-                except DiameterError:
-                    req = _header_only(frame)
-                out.append(self._error_answer(req, exc))
-                if int.from_bytes(frame[5:8], "big") == CMD_CE and not self.is_open:
-                    self.rfc_state = PeerState.CLOSED  # §5.3: a CER that cannot be accepted ends the connection
-                    out.append(CloseConnection(f"bad CER: {exc.message}"))
+            if not frame[4] & 0x80:
+                out.append(Discarded(f"undecodable answer ({exc.result_code}): {exc.message}",
+                                     _frame_summary(frame)))
+                return out
+            out.append(self._error_answer(codec.salvage_request(frame, self.limits), exc))
+            if int.from_bytes(frame[5:8], "big") == CMD_CE and not self.is_open:
+                self.rfc_state = PeerState.CLOSED  # §5.3: a CER that cannot be accepted ends the connection
+                out.append(CloseConnection(f"bad CER: {exc.message}"))
             return out
+
+    def _dispatch(self, msg: DiameterMessage, now: float) -> list[Action]:
+        """A decoded message in the current state (RFC 6733 §5.6); DiameterError answers a request."""
+        out: list[Action] = []
         code = msg.command_code
         if code == CMD_CE:
-            return out + self._on_ce(msg, now)
+            return self._on_ce(msg, now)
         if not self.is_open and self.rfc_state is not PeerState.CLOSING:
             if msg.request:  # §5.6: nothing but CER before the capabilities exchange
-                out.append(self._error_answer(msg, DiameterError(DIAMETER_UNABLE_TO_COMPLY, "capabilities not exchanged")))
-            return out
+                raise DiameterError(DIAMETER_UNABLE_TO_COMPLY, "capabilities not exchanged")
+            return [Discarded(f"answer in state {self.rfc_state.value}", msg.summary())]
         if code == CMD_DW:
             if msg.request:
                 out.append(self._send(msg.answer(avp(RESULT_CODE, DIAMETER_SUCCESS), *self._origin(),
@@ -331,18 +354,19 @@ class Peer:
             elif self._control_hbh.pop(msg.hop_by_hop, None) == CMD_DW:
                 self._pending.pop(msg.hop_by_hop, None)
                 self._dwr_pending = False
+            else:
+                out.append(Discarded("DWA that answers no DWR of ours", msg.summary()))
             return out
         if code == CMD_DP:
-            return out + self._on_dp(msg)
+            return self._on_dp(msg)
         if msg.request:
             if msg.application_id and msg.application_id not in self.common_apps:
-                out.append(self._error_answer(msg, DiameterError(
-                    DIAMETER_APPLICATION_UNSUPPORTED, f"application {msg.application_id} was not negotiated")))
-            else:
-                out.append(RequestIn(msg))
+                raise DiameterError(DIAMETER_APPLICATION_UNSUPPORTED,
+                                    f"application {msg.application_id} was not negotiated")
+            out.append(RequestIn(msg))
             return out
         if self._pending.pop(msg.hop_by_hop, None) is None:
-            return out  # late or unknown answer (§6.2: discard)
+            return [Discarded("late or unknown answer (§6.2)", msg.summary())]
         out.append(AnswerIn(msg.hop_by_hop, msg))
         return out
 
@@ -358,13 +382,13 @@ class Peer:
             self._pending.pop(msg.hop_by_hop, None)
             self.rfc_state = PeerState.CLOSED
             return [CloseConnection("DPA received"), PeerDown("disconnected")]
-        return []
+        return [Discarded("DPA that answers no DPR of ours", msg.summary())]
 
     def _on_ce(self, msg: DiameterMessage, now: float) -> list[Action]:
-        apps = _applications(msg)
         if msg.request:
             if self.initiator:
-                return [self._error_answer(msg, DiameterError(DIAMETER_UNABLE_TO_COMPLY, "CER to the initiator"))]
+                raise DiameterError(DIAMETER_UNABLE_TO_COMPLY, "CER to the initiator")
+            apps = _applications(msg)  # DiameterError: CEA with the error, then the close
             self.remote_host, self.remote_realm = msg.origin_host, msg.origin_realm
             common = tuple(a for a in self.local.applications if a in apps)
             if not common:
@@ -378,11 +402,16 @@ class Peer:
             ans = msg.answer(avp(RESULT_CODE, DIAMETER_SUCCESS), *self._cer_avps())
             return [self._send(ans), PeerUp(self.remote_host or "", self.remote_realm or "", common)]
         if self._control_hbh.pop(msg.hop_by_hop, None) != CMD_CE or self.rfc_state is not PeerState.WAIT_I_CEA:
-            return []
+            return [Discarded(f"CEA in state {self.rfc_state.value} that answers no CER of ours", msg.summary())]
         self._pending.pop(msg.hop_by_hop, None)
         if msg.result_code != DIAMETER_SUCCESS:
             self.rfc_state = PeerState.CLOSED
             return [CloseConnection(f"CEA result {msg.result_code}")]
+        try:
+            apps = _applications(msg)
+        except DiameterError as exc:
+            self.rfc_state = PeerState.CLOSED
+            return [CloseConnection(f"CEA with unreadable applications: {exc.message}")]
         self.remote_host, self.remote_realm = msg.origin_host, msg.origin_realm
         self.common_apps = tuple(a for a in self.local.applications if a in apps)
         if not self.common_apps:
@@ -461,18 +490,15 @@ class Peer:
         return [CloseConnection("watchdog: no answer to DWR"), PeerDown("watchdog")]
 
 
-def _header_only(frame: bytes) -> DiameterMessage:
-    """A request with no AVPs but the header of ``frame`` (to answer what could not be decoded)."""
-    flags = frame[4]
-    return DiameterMessage(int.from_bytes(frame[5:8], "big"), True, int.from_bytes(frame[8:12], "big"), [],
-                           int.from_bytes(frame[12:16], "big"), int.from_bytes(frame[16:20], "big"),
-                           bool(flags & 0x40))
+def _frame_summary(frame: bytes) -> str:
+    """Command, R bit and hop-by-hop of a frame that could not be decoded (for a log line)."""
+    code = int.from_bytes(frame[5:8], "big")
+    name = codec.COMMAND_NAMES.get(code, str(code))
+    return f"{name}{'R' if frame[4] & 0x80 else 'A'} hbh={int.from_bytes(frame[12:16], 'big'):#x}"
 
 
 def _check_request(msg: DiameterMessage) -> None:
-    """RFC 6733 §3, §6.1: the E bit is never set on a request; Origin-Host/Realm are in every request."""
-    if msg.error:
-        raise DiameterError(DIAMETER_INVALID_HDR_BITS, "E bit set on a request")
+    """RFC 6733 §6.1: Origin-Host/Realm are in every request (the header bits are the codec's check)."""
     for code, name in ((ORIGIN_HOST, "Origin-Host"), (ORIGIN_REALM, "Origin-Realm")):
         if msg.get(code) is None:
             raise DiameterError(DIAMETER_MISSING_AVP, f"missing {name}",
@@ -484,9 +510,23 @@ def _check_request(msg: DiameterMessage) -> None:
 
 
 def _applications(msg: DiameterMessage) -> tuple[int, ...]:
-    apps = [int(v) for v in (a.value for a in msg.find(AUTH_APPLICATION_ID))]
+    """The application ids a CER/CEA advertises (RFC 6733 §5.3.1, §6.8, §6.9, §6.11).
+
+    AVPs are matched by code *and* vendor (an AVP 258 with a vendor is another vendor's AVP).  A
+    Vendor-Specific-Application-Id holds exactly one of Auth- and Acct-Application-Id (§6.11):
+    neither is DIAMETER_MISSING_AVP (5005) with a Failed-AVP holding an example of each, both is
+    DIAMETER_AVP_OCCURS_TOO_MANY_TIMES (5009) with the two received AVPs."""
+    apps = [int(v) for v in (a.value for a in msg.find(AUTH_APPLICATION_ID)) if isinstance(v, int)]
     for vsa in msg.find(VENDOR_SPECIFIC_APPLICATION_ID):
-        for member in vsa.value or ():
-            if member.code == AUTH_APPLICATION_ID:
-                apps.append(int(member.value))
+        members = [m for m in vsa.value or () if m.code in (AUTH_APPLICATION_ID, ACCT_APPLICATION_ID)
+                   and not m.vendor_id]
+        if not members:
+            raise DiameterError(DIAMETER_MISSING_AVP, "Vendor-Specific-Application-Id without an application id",
+                                failed_avp=avp(FAILED_AVP, [avp(AUTH_APPLICATION_ID, 0), avp(ACCT_APPLICATION_ID, 0)]))
+        if len(members) > 1:
+            raise DiameterError(DIAMETER_AVP_OCCURS_TOO_MANY_TIMES,
+                                "Vendor-Specific-Application-Id with more than one application id",
+                                failed_avp=avp(FAILED_AVP, members))
+        if members[0].code == AUTH_APPLICATION_ID:
+            apps.append(int(members[0].value))
     return tuple(apps)

@@ -10,7 +10,7 @@ from ims.diameter.constants import (
     CMD_CE, CMD_DP, CMD_DW, CMD_UA, CX_APPLICATION_ID, DIAMETER_NO_COMMON_APPLICATION, DIAMETER_SUCCESS,
 )
 from ims.diameter.peer import (
-    AnswerIn, CloseConnection, Failback, Failover, LocalIdentity, Peer, PeerDown, PeerState, PeerUp, RequestIn,
+    AnswerIn, CloseConnection, Discarded, Failback, Failover, LocalIdentity, Peer, PeerDown, PeerState, PeerUp, RequestIn,
     RequestTimedOut, SendBytes, Watchdog, new_end_to_end,
 )
 
@@ -96,7 +96,8 @@ def test_request_answer_matched_by_hop_by_hop_and_end_to_end_kept() -> None:
     ans = cx.UserAuthorizationAnswer(experimental_result_code=2001, server_name="sip:s").to_message(rin.message)
     got = pipe(a, b.send_answer(ans), 1.1)
     assert [type(x) for x in got] == [AnswerIn] and got[0].hop_by_hop == req.hop_by_hop
-    assert pipe(a, b.send_answer(ans), 1.2) == []  # a duplicate answer is discarded (§6.2)
+    dup = pipe(a, b.send_answer(ans), 1.2)  # a duplicate answer is discarded (§6.2), and said so
+    assert [type(x) for x in dup] == [Discarded] and "late or unknown" in dup[0].reason
 
 
 def test_3_end_to_end_high_12_bits_from_the_clock() -> None:

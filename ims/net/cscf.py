@@ -8,6 +8,10 @@ timeout or with no open peer) goes back to the app, whose actions are sent.
 On the S-CSCF, RTR and PPR from the HSS are answered by the app
 (``on_rtr``/``on_ppr``).  Every SIP and Diameter message sent or received is
 published on the node's event bus when someone listens (ladders, pcaps).
+
+Each Cx answer is its own error boundary: an answer that cannot be read, or an
+app that fails on it, is logged and counted (``internal_errors``), the query
+is failed (the app sees no answer) and the node goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ims.diameter.constants import CMD_PP, CMD_RT, DIAMETER_UNABLE_TO_COMPLY
 from ims.diameter.errors import DiameterError
 from ims.diameter.peer import LocalIdentity
 from ims.diameter.userdata import UserDataError
+from ims.net.boundary import internal_error
 from ims.net.diameter import DiameterNode, PeerConn
 from ims.net.impair import Impairments
 from ims.net.impair import from_topology as impair_from_topology
@@ -115,13 +120,17 @@ class CscfRunner:
             except DiameterError as exc:
                 self.cx_failures += 1
                 log.warning("%s failed: %s", type(query.request).__name__, exc)
+            except Exception:  # noqa: BLE001 - an unreadable answer fails this query, never the node
+                self.cx_failures += 1
+                internal_error("diameter.cx", f"the answer to a {type(query.request).__name__}", logger=log)
+                answer = None
         await self._finish(query, answer)
 
     async def _finish(self, query: CxQuery, answer: Any) -> None:
         try:
             actions = query.on_answer(answer, trio.current_time())
         except Exception:  # noqa: BLE001 - one bad answer must not stop the node
-            log.exception("handling the answer to %s failed", type(query.request).__name__)
+            internal_error("cscf.cx", f"the app on the answer to a {type(query.request).__name__}", logger=log)
             return
         await self.stack.execute(actions)
 
@@ -137,8 +146,8 @@ class CscfRunner:
             result = self.app.on_ppr(ppr, trio.current_time())  # type: ignore[attr-defined]
         except UserDataError as exc:
             raise DiameterError(DIAMETER_INVALID_AVP_VALUE, f"User-Data: {exc}") from None
-        except Exception:  # noqa: BLE001
-            log.exception("PPR failed")
+        except Exception:  # noqa: BLE001 - RFC 6733 §7.1.5: 5012 for what we cannot handle
+            internal_error("cscf.ppr", msg.summary(), logger=log)
             result = DIAMETER_UNABLE_TO_COMPLY
         return cx.PushProfileAnswer(result_code=result)
 

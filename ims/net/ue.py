@@ -13,6 +13,11 @@ it is sent) and, once confirmed, a :class:`~ims.net.media.MediaStream`
 sending the handset's source with the negotiated codec (SRTP when both
 ends put ``a=crypto`` keys in RTP/SAVP), following hold and resume; the
 call's status reports packets, loss, jitter and RTT.
+
+Each event from the handset's SIP core, each delayed answer and each media
+stream is its own error boundary: what one of them raises is logged and
+counted (``internal_errors``) and the handset (and the other handsets of the
+process) goes on.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import trio
 
 from ims.control.events import EventBus
+from ims.net.boundary import internal_error
 from ims.net.impair import Impairments
 from ims.net.media import MediaStream
 from ims.net.node import media_event_hook, sip_event_hook
@@ -139,7 +145,8 @@ class Handset:
             try:
                 await self._on_event(ev)
             except Exception:  # noqa: BLE001 - one bad event must not stop the handset
-                log.exception("%s: handling %s failed", self.name, type(ev).__name__)
+                internal_error("ue.event", f"{self.name}: {type(ev).__name__} of call "
+                               f"{getattr(ev, 'call_id', '') or '-'}", logger=log)
             self._touch()
 
     async def _on_event(self, ev: Any) -> None:
@@ -440,6 +447,8 @@ class Handset:
             await stream.run(params)
         except (OSError, ValueError) as exc:  # an unusable source file, a codec without a source...
             log.warning("%s: media of call %s stopped: %s", self.name, call_id, exc)
+        except Exception:  # noqa: BLE001 - this call's media ends; the handset goes on
+            internal_error("ue.media", f"{self.name}: media of call {call_id}", logger=log)
 
     def _end_media(self, call_id: str) -> None:
         m = self.media.pop(call_id, None)
@@ -453,7 +462,10 @@ class Handset:
         await trio.sleep(delay)
         rec = self.calls.get(call_id)
         if rec is not None and rec.state == "ringing":
-            await self.answer(call_id)
+            try:
+                await self.answer(call_id)
+            except Exception:  # noqa: BLE001 - a task of the handset's nursery: never end the handset
+                internal_error("ue.answer", f"{self.name}: answering call {call_id}", logger=log)
 
     # -- commands ---------------------------------------------------------------------
     async def _wait_registration(self, seq: int, timeout: float) -> int:
@@ -639,7 +651,11 @@ async def keep_registered(h: Handset, *, first_delay: float = 0.0) -> None:
     await trio.sleep(first_delay)
     delay = 1.0
     while not h.ue.registered:
-        status = await h.register()
+        try:
+            status = await h.register()
+        except Exception:  # noqa: BLE001 - retried like a failed registration, never ends the UE node
+            internal_error("ue.register", f"{h.name}: REGISTER", logger=log)
+            status = 500
         if status == 200 or status in (401, 403, 404):
             return
         log.info("%s: registration got %d, retrying in %.0f s", h.name, status, delay)

@@ -36,6 +36,7 @@ from ims.net.diameter import DiameterNode, PeerConn
 from ims.net.impair import Impairments
 from ims.net.impair import from_topology as impair_from_topology
 from ims.net.node import diameter_event_hook, sip_event_hook
+from ims.net.persist import open_state, state_path
 from ims.net.sip import SipStack
 
 log = logging.getLogger("ims.net.cscf")
@@ -164,7 +165,9 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
     p = argparse.ArgumentParser(prog=f"python -m nodes.{kind}", description=doc.splitlines()[0] if doc else kind)
     p.add_argument("--topology", required=True, help="the lab file")
     p.add_argument("--node", required=True, help="this node's name in the lab file")
-    p.add_argument("--run-dir", default=".", help="the lab's run directory (unused: CSCFs keep no files)")
+    p.add_argument("--run-dir", default=None, help="the lab's run directory (P/S-CSCF: registrations are kept "
+                   "in NAME-state.sqlite there across restarts; without it, in memory only)")
+    p.add_argument("--state-file", default=None, help="the SQLite file of registrations kept across restarts")
     args = parse_node_args(p, kind, argv)
     from ims.cscf.lab import diameter_setup, sip_address
     from ims.topology import TopologyError, load
@@ -181,6 +184,7 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
 
     async def serve(node: NodeContext) -> None:
         app = make_app(topo, tnode)
+        state = await open_state(app, state_path(args, kind))  # before serving: what a killed process knew
         addr = sip_address(tnode)
         transports = tuple(t for t in (tnode.sip.transports if tnode.sip else ["udp"]) if t in ("udp", "tcp", "tls"))
         setup = diameter_setup(topo, tnode) if kind in ("icscf", "scscf") else None
@@ -188,19 +192,24 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
         if "tls" in transports:  # RFC 3261 §26.3.1: sips/TLS with a lab certificate made at start
             from ims.net.tls import lab_stack_settings
 
-            tls = lab_stack_settings(addr.host, Path(args.run_dir) / "tls",
+            tls = lab_stack_settings(addr.host, Path(args.run_dir or ".") / "tls",
                                      tls_port=tnode.sip.tls_port if tnode.sip else None)
         runner = CscfRunner(app, host=addr.host, port=addr.port, transports=transports or ("udp",),
                             diameter=setup, events=node.events, impairments=node.control.impairments, tls=tls)
         for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
             node.log.info("impairment toward %s", rule)
-        node.control.stats = lambda: {**app.stats(), **runner.stack.stats, "cx_failures": runner.cx_failures,
+        node.control.stats = lambda: {**app.stats(), **runner.stack.stats, **(state.stats() if state else {}),
+                                      "cx_failures": runner.cx_failures,
                                       "hss_peers": len(runner.diameter.peers) if runner.diameter else 0}
         node.control.config = lambda: {"sip": f"{addr.host}:{addr.port}", "transports": ",".join(transports),
                                        "domain": topo.domain_of(tnode).name,
                                        "hss": ",".join(f"{h}@{a}:{p}" for h, a, p in setup.peers) if setup else ""}
         await node.start_control()
         await node.nursery.start(runner.run)
+        if state is not None:
+            await node.nursery.start(state.run)
+            node.on_shutdown(state.flush)
+            await runner.stack.execute(state.restored)
         for t, port in runner.stack.bound.items():
             app.core.add_alias(addr.host, port)  # e.g. the TLS port: a Route naming it is ours
         node.log.info("SIP on %s:%d (%s)%s", addr.host, addr.port, ",".join(transports),

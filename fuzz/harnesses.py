@@ -1,0 +1,607 @@
+"""One harness per decoder: bytes in, only the decoder's typed error out (DESIGN §6a "Untrusted bytes").
+
+Each harness is ``fn(data: bytes) -> None``.  It calls the decoder the way a
+node does, and after a successful parse touches what a node touches next
+(the lazily parsed typed accessors of a SIP message, an SDP's media helpers,
+the Cx view of a Diameter message, the answer built for a bad request...).
+The decoder's own error (``SipParseError``, ``SdpError``, ``DiameterError``,
+``IsupError``, ``M3uaError``, ``RtpError``...) is the expected outcome for
+bad input and is checked to carry a usable answer (a 4xx-6xx SIP status
+without CR/LF in its reason, a Diameter result code, an M3UA error code,
+at least one topology problem).  Any other exception - ``ValueError``,
+``IndexError``, ``RecursionError``, an ``AssertionError`` raised here - is a
+finding.  A stateful core that promises never to raise (the Diameter
+``Peer.receive_data``, M3UA ``receive``, the media relay's packet path) may
+raise nothing at all.
+
+Harnesses are deterministic: fixed keys, clocks and identities, so a crash
+input replays the same way anywhere.  Not here: mutation (``fuzz.mutate``),
+the atheris driver (``fuzz.run``), seeds (``fuzz/make_seeds.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ims.diameter import cx
+from ims.diameter.codec import DiameterMessage
+from ims.diameter.errors import DiameterError
+from ims.diameter.peer import LocalIdentity, Peer
+from ims.flow.loader import FlowError, load_flow
+from ims.hss.provisioning import parse_csv_rows
+from ims.hss.store import StoreError
+from ims.isup import m3ua as m3ua_mod
+from ims.isup import messages as isup_mod
+from ims.isup.m3ua import M3uaError
+from ims.isup.messages import IsupError
+from ims.isup.sipi import split_sipi_body
+from ims.media.amr import AmrError, parse_amr_payload
+from ims.media.relay import Relay, TermSpec
+from ims.media.rtcp import RtcpError, parse_compound
+from ims.media.rtp import RtpError, RtpPacket, TelephoneEvent
+from ims.media.srtp import SrtpError, SrtpSession, from_inline
+from ims.media.stats import ReceiverStats
+from ims.sdp import SdpError
+from ims.sdp.model import SessionDescription
+from ims.sip.errors import SipParseError
+from ims.sip.framing import StreamFramer
+from ims.sip.message import Request, Response, SipMessage, build_response, parse_message
+from ims.sip.multipart import parse_multipart
+from ims.sip.uri import NameAddr, parse_uri
+from ims.topology.errors import TopologyError
+from ims.topology.loader import load as load_topology
+from ims.ue import sdp as ue_sdp
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    run: Callable[[bytes], None]
+    what: str
+    max_len: int = 4096  # libFuzzer -max_len for ``make fuzz``
+    tokens: tuple[bytes, ...] = ()  # a dictionary for the mutators (libFuzzer -dict, fuzz.mutate)
+
+
+class Finding(AssertionError):
+    """A harness invariant failed on a typed error (an answer that cannot be sent as it is)."""
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _text(data: bytes) -> str:
+    # The decoders see header text as the SIP stack does: UTF-8 with surrogate escapes for bad bytes.
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _check_sip_error(exc: SipParseError) -> None:
+    # RFC 3261 §7.2 / §25.1: the reason goes into our status line; it may not break the framing.
+    if not isinstance(exc.status, int) or not 400 <= exc.status <= 699:
+        raise Finding(f"SipParseError status {exc.status!r} is not a 4xx-6xx answer")
+    if any(c in exc.reason for c in "\r\n\x00"):
+        raise Finding(f"SipParseError reason carries CR/LF/NUL: {exc.reason[:80]!r}")
+
+
+def _check_diameter_error(exc: DiameterError) -> None:
+    # RFC 6733 §7.1: protocol (3xxx), transient (4xxx) or permanent (5xxx) failures.
+    if not isinstance(exc.result_code, int) or not 3000 <= exc.result_code <= 5999:
+        raise Finding(f"DiameterError result code {exc.result_code!r} is not 3xxx-5xxx")
+
+
+def _check_topology_error(exc: TopologyError) -> None:
+    if not exc.problems:
+        raise Finding("TopologyError without any problem")
+    str(exc)
+
+
+_SKIP = (types.MemberDescriptorType, types.GetSetDescriptorType)
+
+
+def _accessor_names(cls: type) -> list[str]:
+    """Every property-like attribute of a class (properties and the message's lazy ``_Typed`` accessors).
+
+    Found by inspection so that an accessor added later is fuzzed without touching this file."""
+    names: list[str] = []
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if name.startswith("__") or isinstance(value, _SKIP) or callable(value):
+                continue
+            if isinstance(value, property) or hasattr(type(value), "__get__"):
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def _touch(value: Any, tolerate: tuple[type[BaseException], ...], depth: int = 0) -> None:
+    """Read every property of a parsed value (and of what it holds), and its text form."""
+    if depth > 4 or value is None or isinstance(value, (str, bytes, int, float, bool)):
+        return
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _touch(v, tolerate, depth + 1)
+        return
+    if isinstance(value, dict):
+        for v in value.values():
+            _touch(v, tolerate, depth + 1)
+        return
+    for name in _accessor_names(type(value)):
+        try:
+            _touch(getattr(value, name), tolerate, depth + 1)
+        except tolerate as exc:
+            _check(exc)
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            _touch(getattr(value, f.name, None), tolerate, depth + 1)
+    for method in ("host_port", "copy"):
+        fn = getattr(value, method, None)
+        if callable(fn):
+            try:
+                fn()
+            except tolerate as exc:
+                _check(exc)
+    str(value)
+    if type(value).__hash__ is not None:
+        hash(value)
+
+
+def _check(exc: BaseException) -> None:
+    if isinstance(exc, SipParseError):
+        _check_sip_error(exc)
+    elif isinstance(exc, DiameterError):
+        _check_diameter_error(exc)
+    elif isinstance(exc, TopologyError):
+        _check_topology_error(exc)
+
+
+# --- SIP ------------------------------------------------------------------------------------------
+
+_MESSAGE_ACCESSORS = {cls: _accessor_names(cls) for cls in (Request, Response)}
+
+
+def touch_message(msg: SipMessage) -> None:
+    """What a proxy, registrar or UA reads of a parsed message: every typed accessor, then the
+    values inside them (Via rport/ttl, Contact expires/q, Security-* numbers, URIs...)."""
+    for name in _MESSAGE_ACCESSORS[type(msg)]:
+        try:
+            value = getattr(msg, name)
+        except SipParseError as exc:
+            _check_sip_error(exc)
+            continue
+        _touch(value, (SipParseError,))
+    for mech_list in ("security_client", "security_server", "security_verify"):
+        try:
+            mechs = getattr(msg, mech_list)
+        except SipParseError:
+            continue
+        for mech in mechs:
+            for param in list(mech.params):
+                try:
+                    mech.get_int(param)
+                except SipParseError as exc:
+                    _check_sip_error(exc)
+    msg.to_bytes()
+    copy = msg.copy()
+    copy.set("Max-Forwards", "69")
+    copy.to_bytes()
+    if isinstance(msg, Request) and msg.method != "ACK":
+        # The answer a server sends to a request the core then refuses (RFC 3261 §8.2.6).
+        build_response(msg, 488, "Not Acceptable Here", to_tag="fuzz").to_bytes()
+
+
+def _answer_partial(exc: SipParseError) -> None:
+    """What ``ims.net.sip`` does with a request it could not parse: answer the readable part (§8.2)."""
+    partial = exc.partial
+    if partial is not None and partial.get("via") and partial.get("call-id") and partial.get("cseq") \
+            and partial.get("from") and partial.get("to") and partial.method != "ACK":
+        build_response(partial, exc.status, exc.reason).to_bytes()
+
+
+def sip_message(data: bytes) -> None:
+    """``parse_message`` as the UDP (datagram) and stream transports call it, then every accessor."""
+    for datagram in (True, False):
+        try:
+            msg = parse_message(data, datagram=datagram)
+        except SipParseError as exc:
+            _check_sip_error(exc)
+            _answer_partial(exc)
+            continue
+        touch_message(msg)
+
+
+def sip_framer(data: bytes) -> None:
+    """The TCP/TLS stream framer fed the input whole, then in chunks (sizes from the first byte),
+    and every framed message parsed as a stream message."""
+    chunk = 1 + (data[0] % 7 if data else 0)
+    for pieces in ([data], [data[i:i + chunk] for i in range(0, len(data), chunk)]):
+        framer = StreamFramer(max_message=4096)
+        frames: list[bytes] = []
+        try:
+            for piece in pieces:
+                frames.extend(framer.feed(piece))
+        except SipParseError as exc:
+            _check_sip_error(exc)  # the connection is closed: nothing more is read
+        for frame in frames:
+            if frame == b"\r\n\r\n":
+                continue
+            try:
+                msg = parse_message(frame, datagram=False)
+            except SipParseError as exc:
+                _check_sip_error(exc)
+                continue
+            touch_message(msg)
+
+
+def sip_uri(data: bytes) -> None:
+    """A URI (Request-URI, Route) and a name-addr (From, To, Contact), with their properties."""
+    text = _text(data)
+    for parse in (parse_uri, NameAddr.parse):
+        try:
+            value = parse(text)
+        except SipParseError as exc:
+            _check_sip_error(exc)
+            continue
+        _touch(value, (SipParseError,))
+        _ = value == value
+        again = str(value)
+        try:
+            parse(again)
+        except SipParseError as exc:
+            raise Finding(f"{parse.__qualname__} refuses its own output {again[:80]!r}: {exc}") from None
+
+
+def multipart(data: bytes) -> None:
+    """A SIP-I/SIP-T body: the first line is the Content-Type, the rest the body (RFC 2046 §5.1, RFC 3204).
+
+    The parts found are decoded as the MGCF does: SDP and ISUP without CIC."""
+    ctype, _, body = data.partition(b"\n")
+    content_type = _text(ctype.rstrip(b"\r"))
+    try:
+        parts = parse_multipart(content_type, body)
+    except SipParseError as exc:
+        _check_sip_error(exc)
+    else:
+        for part in parts:
+            _touch(part, (SipParseError,))
+    try:
+        sdp, isup = split_sipi_body(body, content_type)
+    except SipParseError as exc:
+        _check_sip_error(exc)
+        return
+    if sdp is not None:
+        try:
+            SessionDescription.parse(sdp)
+        except SdpError:
+            pass
+    if isup is not None:
+        try:
+            isup_mod.decode(isup, with_cic=False)
+        except IsupError:
+            pass
+
+
+# --- SDP --------------------------------------------------------------------------------------------
+
+_OUR_OFFER = ue_sdp.offer("127.0.0.1", 40000, 1, qos_state=("none", "none"))
+
+
+def sdp(data: bytes) -> None:
+    """``SessionDescription.parse``, every media helper, serialization; then a handset answering it
+    as an offer and reading it as the answer to its own offer (the 488 path is ``ims.ue.sdp.SdpError``)."""
+    try:
+        sd = SessionDescription.parse(data)
+    except SdpError:
+        return
+    for m in sd.media:
+        try:
+            for pt in m.rtpmap():
+                m.fmtp_params(pt)
+            m.fmtp()
+            _ = m.ptime, m.maxptime, m.direction, m.rejected
+            for c in m.crypto():
+                c.master_key_salt()
+            m.preconditions()
+            m.effective_direction(sd)
+            m.connection_address(sd)
+        except SdpError:
+            pass
+    body = sd.to_bytes()
+    try:
+        SessionDescription.parse(body)
+    except SdpError as exc:
+        raise Finding(f"SDP parser refuses its own serialization: {exc}") from None
+    try:
+        ue_sdp.answer(data, "127.0.0.1", 40002, 2, qos_state=("none", "none"))
+    except (SdpError, ue_sdp.SdpError):
+        pass
+    try:
+        ue_sdp.stream_params(_OUR_OFFER, data, local_is_offer=True)
+    except (SdpError, ue_sdp.SdpError):
+        pass
+
+
+# --- Diameter ----------------------------------------------------------------------------------------
+
+def diameter(data: bytes) -> None:
+    """``DiameterMessage.from_bytes``, then its accessors, its Cx view and the answer skeleton."""
+    try:
+        msg = DiameterMessage.from_bytes(data)
+    except DiameterError as exc:
+        _check_diameter_error(exc)
+        return
+    _ = msg.origin_host, msg.origin_realm, msg.session_id, msg.experimental, msg.summary()
+    try:
+        _ = msg.result_code
+    except DiameterError as exc:
+        _check_diameter_error(exc)
+    try:
+        view = cx.parse(msg)
+    except DiameterError as exc:
+        _check_diameter_error(exc)
+    else:
+        _touch(view, (DiameterError,))
+    if msg.request:
+        msg.answer().to_bytes()
+
+
+_SERVER = LocalIdentity("hss.ims.example.net", "ims.example.net", origin_state_id=1)
+_CLIENT = LocalIdentity("scscf.ims.example.net", "ims.example.net", origin_state_id=1)
+
+
+def _open_responder() -> tuple[Peer, float]:
+    """A responder after a good CER from the S-CSCF (RFC 6733 §5.3): R-Open."""
+    client = Peer(_CLIENT, initiator=True, tw=30.0, tw_jitter=0.0)
+    client.start(0.0)
+    [cer] = client.connected(0.0)
+    server = Peer(_SERVER, initiator=False, tw=30.0, tw_jitter=0.0)
+    server.connected(0.0)
+    server.receive_data(cer.data, 0.0)  # type: ignore[attr-defined]
+    if not server.is_open:
+        raise Finding("the responder did not open on a good CER")
+    return server, 1.0
+
+
+def diameter_peer(data: bytes) -> None:
+    """The peer state machine of the HSS side fed the bytes before and after the capabilities exchange:
+    ``receive_data`` answers or closes, it never raises (RFC 6733 §5.3, §7.1.5)."""
+    fresh = Peer(_SERVER, initiator=False, tw=30.0, tw_jitter=0.0)
+    fresh.connected(0.0)
+    fresh.receive_data(data, 0.5)
+    fresh.handle_timers(100.0)
+    opened, now = _open_responder()
+    opened.receive_data(data, now)
+    opened.handle_timers(now + 100.0)
+
+
+# --- ISUP / M3UA -------------------------------------------------------------------------------------
+
+def isup(data: bytes) -> None:
+    """``decode`` with and without the CIC (M3UA DATA / SIP-I body); a decoded message re-encodes."""
+    for with_cic in (True, False):
+        try:
+            msg = isup_mod.decode(data, with_cic=with_cic)
+        except IsupError:
+            continue
+        _touch(msg, ())
+        try:
+            again = isup_mod.encode(msg, with_cic=with_cic)
+        except IsupError as exc:
+            raise Finding(f"a decoded ISUP message does not encode: {exc}") from None
+        # A receiver ignores spare bits, so the bytes may differ; the decoded message may not.
+        if isup_mod.decode(again, with_cic=with_cic) != msg:
+            raise Finding("a decoded ISUP message changes when encoded and decoded again")
+
+
+def m3ua(data: bytes) -> None:
+    """``decode_m3ua``, the stream framer, and both ends of the association fed the stream
+    (``receive`` answers bad input with ERR and never raises, RFC 4666 §3.8.1)."""
+    try:
+        msg = m3ua_mod.decode_m3ua(data)
+    except M3uaError as exc:
+        if not isinstance(exc.error_code, int):
+            raise Finding(f"M3uaError without an error code: {exc!r}") from None
+    else:
+        _touch(msg, ())
+    framer = m3ua_mod.M3uaFramer()
+    try:
+        framer.feed(data)
+    except M3uaError:
+        pass
+    asp = m3ua_mod.M3uaAsp(routing_context=7)
+    asp.start(0.0)
+    asp.receive(data, 1.0)
+    asp.handle_timer(10.0)
+    sgp = m3ua_mod.M3uaSgp(routing_context=7)
+    sgp.receive(data, 1.0)
+
+
+# --- media ---------------------------------------------------------------------------------------------
+
+def _relay() -> tuple[Relay, Any, Any]:
+    relay = Relay()
+    a = relay.add("$", TermSpec("127.0.0.1", 4000, 0, "PCMU", 8000, 101), "127.0.0.2", 5000)
+    b = relay.add(a.context, TermSpec("127.0.0.1", 4002, 8, "PCMA", 8000, 101), "127.0.0.2", 5002)
+    return relay, a, b
+
+
+def rtp(data: bytes) -> None:
+    """``RtpPacket.parse`` (and re-serialization), its payload as telephone-event and AMR, the
+    receiver statistics, and the IM-MGW relay's packet path (which drops bad packets, never raises)."""
+    try:
+        pkt = RtpPacket.parse(data)
+    except RtpError:
+        pkt = None
+    if pkt is not None:
+        try:
+            again = pkt.to_bytes()
+        except RtpError as exc:
+            raise Finding(f"a parsed RTP packet does not serialize: {exc}") from None
+        RtpPacket.parse(again)
+        try:
+            TelephoneEvent.parse(pkt.payload)
+        except RtpError:
+            pass
+        for wideband in (False, True):
+            for octet_aligned in (False, True):
+                try:
+                    parse_amr_payload(pkt.payload, wideband=wideband, octet_aligned=octet_aligned)
+                except AmrError:
+                    pass
+        stats = ReceiverStats(8000)
+        stats.update(pkt, 0.0)
+        stats.update(pkt, 0.02)
+        _ = stats.expected, stats.cumulative_lost, stats.jitter_ms, stats.fraction_lost_since_last()
+    relay, a, b = _relay()
+    relay.rtp_in(a, data, ("127.0.0.1", 4000), 0.0)
+    relay.rtp_in(b, data, ("127.0.0.1", 4002), 0.02)
+    relay.rtcp_in(a, data, ("127.0.0.1", 4001))
+
+
+def rtcp(data: bytes) -> None:
+    """``parse_compound`` (RFC 3550 §6.1, A.2) and every report's fields."""
+    try:
+        packets = parse_compound(data)
+    except RtcpError:
+        return
+    _touch(packets, ())
+
+
+_KEY = bytes(range(30))  # a fixed SDES master key||salt: crash inputs replay the same way
+
+
+def srtp(data: bytes) -> None:
+    """SRTP and SRTCP unprotect (RFC 3711 §3.3, §3.4) of arbitrary bytes with a fixed key, and
+    of the same bytes protected first (so the fuzzer reaches what comes after authentication)."""
+    rx = SrtpSession("AES_CM_128_HMAC_SHA1_80", _KEY, outbound=False)
+    for fn in (rx.unprotect, rx.unprotect_rtcp):
+        try:
+            fn(data)
+        except SrtpError:
+            pass
+    tx = SrtpSession("AES_CM_128_HMAC_SHA1_80", _KEY, outbound=True)
+    rx2 = SrtpSession("AES_CM_128_HMAC_SHA1_80", _KEY, outbound=False)
+    for protect, unprotect in ((tx.protect, rx2.unprotect), (tx.protect_rtcp, rx2.unprotect_rtcp)):
+        try:
+            wire = protect(data)
+        except SrtpError:
+            continue
+        try:
+            plain = unprotect(wire)
+        except SrtpError as exc:
+            raise Finding(f"SRTP does not unprotect what it protected: {exc}") from None
+        if plain != data:
+            raise Finding("SRTP round trip changed the packet")
+    try:
+        from_inline(_text(data))
+    except SrtpError:
+        pass
+
+
+# --- lab files -------------------------------------------------------------------------------------------
+
+_WORK = Path(tempfile.mkdtemp(prefix="ims-fuzz-"))
+_TOPOLOGY_STUB = b'domain = "ims.example.net"\n'
+
+
+def _write(name: str, data: bytes) -> Path:
+    path = _WORK / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def topology(data: bytes) -> None:
+    """``ims.topology.load`` of a file with these bytes: a validated topology or ``TopologyError``."""
+    path = _write("lab.toml", data)
+    try:
+        load_topology(path)
+    except TopologyError as exc:
+        _check_topology_error(exc)
+
+
+def flow(data: bytes) -> None:
+    """``ims.flow.loader.load_flow`` of a file with these bytes (next to a topology file it may name)."""
+    for name in ("volte-basic", "volte-flows", "volte-pstn"):  # what the seed flows name (../topologies/)
+        _write(f"topologies/{name}.toml", _TOPOLOGY_STUB)
+    path = _write("flows/flow.toml", data)
+    try:
+        load_flow(path)
+    except FlowError as exc:  # FlowError is a TopologyError
+        _check_topology_error(exc)
+
+
+_CSV_TOPOLOGY = b'subscribers_csv = "subs.csv"\n'
+
+
+def subscriber_csv(data: bytes) -> None:
+    """A subscriber CSV as ``ims subscriber import`` reads it (``StoreError`` naming the line) and as a
+    topology's ``subscribers_csv`` (``TopologyError`` with file:line)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None  # the CLI reads the file as text first: its own error, not the parser's
+    if text is not None:
+        try:
+            parse_csv_rows(text, "subs.csv")
+        except StoreError:
+            pass
+    _write("subs.csv", data)
+    path = _write("csv-lab.toml", _CSV_TOPOLOGY)
+    try:
+        load_topology(path)
+    except TopologyError as exc:
+        _check_topology_error(exc)
+
+
+_SIP_TOKENS = (
+    b"Via: ", b"SIP/2.0/UDP ", b";branch=z9hG4bK", b";rport", b";ttl=", b";received=", b"Max-Forwards: ",
+    b"CSeq: ", b"Content-Length: ", b"l: ", b"Contact: ", b";expires=", b";q=", b"Expires: ", b"RSeq: ",
+    b"RAck: ", b"Security-Client: ipsec-3gpp;spi-c=", b";port-s=", b"Route: <sip:", b";lr>", b"sip:", b"sips:",
+    b"tel:+", b";tag=", b"Authorization: Digest ", b"nonce=", b"Content-Type: multipart/mixed;boundary=",
+    b"Subscription-State: active;expires=", b"Date: Sat, 13 Nov 2010 23:29:00 GMT", b"SIP/2.0 ", b"INVITE ",
+)
+_SDP_TOKENS = (
+    b"m=audio ", b"c=IN IP4 ", b"a=rtpmap:", b"a=fmtp:", b"a=ptime:", b"a=maxptime:", b"a=crypto:1 ",
+    b"AES_CM_128_HMAC_SHA1_80 inline:", b"a=curr:qos local ", b"a=des:qos mandatory ", b"a=conf:qos remote ",
+    b"RTP/SAVP", b"RTP/AVP", b"b=AS:", b"t=", b"o=- ", b"/8000", b"telephone-event", b"AMR-WB/16000",
+)
+_TOML_TOKENS = (
+    b"[[nodes]]", b"[nodes.sip]", b"[[steps]]", b"[flow]", b"port = ", b'address = "127.0.0.', b"= [", b"= {",
+    b'"""', b"'''", b"[[subscribers]]", b'subscribers_csv = "', b"= 1e999", b"= -1", b"= 0x", b"= inf",
+)
+_CSV_TOKENS = (b"imsi,impi,impus,k,opc", b",", b'"', b'""', b"|", b";", b"\x00", b"sip:", b"tel:+", b"0" * 32)
+_MULTIPART_TOKENS = (b"--", b"\r\n--", b"Content-Type: application/ISUP", b"Content-Type: application/sdp",
+                     b"multipart/mixed;boundary=", b"Content-Disposition: signal;handling=required")
+
+TARGETS: dict[str, Target] = {t.name: t for t in (
+    Target("sip", sip_message, "SIP parse_message (datagram and stream) and every typed accessor", 8192,
+           _SIP_TOKENS),
+    Target("sip_framer", sip_framer, "SIP stream framer (RFC 3261 §18.3) and the messages it frames", 8192,
+           _SIP_TOKENS),
+    Target("sip_uri", sip_uri, "SIP/SIPS/tel URIs and name-addr values", 1024, _SIP_TOKENS),
+    Target("multipart", multipart, "multipart/mixed and SIP-I/SIP-T bodies (RFC 2046, RFC 3204)", 4096,
+           _MULTIPART_TOKENS + _SDP_TOKENS),
+    Target("sdp", sdp, "SDP parse, media helpers, the handset's answer", 4096, _SDP_TOKENS),
+    Target("diameter", diameter, "Diameter codec decode and the Cx view", 4096),
+    Target("diameter_peer", diameter_peer, "Diameter peer state machine: CER handling and after", 4096),
+    Target("isup", isup, "ISUP message decode (Q.763)", 512),
+    Target("m3ua", m3ua, "M3UA decode, framer and ASP/SGP association", 2048),
+    Target("rtp", rtp, "RTP parse, telephone-event, AMR payload, relay packet path", 1500),
+    Target("rtcp", rtcp, "RTCP compound parse", 1500),
+    Target("srtp", srtp, "SRTP/SRTCP unprotect", 1500),
+    Target("topology", topology, "topology file loader", 8192, _TOML_TOKENS),
+    Target("flow", flow, "flow file loader", 8192, _TOML_TOKENS),
+    Target("subscriber_csv", subscriber_csv, "subscriber CSV import", 4096, _CSV_TOKENS),
+)}
+
+
+def run_one(name: str, data: bytes) -> None:
+    """Run one target on one input (what the crash replay tests call)."""
+    TARGETS[name].run(data)
+
+
+__all__ = ["TARGETS", "Finding", "Target", "run_one"]

@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT     := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: all venv demo test test-tools bench chaos lint clean
+.PHONY: all venv demo test test-tools bench chaos fuzz lint clean
 
 all: venv
 
@@ -39,6 +39,14 @@ bench: venv
 # The fault campaign (tools/chaos.py): SIGKILL, pause and 10 % loss against a lab under traffic.
 chaos: venv
 	$(BIN)/python -m tools.chaos
+
+# Coverage-guided fuzzing of every decoder with atheris (fuzz/run.py), FUZZ_SECONDS per target;
+# e.g. `make fuzz FUZZ_SECONDS=60 FUZZ_TARGET=sip`. Crash inputs land in tests/fuzz/crashes/<target>/.
+FUZZ_SECONDS ?= 180
+FUZZ_TARGET  ?= all
+fuzz: venv
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install -q -e '.[fuzz]'
+	$(BIN)/python -m fuzz.run $(FUZZ_TARGET) --seconds $(FUZZ_SECONDS)
 
 lint: venv
 	$(BIN)/python -m ruff check ims nodes tools tests || true

@@ -179,13 +179,17 @@ def _dict_escape(tok: bytes) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from fuzz.harnesses import TARGETS
-
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
+    if "--child" in argv:
+        # Nothing of ims may be imported before atheris instruments it.
+        _atheris_main(argv[0], extra)
+        return 0
+    from fuzz.harnesses import TARGETS
+
     parser = argparse.ArgumentParser(description="Fuzz the decoders (see fuzz/run.py)")
     parser.add_argument("target", help=f"one of: all, {', '.join(TARGETS)} (comma-separated for several)")
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("FUZZ_SECONDS", "180")),
@@ -201,9 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
-    if args.child:
-        _atheris_main(targets[0], extra)
-        return 0
     if args.replay:
         return _replay(targets[0], args.replay)
     if args.quick:

@@ -64,7 +64,7 @@ class Reginfo:
     def from_xml(cls, data: bytes | str) -> Reginfo:
         try:
             root = ET.fromstring(data)
-        except ET.ParseError as exc:
+        except (ET.ParseError, LookupError, ValueError) as exc:  # LookupError: an unknown encoding= name
             raise ReginfoError(f"reginfo is not XML: {exc}") from None
         if root.tag not in (f"{{{NS}}}reginfo", "reginfo"):
             raise ReginfoError(f"root element is {root.tag}, not reginfo")
@@ -84,7 +84,7 @@ class Reginfo:
                 exp = c.get("expires")
                 contacts.append(ContactInfo((uri_el.text or "").strip() if uri_el is not None else "",
                                             c.get("state", "active"), c.get("event", ""), c.get("id", ""),
-                                            int(exp) if exp and exp.isdigit() else None))
+                                            _expires(exp)))
             aor, state = r.get("aor"), r.get("state")
             if not aor or not state:
                 raise ReginfoError("registration element without aor or state")
@@ -96,3 +96,10 @@ class Reginfo:
             if r.aor == aor:
                 return r.state
         return None
+
+
+def _expires(value: str | None) -> int | None:
+    """RFC 3680 §5.3: expires is an unsignedLong; ASCII digits only ("²".isdigit() is true, int() refuses it)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 20:
+        return None
+    return int(value)

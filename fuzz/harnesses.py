@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ims.cscf.reginfo import Reginfo, ReginfoError
 from ims.diameter import cx
 from ims.diameter.codec import DiameterMessage
 from ims.diameter.errors import DiameterError
 from ims.diameter.peer import LocalIdentity, Peer
+from ims.diameter.userdata import UserDataError, parse_user_data
 from ims.flow.loader import FlowError, load_flow
 from ims.hss.provisioning import parse_csv_rows
 from ims.hss.store import StoreError
@@ -49,6 +51,7 @@ from ims.media.srtp import SrtpError, SrtpSession, from_inline
 from ims.media.stats import ReceiverStats
 from ims.sdp import SdpError
 from ims.sdp.model import SessionDescription
+from ims.sip.auth import DigestError, build_authorization, parse_aka_nonce, resync_authorization, verify_response
 from ims.sip.errors import SipParseError
 from ims.sip.framing import StreamFramer
 from ims.sip.message import Request, Response, SipMessage, build_response, parse_message
@@ -184,6 +187,7 @@ def touch_message(msg: SipMessage) -> None:
                     mech.get_int(param)
                 except SipParseError as exc:
                     _check_sip_error(exc)
+    _touch_auth(msg)
     msg.to_bytes()
     copy = msg.copy()
     copy.set("Max-Forwards", "69")
@@ -191,6 +195,42 @@ def touch_message(msg: SipMessage) -> None:
     if isinstance(msg, Request) and msg.method != "ACK":
         # The answer a server sends to a request the core then refuses (RFC 3261 §8.2.6).
         build_response(msg, 488, "Not Acceptable Here", to_tag="fuzz").to_bytes()
+
+
+def _touch_auth(msg: SipMessage) -> None:
+    """What the S-CSCF reads of credentials (RFC 2617 §3.2.2, RFC 3310: AKA nonce, auts) and what a UE
+    computes from a challenge; only :class:`DigestError` (or the header's SipParseError) may come out."""
+    for name in ("authorization", "proxy_authorization"):
+        try:
+            creds = getattr(msg, name)
+        except SipParseError:
+            continue
+        for c in creds:
+            for step in (lambda: parse_aka_nonce(c.params.get("nonce", "")), lambda: resync_authorization(c),
+                         lambda: verify_response(c, password=b"secret", method="REGISTER"),
+                         lambda: verify_response(c, method="INVITE", ha1="0" * 32)):
+                try:
+                    step()
+                except DigestError as exc:
+                    _check_sip_error_status(exc)
+    for name in ("www_authenticate", "proxy_authenticate"):
+        try:
+            challenges = getattr(msg, name)
+        except SipParseError:
+            continue
+        for ch in challenges:
+            for step in (lambda: parse_aka_nonce(ch.get("nonce") or ""),
+                         lambda: build_authorization(ch, username="alice", password=b"secret", method="REGISTER",
+                                                     uri="sip:ims.example.net", cnonce="0a1b2c3d")):
+                try:
+                    step()
+                except DigestError as exc:
+                    _check_sip_error_status(exc)
+
+
+def _check_sip_error_status(exc: DigestError) -> None:
+    if not isinstance(exc.status, int) or not 400 <= exc.status <= 699:
+        raise Finding(f"DigestError status {exc.status!r} is not a 4xx-6xx answer")
 
 
 def _answer_partial(exc: SipParseError) -> None:
@@ -375,6 +415,28 @@ def diameter_peer(data: bytes) -> None:
     opened, now = _open_responder()
     opened.receive_data(data, now)
     opened.handle_timers(now + 100.0)
+
+
+def user_data(data: bytes) -> None:
+    """The User-Data XML of an SAA or PPR (TS 29.228 Annex E) as the S-CSCF reads it."""
+    try:
+        parsed = parse_user_data(data)
+    except UserDataError:
+        return
+    _touch(parsed, ())
+
+
+# --- reg event ------------------------------------------------------------------------------------------
+
+def reginfo(data: bytes) -> None:
+    """A reg-event NOTIFY body (RFC 3680) as the P-CSCF and the handset read it."""
+    try:
+        info = Reginfo.from_xml(data)
+    except ReginfoError:
+        return
+    for r in info.registrations:
+        info.state_of(r.aor)
+    info.to_xml()
 
 
 # --- ISUP / M3UA -------------------------------------------------------------------------------------
@@ -588,6 +650,11 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("sdp", sdp, "SDP parse, media helpers, the handset's answer", 4096, _SDP_TOKENS),
     Target("diameter", diameter, "Diameter codec decode and the Cx view", 4096),
     Target("diameter_peer", diameter_peer, "Diameter peer state machine: CER handling and after", 4096),
+    Target("user_data", user_data, "Cx User-Data XML (TS 29.228 Annex E)", 8192,
+           (b"<IMSSubscription>", b"<ServiceProfile>", b"<PublicIdentity>", b"<Identity>", b"<Priority>",
+            b"<InitialFilterCriteria>", b"<TriggerPoint>", b"<SPT>", b"<BarringIndication>", b"<!ENTITY")),
+    Target("reginfo", reginfo, "reg event package body (RFC 3680)", 4096,
+           (b"<reginfo ", b'version="', b"<registration ", b"<contact ", b'expires="', b"<uri>", b"<!ENTITY")),
     Target("isup", isup, "ISUP message decode (Q.763)", 512),
     Target("m3ua", m3ua, "M3UA decode, framer and ASP/SGP association", 2048),
     Target("rtp", rtp, "RTP parse, telephone-event, AMR payload, relay packet path", 1500),

@@ -327,6 +327,29 @@ def diameter_peer_seeds() -> Seeds:
     yield "issue13-grouped-nested-200", _nested_grouped(200)
 
 
+def user_data_seeds() -> Seeds:
+    sys.path.insert(0, str(ROOT))
+    from ims.diameter.userdata import UserData, build_user_data
+    from tests.diameter import test_userdata
+
+    yield "annex-e-mmtel-voicemail", test_userdata.SUB.to_xml().encode()
+    yield "flat", build_user_data(UserData("001@ims.example.net", ["sip:alice@ims.example.net", "tel:+15550001"])
+                                  ).encode()
+    yield "entity", (b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "xxxxxxxx">]>'
+                     b"<IMSSubscription><PrivateID>&e;&e;</PrivateID></IMSSubscription>")
+
+
+def reginfo_seeds() -> Seeds:
+    from ims.cscf.reginfo import ContactInfo, Reginfo, RegistrationInfo
+
+    contacts = (ContactInfo("sip:alice@10.0.0.1:5060", "active", "registered", "c1", 600),
+                ContactInfo("sip:alice@10.0.0.9:5060", "terminated", "expired", "c2", 0))
+    yield "full", Reginfo(3, "full", [RegistrationInfo("sip:alice@ims.example.net", "active", "r1", contacts),
+                                      RegistrationInfo("tel:+15550001", "active", "r2", contacts[:1])]).to_xml()
+    yield "terminated", Reginfo(4, "partial", [RegistrationInfo("sip:alice@ims.example.net", "terminated", "r1",
+                                                                contacts[1:])]).to_xml()
+
+
 # --- ISUP / M3UA -------------------------------------------------------------------------------------------
 
 def isup_seeds() -> Seeds:
@@ -446,7 +469,8 @@ def subscriber_csv_seeds() -> Seeds:
 
 TARGET_SEEDS = {
     "sip": sip_seeds, "sip_framer": sip_framer_seeds, "sip_uri": sip_uri_seeds, "multipart": multipart_seeds,
-    "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "isup": isup_seeds,
+    "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "user_data": user_data_seeds,
+    "reginfo": reginfo_seeds, "isup": isup_seeds,
     "m3ua": m3ua_seeds, "rtp": rtp_seeds, "rtcp": rtcp_seeds, "srtp": srtp_seeds, "topology": topology_seeds,
     "flow": flow_seeds, "subscriber_csv": subscriber_csv_seeds,
 }

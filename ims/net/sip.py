@@ -52,6 +52,7 @@ from ims.net.overload import SipAdmission, enable_timestamps, sip_admission_from
 from ims.sip.errors import SipError, SipParseError
 from ims.sip.events import Action, Address, SendMessage
 from ims.sip.framing import PING, PONG, StreamFramer
+from ims.sip.limits import DEFAULT_LIMITS, SipLimits
 from ims.sip.message import Request, Response, build_response, parse_message
 
 log = logging.getLogger("ims.net.sip")
@@ -112,7 +113,7 @@ class SipStack:
                  tls_client_context: ssl.SSLContext | None = None, idle_timeout: float = 300.0,
                  connect_timeout: float = 5.0, write_timeout: float = 5.0,
                  on_message: MessageHook | None = None, events_buffer: int = 10000,
-                 impairments: Impairments | None = None) -> None:
+                 impairments: Impairments | None = None, limits: SipLimits = DEFAULT_LIMITS) -> None:
         self.core = core
         self.host = host
         self.port = port
@@ -125,6 +126,7 @@ class SipStack:
         self.write_timeout = write_timeout  # a peer that stops reading is cut off, never stalls the stack
         self.on_message = on_message  # (direction, data, src, dst) for traces and pcaps
         self.impairments: Impairments | None = impairments  # fault injection on what this stack sends
+        self.limits = limits  # message/header/body bounds applied by the parser and the stream framer
         self._udp: trio.socket.SocketType | None = None
         self._udp_raw: socket.socket | None = None  # the same socket, for sends that need no await
         self._conns: dict[tuple[str, int, str], _Conn] = {}
@@ -286,7 +288,7 @@ class SipStack:
                 self.stats["overload_503"] = self.stats.get("overload_503", 0) + 1
                 return shed  # RFC 3261 §21.5.4: new work refused early, before the full parse (ims.net.overload)
             try:
-                msg = parse_message(data, datagram=source.transport == "udp")
+                msg = parse_message(data, datagram=source.transport == "udp", limits=self.limits)
             except SipParseError as exc:
                 self.stats["parse_errors"] += 1
                 partial = exc.partial
@@ -408,7 +410,7 @@ class SipStack:
         """Frame, parse and feed what a stream peer sends, in either direction of connection.
 
         Returns True when the peer closed or reset the connection, False when we closed it."""
-        framer = StreamFramer()
+        framer = StreamFramer(limits=self.limits)
         while True:
             try:
                 data = await conn.stream.receive_some(65536)

@@ -15,7 +15,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ims.sip.errors import SipParseError
+from ims.sip.errors import HeaderInjectionError, SipParseError, check_text
+from ims.sip.limits import decimal
 from ims.sip.uri import TOKEN_CHARS, NameAddr, Params, format_params, only, parse_params, split_hostport
 
 # §7.3.3 and RFC 3841/3891/3892/4028/3515/3903/6665 compact forms.
@@ -44,6 +45,15 @@ def canonical(name: str) -> str:
     """Lower-case long form of a header name (cached: the same few names recur)."""
     low = name.lower()
     return COMPACT.get(low, low)
+
+
+@functools.lru_cache(maxsize=1024)
+def checked_key(name: str) -> str:
+    """``canonical(name)`` of a name given through the API: a token (§7.3.1 field-name), else
+    :class:`HeaderInjectionError` (a name with CR, LF, ':' or a blank would forge the header block)."""
+    if not isinstance(name, str) or not name or name.strip(TOKEN_CHARS):
+        raise HeaderInjectionError(f"Bad header name {str(name)[:40]!r}: not a token", str(name))
+    return canonical(name)
 
 
 def split_values(value: str) -> list[str]:
@@ -75,15 +85,25 @@ def split_values_keep_empty(value: str) -> list[str]:
         parts = value.split(",")
         if "<" not in value:
             return [p.strip() for p in parts]
+        # The pieces of an element cut inside <...> are kept in a list and joined once: linear in
+        # the value however many commas an unclosed '<' swallows.
         joined: list[str] = []
-        buf: str | None = None
+        pending: list[str] = []
+        inside = False
         for p in parts:
-            buf = p if buf is None else buf + "," + p
-            if buf.rfind("<") <= buf.rfind(">"):
-                joined.append(buf.strip())
-                buf = None
-        if buf is not None:
-            joined.append(buf.strip())
+            lt, gt = p.rfind("<"), p.rfind(">")
+            if lt != gt:  # both -1 when the piece holds neither: the state carries over
+                inside = lt > gt
+            if inside:
+                pending.append(p)
+            elif pending:
+                pending.append(p)
+                joined.append(",".join(pending).strip())
+                pending = []
+            else:
+                joined.append(p.strip())
+        if pending:
+            joined.append(",".join(pending).strip())
         return joined
     out: list[str] = []
     start = 0
@@ -116,7 +136,7 @@ class Headers:
     __slots__ = ("_items", "_index")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[list[str]] = [[n, canonical(n), v] for n, v in items]
+        self._items: list[list[str]] = [[n, checked_key(n), check_text(v, n)] for n, v in items]
         self._index: dict[str, list[str]] | None = None
 
     @classmethod
@@ -174,9 +194,13 @@ class Headers:
         return out
 
     def set(self, name: str, value: str) -> None:
-        """Replace every field of this name by one, at the first one's place."""
+        """Replace every field of this name by one, at the first one's place.
+
+        A name that is not a token or a value holding CR, LF or NUL raises :class:`HeaderInjectionError`."""
+        key = checked_key(name)
+        if "\r" in value or "\n" in value or "\x00" in value:
+            check_text(value, name)  # raises
         self._index = None
-        key = canonical(name)
         for i, e in enumerate(self._items):
             if e[1] == key:
                 self._items[i] = [name, key, value]
@@ -185,9 +209,13 @@ class Headers:
         self._items.append([name, key, value])
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
-        """Append a field, or with ``first`` put it before the first of its name (Via, Record-Route)."""
+        """Append a field, or with ``first`` put it before the first of its name (Via, Record-Route).
+
+        A name that is not a token or a value holding CR, LF or NUL raises :class:`HeaderInjectionError`."""
+        if "\r" in value or "\n" in value or "\x00" in value:
+            check_text(value, name)  # raises
+        entry = [name, checked_key(name), value]
         self._index = None
-        entry = [name, canonical(name), value]
         if first:
             for i, e in enumerate(self._items):
                 if e[1] == entry[1]:
@@ -249,9 +277,10 @@ class Via:
             transport, host, port, ptext = m.groups()
             if port is None or int(port) <= 65535:
                 params = parse_params(ptext[1:], "Via parameter") if ptext else {}
-                ttl = params.get("ttl")
-                if ttl is None or (ttl.isdigit() and int(ttl) <= 255):
+                if "ttl" not in params and "rport" not in params:
                     return cls(transport.upper(), host, int(port) if port else None, params)
+                _check_via_numbers(params)
+                return cls(transport.upper(), host, int(port) if port else None, params)
         return cls._parse_general(text)
 
     @classmethod
@@ -260,12 +289,15 @@ class Via:
         if not tokens:
             raise SipParseError("Bad Via header: empty value")
         # RFC 4475 §3.1.1.1: LWS may surround the '/' separators.
-        proto, idx = tokens[0], 1
-        while proto.count("/") < 2 or proto.endswith("/"):
-            if idx >= len(tokens):
-                raise SipParseError(f"Bad Via header: expected SIP/2.0/TRANSPORT sent-by, got {text.strip()!r}")
-            proto += tokens[idx]
+        pieces, idx = [tokens[0]], 1
+        slashes = tokens[0].count("/")
+        while slashes < 2 or pieces[-1].endswith("/"):
+            if idx >= len(tokens) or idx > 8:  # "SIP / 2.0 / UDP": five tokens at most
+                raise _bad_via(text)
+            pieces.append(tokens[idx])
+            slashes += tokens[idx].count("/")
             idx += 1
+        proto = "".join(pieces)
         rest = " ".join(tokens[idx:])
         parts = proto.split("/")
         if len(parts) != 3 or not rest:
@@ -279,9 +311,7 @@ class Via:
             raise SipParseError("Bad Via header: missing sent-by")
         host, port = split_hostport(sent_by.replace(" ", ""), "Bad Via header")
         params = parse_params(ptext, "Via parameter")
-        ttl = params.get("ttl")
-        if ttl is not None and (not ttl.isdigit() or int(ttl) > 255):
-            raise SipParseError(f"Bad Via header: bad ttl {ttl!r}")
+        _check_via_numbers(params)
         return cls(transport.upper(), host, port, params, f"{name.upper()}/{version}")
 
     @property
@@ -294,10 +324,11 @@ class Via:
 
     @property
     def rport(self) -> int | bool | None:
+        """RFC 3581 §4: None without the parameter, True when asked for (no value), else the port."""
         if "rport" not in self.params:
             return None
         v = self.params["rport"]
-        return int(v) if v and v.isdigit() else True
+        return decimal(v.strip(), "Via header: rport", 65535, digits=5) if v else True
 
     @property
     def maddr(self) -> str | None:
@@ -306,7 +337,7 @@ class Via:
     @property
     def ttl(self) -> int | None:
         v = self.params.get("ttl")
-        return int(v) if v else None
+        return decimal(v.strip(), "Via header: ttl", 255, digits=3) if v is not None else None
 
     @property
     def sent_by(self) -> tuple[str, int | None]:
@@ -317,6 +348,19 @@ class Via:
         return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
 
     __repr__ = __str__
+
+
+def _bad_via(text: str) -> SipParseError:
+    return SipParseError(f"Bad Via header: expected SIP/2.0/TRANSPORT sent-by, got {text.strip()[:80]!r}")
+
+
+def _check_via_numbers(params: Params) -> None:
+    """§20.42 ttl (0..255) and RFC 3581 rport (a port, or no value) are read at parse time."""
+    if "ttl" in params:
+        decimal(params["ttl"] or "", "Via header: ttl", 255, digits=3)
+    rport = params.get("rport")
+    if rport and not (len(rport) <= 5 and rport.isdigit() and rport.isascii() and int(rport) <= 65535):
+        decimal(rport, "Via header: rport", 65535, digits=5)  # raises, naming the fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,11 +374,11 @@ class CSeq:
         if len(parts) != 2:
             raise SipParseError(f"Bad CSeq header: expected 'number METHOD', got {text.strip()!r}")
         num, method = parts
-        if not num.isdigit() or len(num) > 10 or int(num) >= 2**31:
-            raise SipParseError(f"Bad CSeq header: sequence number {num!r} is not below 2**31 (§8.1.1.5)")
+        # §8.1.1.5: the sequence number is below 2**31.
+        seq = decimal(num, "CSeq header: sequence number", 2**31 - 1)
         if not only(method, TOKEN_CHARS):
-            raise SipParseError(f"Bad CSeq header: bad method {method!r}")
-        return cls(int(num), method)
+            raise SipParseError(f"Bad CSeq header: bad method {method[:40]!r}")
+        return cls(seq, method)
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
@@ -371,22 +415,13 @@ class Contact:
         v = self.params.get("expires")
         if v is None:
             return None
-        if not v.isdigit():
-            raise SipParseError(f"Bad Contact header: bad expires {v!r}")
-        return min(int(v), 2**32 - 1)
+        # §10.2.1.1: a larger expiry reads as the largest (RFC 4475 §3.1.2.4 scalar02).
+        return decimal(v.strip(), "Contact header: expires", 2**32 - 1, clamp=True)
 
     @property
     def q(self) -> float | None:
         v = self.params.get("q")
-        if v is None:
-            return None
-        try:
-            q = float(v)
-        except ValueError:
-            raise SipParseError(f"Bad Contact header: bad q {v!r}") from None
-        if not 0 <= q <= 1:
-            raise SipParseError(f"Bad Contact header: q {v!r} outside 0..1")
-        return q
+        return None if v is None else qvalue(v, "Contact header")
 
     @property
     def instance(self) -> str | None:
@@ -397,9 +432,20 @@ class Contact:
         return "*" if self.address is None else str(self.address)
 
 
+def qvalue(text: str, what: str) -> float:
+    """§20.10 / §25.1 qvalue: ``0`` or ``1``, optionally with up to three decimals, as a float 0..1."""
+    v = text.strip()
+    head, _, frac = v.partition(".")
+    if head not in ("0", "1") or len(frac) > 3 or (frac and not (frac.isascii() and frac.isdigit())) \
+            or (head == "1" and frac.strip("0")):
+        raise SipParseError(f"Bad {what}: q {v[:20]!r} is not a qvalue (0 to 1, three decimals at most)")
+    return float(v)
+
+
 # One auth-param: name = token or quoted-string (RFC 2617 §1.2), then blanks and an optional comma.
-# The classes do not overlap where they repeat, so there is no backtracking.
-_AUTH_PARAM = re.compile(r'[ \t]*([^=\s",;]+)[ \t]*=[ \t]*(?:"((?:[^"\\]|\\.)*)"|([^,"]*?))[ \t]*(?:,|$)')
+# Possessive quantifiers: a failed match never backtracks, so a value of 64 KB of blanks costs
+# linear time (with a lazy token it was quadratic).
+_AUTH_PARAM = re.compile(r'[ \t]*+([^=\s",;]++)[ \t]*+=[ \t]*+(?:"((?:[^"\\]|\\.)*+)"|([^,"]*+))[ \t]*+(?:,|$)')
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 
@@ -506,6 +552,20 @@ class Credentials(Challenge):
         c = Challenge.parse(text, what)
         return cls(c.scheme, c.params)
 
+    @property
+    def nc(self) -> int | None:
+        """RFC 2617 §3.2.2 nonce-count: 8 hexadecimal digits, as a number (None when absent)."""
+        v = self.params.get("nc")
+        if v is None:
+            return None
+        v = v.strip()
+        if len(v) != 8 or not v.isascii() or v.strip("0123456789abcdefABCDEF"):
+            raise SipParseError(f"Bad Authorization header: nc {v[:20]!r} is not 8 hexadecimal digits")
+        return int(v, 16)
+
+
+_SECURITY_NUMBERS = {"spi-c": 2**32 - 1, "spi-s": 2**32 - 1, "port-c": 65535, "port-s": 65535}
+
 
 @dataclass(eq=False, slots=True)
 class SecurityMechanism:
@@ -519,16 +579,39 @@ class SecurityMechanism:
         mech, _, ptext = text.strip().partition(";")
         mech = mech.strip()
         if not mech or not only(mech, TOKEN_CHARS):
-            raise SipParseError(f"Bad Security header: bad mechanism {mech!r}")
+            raise SipParseError(f"Bad Security header: bad mechanism {mech[:40]!r}")
+        # The numbers (spi-c, port-s, q...) are read when asked for, each fault a SipParseError (400).
         return cls(mech.lower(), parse_params(ptext, "Security parameter"))
 
     def get_int(self, name: str) -> int | None:
+        """A numeric parameter: ``spi-c``/``spi-s`` (32 bits), ``port-c``/``port-s`` (16 bits), or another
+        (32 bits) (TS 33.203 annex H)."""
         v = self.params.get(name)
         if v is None:
             return None
-        if not v.isdigit():
-            raise SipParseError(f"Bad Security header: {name}={v!r} is not a number")
-        return int(v)
+        return decimal(v.strip(), f"Security header: {name}", _SECURITY_NUMBERS.get(name, 2**32 - 1))
+
+    @property
+    def spi_c(self) -> int | None:
+        return self.get_int("spi-c")
+
+    @property
+    def spi_s(self) -> int | None:
+        return self.get_int("spi-s")
+
+    @property
+    def port_c(self) -> int | None:
+        return self.get_int("port-c")
+
+    @property
+    def port_s(self) -> int | None:
+        return self.get_int("port-s")
+
+    @property
+    def q(self) -> float | None:
+        """RFC 3329 §2.2 preference."""
+        v = self.params.get("q")
+        return None if v is None else qvalue(v, "Security header")
 
     def __str__(self) -> str:
         return self.mechanism + format_params(self.params)

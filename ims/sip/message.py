@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
-from ims.sip.errors import SipParseError
+from ims.sip.errors import HeaderInjectionError, SipParseError, SipValueError, check_text
 from ims.sip.headers import (
     Challenge,
     Contact,
@@ -33,10 +33,12 @@ from ims.sip.headers import (
     Via,
     canonical,
     option_tags,
+    qvalue,
     split_list,
     split_values,
 )
-from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, SipURI, parse_params, parse_uri
+from ims.sip.limits import DEFAULT_LIMITS, SipLimits, decimal
+from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, Params, SipURI, parse_params, parse_uri
 
 T = TypeVar("T")
 
@@ -126,15 +128,21 @@ def _listed(raws: list[str]) -> list[str]:
 
 
 def _int(raws: list[str] | None, what: str, limit: int = 2**32 - 1) -> int | None:
+    """A header whose value is delta-seconds or another bounded number (ASCII digits only)."""
     if not raws:
         return None
-    v = raws[0].strip()
-    if not v.isdigit() or len(v) > 10:
-        raise SipParseError(f"Bad {what} header: {v!r} is not a number")
-    n = int(v)
-    if n > limit:
-        raise SipParseError(f"Bad {what} header: {v} is larger than {limit}")
-    return n
+    return decimal(raws[0].strip(" \t"), f"{what} header", limit)
+
+
+def _seconds_with_params(raws: list[str], what: str) -> tuple[int, Params] | None:
+    """``delta-seconds *(SEMI param)``: Session-Expires (RFC 4028 §4), Min-SE, Retry-After (§20.33)."""
+    if not raws:
+        return None
+    v = raws[0]
+    if what == "Retry-After" and "(" in v:
+        v = v[: v.find("(")] + v[v.rfind(")") + 1 :] if ")" in v else v  # §20.33 [comment]
+    num, _, ptext = v.partition(";")
+    return decimal(num.strip(" \t"), f"{what} header", 2**32 - 1), parse_params(ptext.strip(), f"{what} parameter")
 
 
 def _name_addrs(key: str, what: str) -> _Typed[list[NameAddr]]:
@@ -246,7 +254,7 @@ class SipMessage:
     max_forwards = _Typed("max-forwards", lambda raws: _int(raws, "Max-Forwards", 255))
     expires = _Typed("expires", lambda raws: _int(raws, "Expires"))
     min_expires = _Typed("min-expires", lambda raws: _int(raws, "Min-Expires"))
-    rseq = _Typed("rseq", lambda raws: _int(raws, "RSeq"))
+    rseq = _Typed("rseq", lambda raws: _int(raws, "RSeq", 2**31 - 1))  # RFC 3262 §7.1: 1 to 2**31 - 1
     _content_length = _Typed("content-length", lambda raws: _int(raws, "Content-Length"))
     require = _Typed("require", lambda raws: option_tags(_listed(raws)))
     supported = _Typed("supported", lambda raws: option_tags(_listed(raws)))
@@ -269,6 +277,27 @@ class SipMessage:
     security_verify = _Typed(
         "security-verify", lambda raws: [SecurityMechanism.parse(v) for v in _listed(raws)])
 
+
+    @property
+    def retry_after(self) -> int | None:
+        """Retry-After seconds (§20.33; its comment and parameters are not kept)."""
+        v = _seconds_with_params(self._headers.get_raw("retry-after"), "Retry-After")
+        return None if v is None else v[0]
+
+    @property
+    def session_expires(self) -> tuple[int, str | None] | None:
+        """Session-Expires (RFC 4028 §4): (seconds, refresher 'uac'/'uas' or None)."""
+        v = _seconds_with_params(self._headers.get_raw("session-expires"), "Session-Expires")
+        if v is None:
+            return None
+        refresher = v[1].get("refresher")
+        return v[0], refresher.lower() if refresher else None
+
+    @property
+    def min_se(self) -> int | None:
+        """Min-SE seconds (RFC 4028 §5)."""
+        v = _seconds_with_params(self._headers.get_raw("min-se"), "Min-SE")
+        return None if v is None else v[0]
 
     @property
     def top_via(self) -> Via:
@@ -304,9 +333,10 @@ class SipMessage:
         if v is None:
             return None
         parts = v.split()
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-            raise SipParseError(f"Bad RAck header: {v!r}")
-        return int(parts[0]), int(parts[1]), parts[2]
+        if len(parts) != 3 or not _is_token(parts[2]):
+            raise SipParseError(f"Bad RAck header: {v[:60]!r}")
+        return (decimal(parts[0], "RAck header: response-num", 2**31 - 1),
+                decimal(parts[1], "RAck header: CSeq-num", 2**31 - 1), parts[2])
 
     @property
     def accept(self) -> list[str]:
@@ -362,10 +392,13 @@ class Request(SipMessage):
 
     def __init__(self, method: str, uri: URI | str, headers: Headers | Iterable[tuple[str, str]] | None = None,
                  body: bytes = b"") -> None:
+        if not isinstance(method, str) or not _is_token(method):
+            raise SipValueError(f"Bad method {str(method)[:40]!r}: not a token", "Request-Line")
         super().__init__(headers, body)
         self.method = method
-        self._uri: URI | None = None if isinstance(uri, str) else uri
-        self._uri_text = uri if isinstance(uri, str) else None
+        self._uri: URI | None = None
+        self._uri_text: str | None = None
+        self.uri = uri
 
     @property
     def uri(self) -> URI:
@@ -375,6 +408,9 @@ class Request(SipMessage):
 
     @uri.setter
     def uri(self, value: URI | str) -> None:
+        """A Request-URI with CR, LF, NUL or a blank (it would break the request line) raises
+        :class:`HeaderInjectionError`."""
+        _check_uri(value if isinstance(value, str) else str(value))
         self._raw = None
         if isinstance(value, str):
             self._uri, self._uri_text = None, value
@@ -382,8 +418,10 @@ class Request(SipMessage):
             self._uri, self._uri_text = value, None
 
     def start_line(self) -> str:
-        uri = self._uri_text if self._uri is None else str(self._uri)
-        return f"{self.method} {uri} {self.version}"
+        if self._uri is None:
+            return f"{self.method} {self._uri_text} {self.version}"
+        # A URI object may have been changed in place since it was set: checked again as written.
+        return f"{self.method} {_check_uri(str(self._uri))} {self.version}"
 
     def copy(self) -> Request:
         r = Request.__new__(Request)
@@ -395,22 +433,34 @@ class Request(SipMessage):
 
 
 class Response(SipMessage):
-    __slots__ = ("status", "reason")
+    __slots__ = ("status", "_reason")
 
     def __init__(self, status: int, reason: str | None = None,
                  headers: Headers | Iterable[tuple[str, str]] | None = None, body: bytes = b"") -> None:
+        if not isinstance(status, int) or not 100 <= status <= 699:
+            raise SipValueError(f"Bad status code {status!r}: not 100 to 699 (§7.2)", "Status-Line")
         super().__init__(headers, body)
         self.status = status
         self.reason = reason if reason is not None else REASONS.get(status, "Unknown")
 
+    @property
+    def reason(self) -> str:
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        """A Reason-Phrase with CR, LF or NUL raises :class:`HeaderInjectionError`."""
+        self._reason = check_text(value, "Status-Line", "reason phrase")
+        self._raw = None
+
     def start_line(self) -> str:
-        return f"{self.version} {self.status} {self.reason}"
+        return f"{self.version} {self.status} {self._reason}"
 
     def copy(self) -> Response:
         r = Response.__new__(Response)
         self._copy_into(r)
         r.status = self.status
-        r.reason = self.reason
+        r._reason = self._reason
         return r
 
 
@@ -425,14 +475,26 @@ def _is_token(text: str) -> bool:
     return bool(text) and not text.strip(TOKEN_CHARS)
 
 
-def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
+def _check_uri(text: str) -> str:
+    if "\r" in text or "\n" in text or "\x00" in text or " " in text or "\t" in text or not text:
+        raise HeaderInjectionError(f"Bad Request-URI {text[:60]!r}: empty, or with a blank, CR, LF or NUL",
+                                   "Request-URI")
+    return text
+
+
+def parse_message(data: bytes, *, datagram: bool = True, limits: SipLimits = DEFAULT_LIMITS) -> Request | Response:
     """Parse one SIP message; raise :class:`SipParseError` naming the fault.
 
     With ``datagram`` a body longer than Content-Length is truncated and a
     missing Content-Length means "the rest of the datagram" (§18.3).
+    ``limits`` bounds the message, header and body sizes and the header count;
+    they are checked before the work they would make expensive.
     """
     if not isinstance(data, bytes):
         data = bytes(data)
+    if len(data) > limits.max_message_bytes:
+        # §21.5.11 / §18.1.1: the message is larger than this server takes.
+        raise SipParseError(f"Message Too Large: {len(data)} bytes, at most {limits.max_message_bytes}", 513)
     start = 0
     while data.startswith(b"\r\n", start):  # §7.5: ignore CRLFs before the start line
         start += 2
@@ -443,6 +505,15 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
         raise SipParseError("No empty line (CRLF CRLF) after the headers")
     head = data[start:end].decode("utf-8", "surrogateescape")
     lines = head.split("\r\n")
+    if len(lines) - 1 > limits.max_headers:
+        raise SipParseError(f"Too many headers: {len(lines) - 1} lines, at most {limits.max_headers}")
+    if end - start > limits.max_header_bytes and max(map(len, lines)) > limits.max_header_bytes:
+        raise SipParseError(f"Header line longer than {limits.max_header_bytes} bytes")
+    # §7.3.1, §25.1: a line ends only in CRLF (a bare CR or LF could hide a header from one reader and
+    # show it to another).  NUL stays legal on input inside a quoted-pair (RFC 4475 §3.1.1.2 intmeth).
+    bad_line = None
+    if head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
+        bad_line = "Bad header line: bare CR or LF inside a line"
     first = lines[0]
     msg: Request | Response
     if first.startswith("SIP/"):
@@ -454,19 +525,21 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
             # Still read the headers so that the server can answer with this reason (§8.2 / §21.4.1).
             partial = exc.partial if exc.partial is not None else _bare_request(first)
             read: list[list[str]] = []
-            try:
-                _split_folded(partial, lines, read)
-            except SipParseError:
-                pass
+            if bad_line is None:
+                try:
+                    _split_folded(partial, lines, read, limits.max_header_bytes)
+                except SipParseError:
+                    pass
             partial._headers = Headers._from_parsed(read)
             exc.partial = partial
             raise
     items: list[list[str]] = []
+    if bad_line is not None:
+        # Checked whether or not lines are folded: a folded line with a bare LF smuggled a header.
+        raise SipParseError(bad_line, partial=_partial(msg, items))
     if "\r\n " in head or "\r\n\t" in head:
-        _split_folded(msg, lines, items)
+        _split_folded(msg, lines, items, limits.max_header_bytes)
     else:
-        if head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
-            raise SipParseError("Bad header line: bare CR or LF inside a line", partial=_partial(msg, items))
         canon = _CANON
         for line in lines[1:]:
             name, colon, value = line.partition(":")
@@ -476,12 +549,15 @@ def parse_message(data: bytes, *, datagram: bool = True) -> Request | Response:
                 # names the fault (§7.3.1 header = name HCOLON value).
                 name = name.rstrip(" \t")
                 if not colon or not _is_token(name):
-                    _split_folded(msg, lines, [])  # raises the precise error
+                    _split_folded(msg, lines, [], limits.max_header_bytes)  # raises the precise error
                     raise SipParseError("Bad header line", partial=_partial(msg, items))
                 key = canonical(name)
             items.append([name, key, value.strip(" \t")])
     msg._headers = Headers._from_parsed(items)
     body = data[end + 4 :]
+    if len(body) > limits.max_body_bytes:
+        raise SipParseError(f"Request Entity Too Large: a body of {len(body)} bytes, at most "
+                            f"{limits.max_body_bytes}", 413, partial=_partial(msg, items))
     try:
         _check(msg, items)
         cl = msg._content_length
@@ -513,14 +589,31 @@ _CANON = {n: canonical(n) for n in (
     "Event", "Subscription-State", "RSeq", "RAck", "Date", "Server", "Content-Disposition")}
 
 
-def _split_folded(msg: Request | Response, lines: list[str], items: list[list[str]]) -> None:
-    """The general header splitter: folded lines (§7.3.1) and precise errors."""
+def _split_folded(msg: Request | Response, lines: list[str], items: list[list[str]],
+                  max_header_bytes: int = DEFAULT_LIMITS.max_header_bytes) -> None:
+    """The general header splitter: folded lines (§7.3.1) and precise errors.
+
+    The continuation lines of a field are collected and joined once (linear however many)."""
+    folded: list[str] = []  # the current field's value and its continuations
+
+    def join() -> None:
+        value = " ".join(folded)  # §7.3.1: LWS folding is one SP
+        if len(value) > max_header_bytes:
+            raise SipParseError(f"Bad {items[-1][0][:40]} header: longer than {max_header_bytes} bytes "
+                                f"once folded lines are joined", partial=_partial(msg, items[:-1]))
+        items[-1][2] = value
+        folded.clear()
+
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             if not items:
                 raise SipParseError("Header continuation line before any header")
-            items[-1][2] = items[-1][2] + " " + line.strip(" \t")  # §7.3.1 folding
+            if not folded:
+                folded.append(items[-1][2])
+            folded.append(line.strip(" \t"))
             continue
+        if folded:
+            join()
         colon = line.find(":")
         if colon <= 0:
             raise SipParseError(f"Bad header line without ':': {line[:60]!r}", partial=_partial(msg, items))
@@ -528,6 +621,8 @@ def _split_folded(msg: Request | Response, lines: list[str], items: list[list[st
         if not _is_token(name):
             raise SipParseError(f"Bad header name {name[:40]!r}", partial=_partial(msg, items))
         items.append([name, canonical(name), line[colon + 1 :].strip(" \t")])
+    if folded:
+        join()
 
 
 def _finish(msg: Request | Response, raw: bytes) -> Request | Response:
@@ -547,11 +642,11 @@ def _response_line(line: str) -> Response:
     code, _, reason = rest.partition(" ")
     if version.upper() != "SIP/2.0":
         raise SipParseError(f"Unsupported SIP version {version!r} in status line", status=505)
-    if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
-        raise SipParseError(f"Bad status code {code!r} in status line")
+    if len(code) != 3 or not code.isascii() or not code.isdigit() or not 100 <= int(code) <= 699:
+        raise SipParseError(f"Bad status code {code[:20]!r} in status line")
     r = Response.__new__(Response)
     r._cache, r._raw, r._body = {}, None, b""
-    r.version, r.status, r.reason = version, int(code), reason
+    r.version, r.status, r._reason = version, int(code), reason
     return r
 
 
@@ -637,10 +732,14 @@ _MONTH = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 def _check_date(value: str) -> None:
     """§20.17: rfc1123-date, always GMT (RFC 4475 §3.1.2.12)."""
     parts = value.replace(",", " ").split()
-    ok = (len(parts) == 6 and parts[0] in _WKDAY and parts[1].isdigit() and parts[2] in _MONTH
-          and parts[3].isdigit() and len(parts[4]) == 8 and parts[5] == "GMT")
+    ok = (len(parts) == 6 and parts[0] in _WKDAY and _digits(parts[1]) and parts[2] in _MONTH
+          and _digits(parts[3]) and len(parts[4]) == 8 and parts[5] == "GMT")
     if not ok:
         raise SipParseError(f"Bad Date header: {value.strip()!r} is not an RFC 1123 date in GMT")
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _title(key: str) -> str:
@@ -651,20 +750,21 @@ def build_response(request: Request, status: int, reason: str | None = None, *,
                    to_tag: str | None = None) -> Response:
     """A response to ``request`` per §8.2.6: Via, From, To, Call-ID, CSeq copied."""
     src = request._headers
-    headers = Headers()
-    for name, key, value in src._items:
-        if key == "via":
-            headers.add("Via", value)
+    # The values come from the request: parsed (no bare CR/LF) or set through the checked API, so they
+    # are copied as they are (an RFC 4475 quoted-pair NUL in a display name is still answered).
+    items = [["Via", "via", value] for _, key, value in src._items if key == "via"]
+    index = src._idx()
     for key, name in (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq")):
-        value = src.get(key)
-        if value is not None:
+        values = index.get(key)
+        if values:
+            value = values[0]
             if key == "to" and to_tag and status > 100 and ";tag=" not in value.replace(" ", "").lower():
-                value = f"{value};tag={to_tag}"
-            headers.add(name, value)
-    ts = src.get("timestamp")
-    if ts is not None and status == 100:  # §8.2.6.1
-        headers.add("Timestamp", ts)
-    return Response(status, reason, headers)
+                value = f"{value};tag={check_text(to_tag, 'To', 'tag')}"
+            items.append([name, key, value])
+    ts = index.get("timestamp")
+    if ts and status == 100:  # §8.2.6.1
+        items.append(["Timestamp", "timestamp", ts[0]])
+    return Response(status, reason, Headers._from_parsed(items))
 
 
 def canonical_name(name: str) -> str:

@@ -1,7 +1,10 @@
 """multipart/mixed bodies (RFC 2046 §5.1, RFC 5621): SDP + ISUP for SIP-I/SIP-T.
 
 ``parse_multipart(content_type, body)`` splits a body into :class:`BodyPart`
-values with their own headers; ``build_multipart(parts)`` does the reverse.
+values with their own headers; ``build_multipart(parts)`` does the reverse;
+``leaf_parts`` walks nested multiparts (RFC 5621 §3.1) down to their leaves.
+The body size, the number of parts and the nesting depth are bounded by
+:class:`~ims.sip.limits.SipLimits`.
 Parts are bytes: an ISUP part is binary, and a delimiter is only recognised
 at the start of a line (CRLF "--" boundary), so binary content never splits.
 Not here: what a part means (``ims.sdp``, ``ims.isup``).
@@ -12,7 +15,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from ims.sip.errors import SipParseError
+from ims.sip.errors import SipParseError, SipValueError, check_text
+from ims.sip.limits import DEFAULT_LIMITS, SipLimits
 from ims.sip.uri import parse_params
 
 
@@ -44,8 +48,16 @@ def boundary_of(content_type: str) -> str:
     return boundary
 
 
-def parse_multipart(content_type: str, body: bytes) -> list[BodyPart]:
-    """Split a multipart body; raise :class:`SipParseError` naming what is wrong."""
+def parse_multipart(content_type: str, body: bytes, *, limits: SipLimits = DEFAULT_LIMITS,
+                    depth: int = 1) -> list[BodyPart]:
+    """Split a multipart body; raise :class:`SipParseError` naming what is wrong.
+
+    ``depth`` is how deep this body is nested in multiparts (1 for a message body): a caller that
+    splits a part which is itself multipart passes ``depth + 1``."""
+    if depth > limits.max_multipart_depth:
+        raise SipParseError(f"multipart bodies nested deeper than {limits.max_multipart_depth}", 413)
+    if len(body) > limits.max_body_bytes:
+        raise SipParseError(f"multipart body of {len(body)} bytes, at most {limits.max_body_bytes}", 413)
     dash = b"--" + boundary_of(content_type).encode("utf-8", "surrogateescape")
     if body.startswith(dash):
         pos = 0
@@ -66,11 +78,28 @@ def parse_multipart(content_type: str, body: bytes) -> list[BodyPart]:
         end = body.find(b"\r\n" + dash, start)
         if end < 0:
             raise SipParseError("multipart body without close delimiter")
+        if len(parts) >= limits.max_multipart_parts:
+            raise SipParseError(f"multipart body with more than {limits.max_multipart_parts} parts", 413)
         parts.append(_part(body[start:end]))
         pos = end + 2
     if not parts:
         raise SipParseError("multipart body without parts")
     return parts
+
+
+def leaf_parts(content_type: str, body: bytes, *, limits: SipLimits = DEFAULT_LIMITS,
+               depth: int = 1) -> list[BodyPart]:
+    """Every part that is not itself multipart, in order, nested multiparts opened (RFC 5621 §3.1)
+    down to ``limits.max_multipart_depth``."""
+    out: list[BodyPart] = []
+    for part in parse_multipart(content_type, body, limits=limits, depth=depth):
+        if part.media_type.startswith("multipart/"):
+            out.extend(leaf_parts(part.content_type, part.body, limits=limits, depth=depth + 1))
+        else:
+            out.append(part)
+        if len(out) > limits.max_multipart_parts:
+            raise SipParseError(f"multipart body with more than {limits.max_multipart_parts} parts", 413)
+    return out
 
 
 def _part(chunk: bytes) -> BodyPart:
@@ -91,10 +120,17 @@ def _part(chunk: bytes) -> BodyPart:
 def build_multipart(parts: list[BodyPart], boundary: str | None = None) -> tuple[str, bytes]:
     """(Content-Type, body) for ``parts``; a random boundary unless one is given."""
     boundary = boundary or ("ims" + secrets.token_hex(8))
+    if not 0 < len(boundary) <= 70 or boundary[-1] == " " or not boundary.isascii() or any(
+            c < " " for c in boundary):
+        raise SipValueError(f"Bad multipart boundary {boundary[:80]!r} (RFC 2046 §5.1.1)", "Content-Type")
     dash = b"--" + boundary.encode()
     for p in parts:
         if b"\r\n" + dash in b"\r\n" + p.body:
-            raise ValueError(f"boundary {boundary!r} occurs inside a part")
+            raise SipValueError(f"boundary {boundary!r} occurs inside a part", "Content-Type")
+        check_text(p.content_type, "body part Content-Type")
+        for name, value in p.headers.items():
+            check_text(name, "body part header", "name")
+            check_text(value, f"body part {name}")
     out = bytearray()
     for p in parts:
         out += dash + b"\r\n"

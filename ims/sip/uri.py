@@ -102,7 +102,8 @@ def split_hostport(text: str, where: str) -> tuple[str, int | None]:
         port_text = port_text_ if colon else None
     port: int | None = None
     if port_text is not None:
-        if not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+        if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5 or int(port_text) > 65535:
             raise _bad(f"{where}: bad port", port_text)
         port = int(port_text)
     return _check_host(host, where), port
@@ -120,6 +121,8 @@ class SipURI:
 
     @classmethod
     def parse(cls, text: str) -> SipURI:
+        if "\x00" in text or "\r" in text or "\n" in text:
+            raise _bad("Bad SIP URI: NUL, CR or LF", text)  # §19.1.1: no URI character is a control
         m = _SIPURI_FAST.fullmatch(text)
         if m is not None:
             # The common shape in one C-level match; anything unusual takes the general path below.
@@ -253,7 +256,7 @@ class TelURI:
     @classmethod
     def parse(cls, text: str) -> TelURI:
         scheme, colon, rest = text.partition(":")
-        if not colon or scheme.strip().lower() != "tel":
+        if not colon or scheme.strip().lower() != "tel" or "\x00" in text or "\r" in text or "\n" in text:
             raise _bad("Bad tel URI", text)
         number, _, ptext = rest.partition(";")
         if not number or not only(number, "0123456789+-.()*#ABCDabcd"):
@@ -348,7 +351,7 @@ def parse_uri(text: str) -> URI:
         raise _bad("Bad URI: enclosed in <> where a bare URI is required", text)
     if not scheme[0].isalpha() or not only(scheme, _ALNUM + "+-."):
         raise _bad("Bad URI scheme", text)
-    if any(c in text for c in " \t<>\""):
+    if any(c in text for c in " \t<>\"\x00\r\n"):
         raise _bad("Bad URI: illegal character", text)
     return AbsoluteURI(text)
 
@@ -394,7 +397,7 @@ class NameAddr:
         if m is not None:
             # The common shape (``["Name"] <sip:...>;params``) in one C-level match.
             quoted, token, scheme, user, password, host, port, ptext, htext = m.groups()
-            if port is None or int(port) <= 65535:
+            if (port is None or int(port) <= 65535) and "\x00" not in ptext:
                 uri = SipURI(scheme.lower(), user, password, host, int(port) if port else None,
                              parse_params(ptext[1:], "URI parameter") if ptext else {}, {})
                 return cls(uri, quoted if quoted is not None else token,

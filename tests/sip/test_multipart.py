@@ -81,3 +81,48 @@ def test_property_random_bodies_raise_only_parse_errors(body: bytes) -> None:
         parse_multipart("multipart/mixed;boundary=b", b"--b\r\n" + body)
     except SipParseError:
         pass
+
+
+# --- limits (issue 13): nesting, part count and size are bounded before the work ------------------------
+
+def _nested(depth: int) -> tuple[str, bytes]:
+    ctype, body = build_multipart([BodyPart({}, "application/sdp", SDP)], boundary="b0")
+    for level in range(1, depth):
+        ctype, body = build_multipart([BodyPart({}, ctype, body)], boundary=f"b{level}")
+    return ctype, body
+
+
+def test_rfc5621_nested_multipart_is_opened_down_to_the_depth_limit() -> None:
+    from ims.sip.limits import SipLimits
+    from ims.sip.multipart import leaf_parts
+
+    ctype, body = _nested(4)
+    assert [p.body for p in leaf_parts(ctype, body)] == [SDP]
+    ctype, body = _nested(5)
+    with pytest.raises(SipParseError, match="nested deeper than 4") as info:
+        leaf_parts(ctype, body)
+    assert info.value.status == 413
+    with pytest.raises(SipParseError, match="nested deeper than 2"):
+        leaf_parts(*_nested(3), limits=SipLimits(max_multipart_depth=2))
+    with pytest.raises(SipParseError, match="nested"):
+        parse_multipart(ctype, body, depth=5)
+
+
+def test_part_count_and_body_size_limits() -> None:
+    from ims.sip.limits import SipLimits
+
+    ctype, body = build_multipart([BodyPart({}, "text/plain", b"x")] * 17, boundary="b")
+    with pytest.raises(SipParseError, match="more than 16 parts"):
+        parse_multipart(ctype, body)
+    assert len(parse_multipart(ctype, body, limits=SipLimits(max_multipart_parts=17))) == 17
+    with pytest.raises(SipParseError, match="at most 10"):
+        parse_multipart(ctype, body, limits=SipLimits(max_body_bytes=10))
+
+
+@pytest.mark.parametrize("part", [BodyPart({"content-disposition": "x\r\nContent-Type: evil"}, "text/plain", b""),
+                                  BodyPart({}, "text/plain\r\nX: y", b""), BodyPart({"a\nb": "v"}, "text/plain", b"")])
+def test_build_refuses_cr_lf_in_part_headers(part: BodyPart) -> None:
+    from ims.sip.errors import HeaderInjectionError
+
+    with pytest.raises(HeaderInjectionError):
+        build_multipart([part], boundary="b")

@@ -31,6 +31,7 @@ from typing import Any
 from diameter.message import Message, MessageHeader
 from diameter.message.avp import Avp
 from diameter.message.avp.avp import get_avp_dictionary_entry
+from diameter.message.packer import Unpacker
 
 from ims.diameter.errors import DiameterError
 
@@ -181,7 +182,7 @@ class DiameterMessage:
         exp = self.get(EXPERIMENTAL_RESULT)
         if exp:
             for a in exp:
-                if a.code == EXPERIMENTAL_RESULT_CODE:
+                if a.code == EXPERIMENTAL_RESULT_CODE and not a.vendor_id:
                     return int(a.value)
         return None
 
@@ -205,13 +206,19 @@ class DiameterMessage:
         data = bytes(data)
         flags = check_header(data, limits)
         _walk(data, limits)
+        # python-diameter's header and AVP decoding, without Message.from_bytes: for a command it does
+        # not know, that builds an UndefinedMessage which reads every value eagerly and recursively.
         try:
-            msg = Message.from_bytes(data, plain_msg=True)
+            h = MessageHeader.from_bytes(data)
+            unpacker = Unpacker(data)
+            unpacker.set_position(HEADER_LEN)
+            avps: list[Avp] = []
+            while not unpacker.is_done():
+                avps.append(Avp.from_unpacker(unpacker))
         except Exception as exc:  # noqa: BLE001 - the walk above leaves python-diameter nothing to refuse
-            raise DiameterError(DIAMETER_INVALID_AVP_LENGTH, f"undecodable AVP: {exc}") from None
-        _check_values(msg.avps)
-        h = msg.header
-        return cls(h.command_code, bool(flags & 0x80), h.application_id, list(msg.avps), h.hop_by_hop_identifier,
+            raise DiameterError(DIAMETER_INVALID_AVP_LENGTH, f"undecodable AVP: {exc}"[:200]) from None
+        _check_values(avps)
+        return cls(h.command_code, bool(flags & 0x80), h.application_id, avps, h.hop_by_hop_identifier,
                    h.end_to_end_identifier, bool(flags & 0x40), bool(flags & 0x20), bool(flags & 0x10))
 
     def answer(self, *avps: Avp | None) -> DiameterMessage:

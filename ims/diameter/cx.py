@@ -174,6 +174,8 @@ def capabilities(msg: DiameterMessage) -> tuple[list[int], list[int], list[str]]
     names: list[str] = []
     for sc in msg.find(SERVER_CAPABILITIES, V):
         for a in sc.value or ():
+            if (a.vendor_id or 0) != V:
+                continue  # AVPs are named by code and vendor; another vendor's AVP is not ours to read
             if a.code == MANDATORY_CAPABILITY:
                 mand.append(int(a.value))
             elif a.code == OPTIONAL_CAPABILITY:
@@ -240,6 +242,8 @@ class ServerCapabilities:
     def from_avp_value(cls, members: Any) -> ServerCapabilities:
         mand, opt, names = [], [], []
         for a in members or ():
+            if (a.vendor_id or 0) != V:
+                continue  # AVPs are named by code and vendor; another vendor's AVP is not ours to read
             if a.code == MANDATORY_CAPABILITY:
                 mand.append(int(a.value))
             elif a.code == OPTIONAL_CAPABILITY:

@@ -211,7 +211,7 @@ def test_more_avps_than_the_limit_is_5012_before_python_diameter_decodes(monkeyp
     def boom(*args: object, **kw: object) -> None:
         raise AssertionError("python-diameter was asked to decode")
 
-    monkeypatch.setattr(codec.Message, "from_bytes", boom)
+    monkeypatch.setattr(codec.Avp, "from_unpacker", boom)
     exc = decode_error(data, DiameterLimits(max_message_bytes=1 << 20))
     assert exc.result_code == 5012 and "1000 AVPs" in exc.message
     assert decode_error(data).result_code == 5015  # the default limit refuses it from the header
@@ -240,3 +240,26 @@ def test_round_trip_of_every_cx_message_under_the_default_limits() -> None:
         back = DiameterMessage.from_bytes(m.to_bytes())
         assert cx.parse(back) is not None
     assert avp(RESULT_CODE, 1).value == 1
+
+
+def test_a_capability_avp_of_another_vendor_is_not_read_as_ours() -> None:
+    """Found by the property test: Optional-Capability (605) with a vendor other than 3GPP decodes as an
+    unknown opaque AVP, and the Cx view read it by code alone (int(b'...') -> ValueError)."""
+    from tests.diameter.test_cx import ANSWERS
+    wire = ANSWERS[0].to_message().to_bytes()
+    ours = (605).to_bytes(4, "big") + b"\xc0\x00\x00\x10" + (10415).to_bytes(4, "big")
+    assert ours in wire
+    theirs = wire.replace(ours, ours[:8] + (10415 + (1 << 24)).to_bytes(4, "big"), 1)
+    uaa = cx.parse(DiameterMessage.from_bytes(theirs))
+    assert isinstance(uaa, cx.UserAuthorizationAnswer) and uaa.server_capabilities is not None
+    assert uaa.server_capabilities.optional == ()
+    assert uaa.server_capabilities.mandatory == (1, 2)
+
+
+def test_our_error_answer_to_an_unknown_command_decodes() -> None:
+    """Found by the property test: for a command python-diameter does not know, its Message.from_bytes
+    reads every value eagerly (Failed-AVP's faulty copy included); the decoder no longer goes through it."""
+    bad = message(raw_avp(265, b"scscf.example.net") + ORIGIN, code=0x010101)
+    out = Peer(HSS, initiator=False).receive_data(bad, 0.0)
+    ans = answer_of(out)  # decodes with our decoder
+    assert ans.result_code == 5014 and failed_member(DiameterError(0, failed_avp=ans.find(FAILED_AVP)[0])).code == 265

@@ -11,7 +11,16 @@ routes by Destination-Host then Destination-Realm, and waits for the answer
 matched by hop-by-hop id.
 
 The protocol rules live in the sans-IO :class:`ims.diameter.peer.Peer`; this
-module only moves bytes, arms its timers and routes.  It is not a relay or
+module only moves bytes, arms its timers and routes.
+
+Error boundaries (issue 13, ``ims.net.boundary``): a handler that raises
+something other than DiameterError is answered 5012 DIAMETER_UNABLE_TO_COMPLY
+with an Error-Message, logged and counted as ``diameter.request``; an
+unexpected failure while reading or timing one connection closes that
+connection only (its framing can no longer be trusted), logged and counted as
+``diameter.peer``; the listener and every other peer go on.  What the peer
+drops (an undecodable or unmatched answer) is logged.  ``DiameterLimits``
+(``limits=``) bound what a peer's message may make us read.  It is not a relay or
 proxy agent: a request for another realm is answered 3003, for another host
 3002 (RFC 6733 §6.1).  SCTP (RFC 6733 §2.1) would be another stream type fed
 to :class:`PeerConn`; the lab kernel has none, so only TCP is built.
@@ -27,8 +36,9 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from ims.diameter.codec import (
-    AUTH_SESSION_STATE, DESTINATION_HOST, DESTINATION_REALM, ERROR_MESSAGE, EXPERIMENTAL_RESULT,
-    EXPERIMENTAL_RESULT_CODE, ORIGIN_HOST, ORIGIN_REALM, RESULT_CODE, VENDOR_ID, DiameterMessage, avp, vendor_app,
+    DEFAULT_LIMITS, AUTH_SESSION_STATE, DESTINATION_HOST, DESTINATION_REALM, ERROR_MESSAGE, EXPERIMENTAL_RESULT,
+    EXPERIMENTAL_RESULT_CODE, ORIGIN_HOST, ORIGIN_REALM, RESULT_CODE, VENDOR_ID, DiameterLimits, DiameterMessage, avp,
+    vendor_app,
 )
 from ims.diameter.constants import (
     CX_APPLICATION_ID, DIAMETER_UNABLE_TO_COMPLY, DO_NOT_WANT_TO_TALK_TO_YOU, NO_STATE_MAINTAINED, REBOOTING,
@@ -37,9 +47,10 @@ from ims.diameter.cx import CxAnswer, CxRequest
 from ims.diameter.errors import DiameterError, DiameterTimeout, NoRoute
 from ims.diameter.constants import DIAMETER_TOO_BUSY
 from ims.diameter.peer import (
-    Action, AnswerIn, CloseConnection, Failback, Failover, LocalIdentity, Peer, PeerDown, PeerUp, RequestIn,
-    RequestTimedOut, SendBytes, new_hop_by_hop,
+    Action, AnswerIn, CloseConnection, Discarded, Failback, Failover, LocalIdentity, Peer, PeerDown, PeerUp,
+    RequestIn, RequestTimedOut, SendBytes, new_hop_by_hop,
 )
+from ims.net.boundary import internal_error
 from ims.net.overload import RequestLimit, diameter_limit_from_env
 
 log = logging.getLogger("ims.net.diameter")
@@ -87,11 +98,21 @@ class PeerConn:
     def __repr__(self) -> str:
         return f"<PeerConn {self.host} {self.remote_addr} {self.peer.rfc_state.value}>"
 
+    def _hook(self, direction: str, message: DiameterMessage, data: bytes) -> None:
+        """The node's message hook (capture, event bus); its failure is logged, never the connection's."""
+        hook = self.node.on_message
+        if hook is None:
+            return
+        src, dst = (self.local_addr, self.remote_addr) if direction == "out" else (self.remote_addr, self.local_addr)
+        try:
+            hook(direction, message, data, src, dst)
+        except Exception:  # noqa: BLE001 - a per-message boundary (ims.net.boundary)
+            internal_error("diameter.hook", f"{direction} {message.summary()}", logger=log)
+
     async def execute(self, actions: list[Action]) -> None:
         for a in actions:
             if isinstance(a, SendBytes):
-                if self.node.on_message:
-                    self.node.on_message("out", a.message, a.data, self.local_addr, self.remote_addr)
+                self._hook("out", a.message, a.data)
                 self._outbox.append(a.data)
                 self._drained = trio.Event() if self._drained.is_set() else self._drained
             elif isinstance(a, RequestIn):
@@ -115,6 +136,8 @@ class PeerConn:
             elif isinstance(a, Failback):
                 log.info("peer %s answers again: failback", self.host)
                 self.node._register(self)
+            elif isinstance(a, Discarded):
+                log.info("from %s: discarded %s: %s", self.host or self.remote_addr, a.summary, a.reason)
             elif isinstance(a, CloseConnection):
                 log.info("closing connection to %s: %s", self.host or self.remote_addr, a.reason)
                 self._kick()
@@ -192,6 +215,7 @@ class PeerConn:
             await self._drained.wait()
 
     async def run(self) -> None:
+        """Read and feed the peer until the connection ends; never raises (but for cancellation)."""
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -205,19 +229,39 @@ class PeerConn:
                             break
                         if not data:
                             break
-                        actions = self.peer.receive_data(data, trio.current_time())
-                        if self.node.on_message:
-                            for a in actions:
-                                if isinstance(a, (RequestIn, AnswerIn)):
-                                    self.node.on_message("in", a.message, b"", self.remote_addr, self.local_addr)
-                        await self.execute(actions)
+                        if not await self._on_data(data):
+                            break
                 finally:
                     with trio.CancelScope(shield=True):
-                        await self.execute(self.peer.connection_lost(trio.current_time()))
+                        try:
+                            await self.execute(self.peer.connection_lost(trio.current_time()))
+                        except Exception:  # noqa: BLE001 - a per-connection boundary
+                            internal_error("diameter.peer", f"connection to {self!r} ending", logger=log)
                         await self.shutdown("connection ended")
                     nursery.cancel_scope.cancel()
+        except Exception:  # noqa: BLE001 - nothing one connection does may end the listener or the node
+            internal_error("diameter.peer", f"connection {self!r}", logger=log)
+            with trio.CancelScope(shield=True):
+                await self.shutdown("internal error")
         finally:
             self.ended.set()
+
+    async def _on_data(self, data: bytes) -> bool:
+        """One read from the socket through the peer; False when the connection must close.
+
+        An exception here is a bug met by this input: the bytes buffered in the peer can no longer be
+        trusted to frame the next message, so the connection is closed (the listener goes on)."""
+        try:
+            actions = self.peer.receive_data(data, trio.current_time())
+            for a in actions:
+                if isinstance(a, (RequestIn, AnswerIn)):
+                    self._hook("in", a.message, b"")
+            await self.execute(actions)
+            return True
+        except Exception:  # noqa: BLE001 - the per-message boundary of a stream (ims.net.boundary)
+            internal_error("diameter.peer", f"{len(data)} bytes from {self.host or self.remote_addr}", logger=log)
+            log.warning("closing connection to %s: framing lost after an internal error", self.host or self.remote_addr)
+            return False
 
     async def _timers(self) -> None:
         while not self.closed:
@@ -230,7 +274,11 @@ class PeerConn:
             now = trio.current_time()
             deadline = self.peer.next_deadline()
             if deadline is not None and deadline <= now:
-                await self.execute(self.peer.handle_timers(now))
+                try:
+                    await self.execute(self.peer.handle_timers(now))
+                except Exception:  # noqa: BLE001 - a per-connection boundary: this peer's timers only
+                    internal_error("diameter.peer", f"timers of {self!r}", logger=log)
+                    await self.shutdown("internal error in the timers")
 
 
 PeerInfo = PeerConn  # what a handler learns about the peer a request came from
@@ -242,7 +290,7 @@ class DiameterNode:
     def __init__(self, origin_host: str | LocalIdentity, origin_realm: str | None = None, *,
                  host_ip: str = "127.0.0.1", applications: tuple[int, ...] = (CX_APPLICATION_ID,),
                  handler: Handler | None = None, tw: float = 30.0, request_timeout: float = 5.0,
-                 on_message: MessageHook | None = None) -> None:
+                 on_message: MessageHook | None = None, limits: DiameterLimits = DEFAULT_LIMITS) -> None:
         if isinstance(origin_host, LocalIdentity):
             self.local = origin_host
         else:
@@ -254,6 +302,7 @@ class DiameterNode:
         self.tw = tw
         self.request_timeout = request_timeout
         self.on_message = on_message
+        self.limits = limits  # what one message from a peer may make us read (size, AVPs, nesting)
         self.peers: dict[str, PeerConn] = {}  # open (routable) peers by Origin-Host
         self.conns: set[PeerConn] = set()  # every live connection
         self._closing = False
@@ -291,7 +340,7 @@ class DiameterNode:
             await stream.aclose()
             return
         peer = Peer(self.local, initiator=False, tw=self.tw, request_timeout=self.request_timeout,
-                    now=trio.current_time())
+                    now=trio.current_time(), limits=self.limits)
         conn = PeerConn(self, stream, peer)
         self.conns.add(conn)
         try:
@@ -308,7 +357,7 @@ class DiameterNode:
         delay, started = 0.1, False  # a peer starting beside us is usually up within a second
         while not self._closing:
             peer = Peer(self.local, initiator=True, tw=self.tw, request_timeout=self.request_timeout,
-                        now=trio.current_time())
+                        now=trio.current_time(), limits=self.limits)
             peer.start(trio.current_time())
             try:
                 stream = await trio.open_tcp_stream(host, port, local_address=_local_address(self.local.host_ip))
@@ -498,12 +547,19 @@ class DiameterNode:
                 self._fill_origin(answer)
         except DiameterError as exc:
             answer = self.error_answer(msg, exc)
-        except Exception:  # noqa: BLE001 - one bad request must not take the node down
-            log.exception("handler failed on %s", msg.summary())
+        except Exception:  # noqa: BLE001 - the per-request boundary: one bad request must not take the node down
+            internal_error("diameter.request", f"{msg.summary()} from {conn.host or conn.remote_addr}", logger=log)
             answer = self.error_answer(msg, DiameterError(DIAMETER_UNABLE_TO_COMPLY, "internal error"))
-        if answer is not None and not conn.closed:
-            self.stats["answers_out"] += 1
-            await conn.execute(conn.peer.send_answer(answer))
+        if answer is None or conn.closed:
+            return
+        try:
+            actions = conn.peer.send_answer(answer)  # encodes: a handler's answer may not
+        except Exception:  # noqa: BLE001 - the per-request boundary
+            internal_error("diameter.request", f"encoding the answer to {msg.summary()}", logger=log)
+            actions = conn.peer.send_answer(self.error_answer(msg, DiameterError(
+                DIAMETER_UNABLE_TO_COMPLY, "internal error")))
+        self.stats["answers_out"] += 1
+        await conn.execute(actions)
 
     def _fill_origin(self, answer: DiameterMessage) -> None:
         if answer.get(ORIGIN_HOST) is None:

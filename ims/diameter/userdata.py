@@ -220,10 +220,15 @@ class ImsSubscription:
 
     @classmethod
     def from_xml(cls, xml: str | bytes) -> ImsSubscription:
+        # Untrusted (DESIGN §6a): an Annex E document has no DTD, so none is parsed (entity expansion
+        # costs expat ~0.3 s before its amplification limit stops it); an unknown declared encoding is
+        # expat's LookupError.
+        if (b"<!DOCTYPE" if isinstance(xml, bytes) else "<!DOCTYPE") in xml:
+            raise UserDataError("User-Data with a DTD (TS 29.228 Annex E has none)")
         try:
             root = ET.fromstring(xml)
-        except ET.ParseError as exc:
-            raise UserDataError(f"User-Data is not XML: {exc}") from None
+        except (ET.ParseError, LookupError, ValueError) as exc:
+            raise UserDataError(f"User-Data is not XML: {exc}"[:200]) from None
         if root.tag != "IMSSubscription":
             raise UserDataError(f"User-Data root is <{root.tag}>, not <IMSSubscription>")
         profiles = tuple(ServiceProfile._from_xml(sp) for sp in root.findall("ServiceProfile"))

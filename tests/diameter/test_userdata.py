@@ -88,3 +88,17 @@ def test_flat_ifc_from_the_topology_dict() -> None:
 def test_bad_documents_raise_the_typed_error(xml: str) -> None:
     with pytest.raises(UserDataError):
         ImsSubscription.from_xml(xml)
+
+
+def test_untrusted_user_data_raises_only_user_data_error() -> None:
+    """DESIGN §6a: an unknown declared encoding (expat's LookupError) and a DTD with nested entities
+    (expansion costs ~0.3 s before expat's amplification limit) are UserDataError at once."""
+    import pytest
+
+    from ims.diameter.userdata import UserDataError, parse_user_data
+    laughs = "".join(f'<!ENTITY e{i} "{f"&e{i - 1};" * 10 if i else "lol"}">' for i in range(9))
+    for bad in (b'<?xml version="1.0" encoding="x-bogus"?><IMSSubscription/>',
+                f'<!DOCTYPE IMSSubscription [{laughs}]><IMSSubscription><PrivateID>&e8;</PrivateID></IMSSubscription>',
+                b"<!DOCTYPE x><IMSSubscription/>", "\x00"):
+        with pytest.raises(UserDataError):
+            parse_user_data(bad)

@@ -18,6 +18,7 @@ from rich.console import Console
 from ims.flow.loader import FlowError, load_flow
 from ims.flow.runner import FlowResult, FlowRunner, junit_xml
 from ims.lab import LabError
+from ims.topology import TopologyError
 
 console = Console(soft_wrap=True, highlight=False)
 
@@ -77,7 +78,11 @@ def _run(args: argparse.Namespace) -> int:
     for f, flow, topology in loaded:
         by_topology.setdefault(topology, []).append((f, flow))
     for topology, flows in by_topology.items():
-        runner = FlowRunner(topology, Path(args.run_dir) / topology.stem)
+        try:
+            runner = FlowRunner(topology, Path(args.run_dir) / topology.stem)
+        except TopologyError as exc:  # the flow's lab file: one line per problem, no traceback
+            print(exc)
+            return 1
         console.print(f"[bold]lab {topology.name}[/]: starting")
         try:
             runner.start()

@@ -26,6 +26,12 @@ Transport = Literal["udp", "tcp", "tls", "sctp"]
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 _FQDN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _HEX = re.compile(r"^[0-9a-fA-F]*$")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")  # controls and blanks: no identity in a SIP header holds one
+
+
+def _ascii_digits(v: str) -> bool:
+    """ASCII digits only: ``str.isdigit()`` also takes '²' and other digits that ``int()`` refuses."""
+    return v.isascii() and v.isdigit()
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -70,21 +76,21 @@ class Domain(_Strict):
     @field_validator("mcc")
     @classmethod
     def _mcc(cls, v: str) -> str:
-        if not (v.isdigit() and len(v) == 3):
+        if not (_ascii_digits(v) and len(v) == 3):
             raise ValueError(f"MCC must be 3 digits, got {v!r}")
         return v
 
     @field_validator("mnc")
     @classmethod
     def _mnc(cls, v: str) -> str:
-        if not (v.isdigit() and len(v) in (2, 3)):
+        if not (_ascii_digits(v) and len(v) in (2, 3)):
             raise ValueError(f"MNC must be 2 or 3 digits, got {v!r}")
         return v
 
     @field_validator("country_code")
     @classmethod
     def _cc(cls, v: str) -> str:
-        if not (v.isdigit() and 1 <= len(v) <= 3):
+        if not (_ascii_digits(v) and 1 <= len(v) <= 3):
             raise ValueError(f"country code must be 1 to 3 digits, got {v!r}")
         return v
 
@@ -218,14 +224,14 @@ class Subscriber(_Strict):
     @field_validator("imsi")
     @classmethod
     def _imsi(cls, v: str) -> str:
-        if not (v.isdigit() and 6 <= len(v) <= 15):
+        if not (_ascii_digits(v) and 6 <= len(v) <= 15):
             raise ValueError(f"IMSI must be 6 to 15 digits, got {v!r}")
         return v
 
     @field_validator("impi")
     @classmethod
     def _impi(cls, v: str) -> str:
-        if "@" not in v:
+        if "@" not in v or _UNSAFE.search(v):
             raise ValueError(f"IMPI must have the NAI form user@realm (TS 23.003 §13.3), got {v!r}")
         return v
 
@@ -237,6 +243,8 @@ class Subscriber(_Strict):
         for impu in v:
             if not impu.startswith(("sip:", "tel:")):
                 raise ValueError(f"IMPU {impu!r} must be a sip: or tel: URI")
+            if _UNSAFE.search(impu):
+                raise ValueError(f"IMPU {impu!r} holds a control character or a blank")
         return v
 
     @field_validator("k")
@@ -303,7 +311,7 @@ class PstnRange(_Strict):
     @field_validator("prefix")
     @classmethod
     def _digits(cls, v: str) -> str:
-        if not v.isdigit():
+        if not _ascii_digits(v):
             raise ValueError(f"number prefix must be digits, got {v!r}")
         return v
 

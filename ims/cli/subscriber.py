@@ -184,9 +184,13 @@ def _delete(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.csv)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         return _fail(exc)
+    except UnicodeDecodeError as exc:  # one line naming where, not a traceback
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return _fail(StoreError(f"{path}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x})"))
 
     def local(store: Store) -> int:
         subs, where = parse_csv_rows(text, str(path))

@@ -143,6 +143,13 @@ def parse_csv(text: str, name: str = "<csv>") -> list[Subscriber]:
 def parse_csv_rows(text: str, name: str = "<csv>") -> tuple[list[Subscriber], list[str]]:
     """``parse_csv`` and, for each subscriber, "NAME:LINE" (for ``Store.add_many(subs, where)``)."""
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _csv_rows(reader, name)
+    except csv.Error as exc:  # a bare CR, a field past the csv module's limit...: the file is no CSV
+        raise StoreError(f"{name}:{reader.reader.line_num}: not CSV: {exc}") from None
+
+
+def _csv_rows(reader: csv.DictReader[str], name: str) -> tuple[list[Subscriber], list[str]]:
     fields = [f.strip() for f in reader.fieldnames or ()]
     unknown = set(fields) - set(CSV_COLUMNS) - set(CSV_OPTIONAL)
     if unknown:
@@ -155,6 +162,8 @@ def parse_csv_rows(text: str, name: str = "<csv>") -> tuple[list[Subscriber], li
     seen: dict[str, int] = {}
     for row in reader:
         line = reader.line_num
+        if None in row or None in row.values():  # DictReader: extra fields under None, missing ones None
+            raise StoreError(f"{name}:{line}: the row's fields do not match the {len(fields)} columns of the header")
         try:
             sub = make_subscriber({k.strip(): v for k, v in row.items() if k and v not in (None, "")})
         except StoreError as exc:

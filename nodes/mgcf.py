@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         async def on_isup(ev: IsupReceived) -> None:
             try:
                 msg = decode(ev.isup_bytes)
-            except IsupError as exc:
+            except IsupError as exc:  # Q.764 §2.9.5: CFN, or REL cause 95 for a call in progress
                 link.stats["isup_dropped"] += 1
-                log.info("undecodable ISUP from %d: %s", ev.opc, exc)
+                log.info("undecodable ISUP from %d: %s (cause %d)", ev.opc, exc, exc.cause)
+                await stack.execute(core.isup_undecodable(ev.isup_bytes, exc, trio.current_time()))
                 return
             await stack.execute(core.isup_received(msg, trio.current_time()))
 

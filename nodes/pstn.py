@@ -50,9 +50,10 @@ from ims.isup import AspState, IsupError, IsupMessage, M3uaError, M3uaSgp, decod
 from ims.isup.exchange import (
     Action, CallChanged, Call, Exchange, ExchangeConfig, ExchangeError, SendIsup, StartMedia, StopMedia, STATES,
 )
-from ims.isup.m3ua import IsupReceived, M3uaProblem, Notified, SendBytes, StateChanged
+from ims.isup.m3ua import FramingLost, IsupReceived, M3uaProblem, Notified, SendBytes, StateChanged
 from ims.media.source import make_source
 from ims.media.stream import StreamParams
+from ims.net.boundary import internal_error
 from ims.net.impair import Impairments
 from ims.net.media import MediaStream
 from ims.net.node import NodeContext, media_event_hook, parse_node_args, run_node
@@ -143,7 +144,7 @@ class PstnNode:
         self._nursery: trio.Nursery | None = None
         self.counters: dict[str, int] = {"m3ua_connections": 0, "m3ua_problems": 0, "isup_in": 0, "isup_out": 0,
                                          "isup_malformed": 0, "isup_misrouted": 0, "isup_unsent": 0,
-                                         "media_errors": 0, "internal_errors": 0}
+                                         "media_errors": 0}
 
     # -- serving ---------------------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -175,14 +176,18 @@ class PstnNode:
                 while True:
                     data = await stream.receive_some(65536)
                     if not data:
+                        nursery.cancel_scope.cancel()
                         break
-                    self._on_bytes(assoc, data)
-                nursery.cancel_scope.cancel()
+                    if not self._on_bytes(assoc, data):
+                        # framing lost: the ERR goes out, then the connection closes (the writer ends
+                        # when its queue is closed and drained; at most 1 s)
+                        assoc.outbox.close()
+                        nursery.cancel_scope.deadline = trio.current_time() + 1.0
+                        break
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             log.info("M3UA association %d (%s): %s", ident, peer, exc)
         except Exception:  # noqa: BLE001 - one connection's failure must not stop the exchange
-            self.counters["internal_errors"] += 1
-            log.exception("M3UA association %d (%s) failed; closing it", ident, peer)
+            internal_error("m3ua.association", f"M3UA association {ident} from {peer}", logger=log)
         finally:
             del self.associations[ident]
             assoc.outbox.close()
@@ -205,10 +210,28 @@ class PstnNode:
         log.info("ISUP now goes over %s", f"association {self.active.id}" if self.active else "no association")
 
     # -- M3UA and ISUP in --------------------------------------------------------------------------
-    def _on_bytes(self, assoc: Association, data: bytes) -> None:
+    def _on_bytes(self, assoc: Association, data: bytes) -> bool:
+        """Handle what arrived, one M3UA message at a time, each its own error boundary; False when the
+        stream's framing is lost and the connection must close."""
         now = trio.current_time()
         summary: list[str] = []
-        for ev in assoc.sgp.receive(data, now):
+        assoc.sgp.receive_data(data)
+        framed = True
+        while framed:
+            try:
+                events = assoc.sgp.next_events(now)
+                if events is None:
+                    break
+                framed = self._on_events(assoc, events, now, summary)
+            except Exception:  # noqa: BLE001 - one message's failure costs that message only
+                internal_error("m3ua", f"M3UA message on association {assoc.id} ({assoc.peer})", logger=log)
+                summary.append("internal error")
+        self._publish("in", assoc, data, "; ".join(summary) or "M3UA")
+        return framed
+
+    def _on_events(self, assoc: Association, events: list[Any], now: float, summary: list[str]) -> bool:
+        framed = True
+        for ev in events:
             if isinstance(ev, SendBytes):
                 assoc.queue(ev.data)
             elif isinstance(ev, StateChanged):
@@ -226,7 +249,12 @@ class PstnNode:
                 summary.append(f"M3UA problem: {ev.reason}")
             elif isinstance(ev, Notified):
                 log.info("M3UA association %d: NTFY type %d info %d", assoc.id, ev.status_type, ev.status_info)
-        self._publish("in", assoc, data, "; ".join(summary) or "M3UA")
+            elif isinstance(ev, FramingLost):
+                log.warning("M3UA association %d (%s): framing lost (%s); closing it", assoc.id, assoc.peer,
+                            ev.reason)
+                summary.append("framing lost")
+                framed = False
+        return framed
 
     def _on_isup(self, ev: IsupReceived, now: float) -> str:
         if ev.dpc != self.config.point_code or ev.opc != self.config.peer_point_code:
@@ -236,17 +264,17 @@ class PstnNode:
             return "ISUP misrouted"
         try:
             msg = decode(ev.isup_bytes)
-        except IsupError as exc:
+        except IsupError as exc:  # Q.764 §2.9.5: CFN or REL with the cause the error carries
             self.counters["isup_malformed"] += 1
-            log.warning("malformed ISUP from point code %d: %s", ev.opc, exc)
+            log.warning("malformed ISUP from point code %d: %s (cause %d)", ev.opc, exc, exc.cause)
+            self._apply(self.exchange.receive_undecodable(ev.isup_bytes, exc, now))
             return "ISUP malformed"
         self.counters["isup_in"] += 1
         log.info("ISUP in: %s CIC %d", msg.type.name, msg.cic)
         try:
             self._apply(self.exchange.receive_isup(msg, now))
         except Exception:  # noqa: BLE001 - the core promises not to raise; if it does, log and carry on
-            self.counters["internal_errors"] += 1
-            log.exception("exchange failed on %s CIC %d", msg.type.name, msg.cic)
+            internal_error("isup", f"{msg.type.name} CIC {msg.cic}", logger=log)
         return f"{msg.type.name} CIC {msg.cic}"
 
     # -- actions ---------------------------------------------------------------------------------
@@ -352,8 +380,7 @@ class PstnNode:
                 try:
                     self._apply(self.exchange.handle_timers(now))
                 except Exception:  # noqa: BLE001 - see _on_isup
-                    self.counters["internal_errors"] += 1
-                    log.exception("exchange timers failed")
+                    internal_error("isup.timers", "the exchange's timers", logger=log)
 
     # -- what the control service calls (trio thread) ----------------------------------------------
     def call(self, calling: str, called: str) -> tuple[bool, str, int]:

@@ -60,7 +60,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ims.isup.mapping import isup_to_tel
 from ims.isup.messages import (
-    Cause, ForwardCallIndicators, IsupMessage, MessageType, NatureOfConnection, PartyNumber, acm, anm, iam, rel, rlc,
+    CAUSE_INVALID_MESSAGE, CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED, Cause, ForwardCallIndicators, IsupError, IsupMessage,
+    MessageType, NatureOfConnection, PartyNumber, acm, anm, cfn, iam, peek, rel, rlc,
 )
 
 if TYPE_CHECKING:
@@ -286,6 +287,7 @@ class Exchange:
         self.counters: dict[str, int] = {
             "calls_in": 0, "calls_out": 0, "answered": 0, "rejected": 0, "released": 0, "unexpected": 0,
             "unequipped_cic": 0, "dual_seizures": 0, "release_collisions": 0, "t_release_expired": 0,
+            "malformed": 0,
         }
 
     # -- queries -----------------------------------------------------------------------------------
@@ -369,6 +371,39 @@ class Exchange:
         if handler is None:
             return self._unexpected(msg, self.active.get(cic), now)
         return handler(msg, now)
+
+    def receive_undecodable(self, data: bytes, error: IsupError, now: float) -> list[Action]:
+        """Answer an ISUP message that :func:`ims.isup.messages.decode` refused (Q.764 §2.9.5); never raises.
+
+        Addressed by its CIC and type code when they can be read: a REL is still a release (RLC, the
+        call cleared); an RLC or CFN is discarded (a confusion is never answered with one); a message type
+        we do not know gets CFN cause 97 with the type as diagnostic; a malformed message of a known type
+        releases the call on its circuit with REL cause 95, and otherwise gets CFN cause 95 (REL 95 for an
+        IAM, whose sender seized the circuit)."""
+        self.counters["malformed"] += 1
+        head = peek(data)
+        if head is None:
+            log.warning("undecodable ISUP (%d octets): %s; discarded", len(data), error)
+            return []
+        cic, code = head
+        if not 1 <= cic <= self.config.circuits:
+            self.counters["unequipped_cic"] += 1
+            log.warning("undecodable ISUP on unequipped CIC %d: %s; discarded", cic, error)
+            return []
+        call = self.active.get(cic)
+        log.warning("undecodable ISUP on CIC %d (type 0x%02x): %s", cic, code, error)
+        if code == MessageType.REL:
+            return self._on_rel(IsupMessage(MessageType.REL, cic, {}), now)
+        if code in (MessageType.RLC, MessageType.CFN):
+            return []
+        if error.cause == CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED:
+            return [SendIsup(cfn(cic, CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED, bytes([code])))]
+        if call is not None and call.state not in ("releasing", "released"):
+            call.note(now, f"undecodable message 0x{code:02x}")
+            return self._release(call, now, CAUSE_INVALID_MESSAGE)
+        if code == MessageType.IAM and call is None:
+            return [SendIsup(rel(cic, CAUSE_INVALID_MESSAGE))]
+        return [SendIsup(cfn(cic, error.cause))]
 
     def handle_timers(self, now: float) -> list[Action]:
         """Fire every call timer due at ``now``."""

@@ -34,7 +34,8 @@ from pycrate_mobile.M3UA import M3UATag as Tag
 
 __all__ = [
     "SI_ISUP", "AspActive", "AspActiveAck", "AspDown", "AspDownAck", "AspInactive", "AspInactiveAck",
-    "AspState", "AspUp", "AspUpAck", "Beat", "BeatAck", "Data", "Err", "ErrorCode", "Event", "IsupReceived",
+    "AspState", "AspUp", "AspUpAck", "Beat", "BeatAck", "Data", "Err", "ErrorCode", "Event", "FramingLost",
+    "IsupReceived",
     "M3uaAsp", "M3uaError", "M3uaFramer", "M3uaMessage", "M3uaProblem", "M3uaSgp", "Notified", "Notify",
     "Other", "SendBytes", "StateChanged", "decode_m3ua", "encode_m3ua",
 ]
@@ -239,8 +240,32 @@ def encode_m3ua(msg: M3uaMessage) -> bytes:
     return data
 
 
+# Bounds applied before pycrate sees a message: the framer's longest message, and the parameter count
+# (the messages modelled here carry at most four parameters; SSNM/RKM ones a few more).
+MAX_MESSAGE_LENGTH = 65536
+MAX_PARAMETERS = 32
+
+
+def _scan_parameters(data: bytes) -> None:
+    """RFC 4666 §3.2: tag, length (>= 4, without padding), value, padding to 4 octets; every parameter
+    inside the message and at most ``MAX_PARAMETERS`` of them."""
+    at, count = 8, 0
+    while at < len(data):
+        count += 1
+        if count > MAX_PARAMETERS:
+            raise M3uaError(f"more than {MAX_PARAMETERS} parameters", error_code=ErrorCode.PARAMETER_FIELD_ERROR)
+        if at + 4 > len(data):
+            raise M3uaError("a parameter header runs past the end", error_code=ErrorCode.PARAMETER_FIELD_ERROR)
+        length = int.from_bytes(data[at + 2:at + 4], "big")
+        if length < 4 or at + length > len(data):
+            raise M3uaError(f"parameter 0x{int.from_bytes(data[at:at + 2], 'big'):04x} length {length}",
+                            error_code=ErrorCode.PARAMETER_FIELD_ERROR)
+        at += (length + 3) & ~3
+
+
 def decode_m3ua(data: bytes) -> M3uaMessage:
-    """Parse one whole M3UA message; raise :class:`M3uaError` with the code to answer."""
+    """Parse one whole M3UA message; raise :class:`M3uaError` with the code to answer (RFC 4666 §3.8.1),
+    and nothing else whatever the input."""
     if len(data) < 8:
         raise M3uaError(f"{len(data)} octets is shorter than the common header")
     version, msg_class, msg_type = data[0], data[2], data[3]
@@ -248,24 +273,34 @@ def decode_m3ua(data: bytes) -> M3uaMessage:
         raise M3uaError(f"version {version}", error_code=ErrorCode.INVALID_VERSION)
     if int.from_bytes(data[4:8], "big") != len(data):
         raise M3uaError("Message Length does not match the message")
+    if len(data) > MAX_MESSAGE_LENGTH:
+        raise M3uaError(f"{len(data)} octets is longer than {MAX_MESSAGE_LENGTH}")
     cls = _BY_CLASS_TYPE.get((msg_class, msg_type))
     if cls is None:
         if msg_class not in _KNOWN_CLASSES:
             raise M3uaError(f"message class {msg_class}", error_code=ErrorCode.UNSUPPORTED_MESSAGE_CLASS)
         if (msg_class, msg_type) not in _P.M3UAMsgDispatcher:
             raise M3uaError(f"message type {msg_class}/{msg_type}", error_code=ErrorCode.UNSUPPORTED_MESSAGE_TYPE)
+    _scan_parameters(data)
     pmsg = _P.M3UAMsgDispatcher[(msg_class, msg_type)]()
     try:
         pmsg.from_bytes(data)
     except _P.M3UADecErr as exc:
-        raise M3uaError(str(exc), error_code=ErrorCode.MISSING_PARAMETER) from None
-    except (PycrateErr, ValueError, IndexError, KeyError, TypeError) as exc:
-        raise M3uaError(f"bad parameters: {exc}", error_code=ErrorCode.PARAMETER_FIELD_ERROR) from None
-    if pmsg[0].get_len() + pmsg[1].get_len() != len(data):
-        raise M3uaError("octets left over after the last parameter", error_code=ErrorCode.PARAMETER_FIELD_ERROR)
-    if cls is None:
-        return Other(msg_class, msg_type, tuple((p[0].get_val(), p[2].to_bytes()) for p in pmsg[1]))
-    return _from_pycrate(cls, pmsg[1])
+        raise M3uaError(str(exc)[:200], error_code=ErrorCode.MISSING_PARAMETER) from None
+    except Exception as exc:  # noqa: BLE001 - pycrate raises many kinds (PycrateErr, struct, Index...)
+        raise M3uaError(f"bad parameters: {type(exc).__name__}: {str(exc)[:120]}",
+                        error_code=ErrorCode.PARAMETER_FIELD_ERROR) from None
+    try:
+        if pmsg[0].get_len() + pmsg[1].get_len() != len(data):
+            raise M3uaError("octets left over after the last parameter", error_code=ErrorCode.PARAMETER_FIELD_ERROR)
+        if cls is None:
+            return Other(msg_class, msg_type, tuple((p[0].get_val(), p[2].to_bytes()) for p in pmsg[1]))
+        return _from_pycrate(cls, pmsg[1])
+    except M3uaError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - as above, reading the values pycrate decoded
+        raise M3uaError(f"bad parameter value: {type(exc).__name__}: {str(exc)[:120]}",
+                        error_code=ErrorCode.INVALID_PARAMETER_VALUE) from None
 
 
 def _from_pycrate(cls: type[Any], params: Any) -> M3uaMessage:
@@ -388,7 +423,16 @@ class M3uaProblem:
     reason: str
 
 
-Event = SendBytes | StateChanged | IsupReceived | Notified | M3uaProblem
+@dataclass(frozen=True, slots=True)
+class FramingLost:
+    """The stream's message boundaries are lost (a Message Length under 8 or over the limit, a version
+    that is not 1): the ERR has been queued before this event; the driver closes the connection, as
+    nothing on a byte stream can find the next message again (RFC 4666 over TCP; SCTP keeps them)."""
+
+    reason: str
+
+
+Event = SendBytes | StateChanged | IsupReceived | Notified | M3uaProblem | FramingLost
 
 AS_INACTIVE, AS_ACTIVE = 2, 3  # Notify Status Information for Status Type 1 (§3.8.2)
 
@@ -403,25 +447,37 @@ class _Peer:
         self._framer = M3uaFramer()
 
     def receive(self, data: bytes, now: float) -> list[Event]:
-        """Feed received bytes; never raises, bad input is answered with ERR."""
+        """Feed received bytes and handle every whole message; bad input is answered with ERR."""
+        self.receive_data(data)
         events: list[Event] = []
-        self._framer.receive_data(data)
-        while True:
-            try:
-                raw = self._framer.next_message()
-            except M3uaError as exc:
-                events += self._error(exc, data[:8])
-                break
-            if raw is None:
-                break
-            try:
-                events += self._handle(decode_m3ua(raw), now)
-            except M3uaError as exc:
-                if raw[2:4] != b"\x00\x00":  # never answer an ERR with an ERR
-                    events += self._error(exc, raw[:64])
-                else:
-                    events.append(M3uaProblem(f"malformed ERR from peer: {exc}"))
+        while (more := self.next_events(now)) is not None:
+            events += more
         return events
+
+    def receive_data(self, data: bytes) -> None:
+        """Buffer received bytes; :meth:`next_events` then handles them one message at a time (a driver
+        wraps each call in its error boundary, so one message that fails costs only that message)."""
+        self._framer.receive_data(data)
+
+    def next_events(self, now: float) -> list[Event] | None:
+        """The events of the next whole message received, None when no whole message is buffered.
+
+        A message that does not decode is answered with ERR carrying its error code (RFC 4666 §3.8.1)
+        and the first octets as Diagnostic Information; lost framing gives the ERR then
+        :class:`FramingLost`, and the buffer is dropped."""
+        head = bytes(self._framer._buf[:8])
+        try:
+            raw = self._framer.next_message()
+        except M3uaError as exc:
+            return [*self._error(exc, head), FramingLost(str(exc))]
+        if raw is None:
+            return None
+        try:
+            return self._handle(decode_m3ua(raw), now)
+        except M3uaError as exc:
+            if raw[2:4] != b"\x00\x00":  # never answer an ERR with an ERR
+                return self._error(exc, raw[:64])
+            return [M3uaProblem(f"malformed ERR from peer: {exc}")]
 
     def send_isup(self, opc: int, dpc: int, sls: int, isup_bytes: bytes) -> list[SendBytes]:
         """DATA with SI=ISUP; refused (M3uaError) unless ASP-ACTIVE (RFC 4666 §4.3.4.3)."""

@@ -54,18 +54,39 @@ from pycrate_mobile import ISUP as _P
 
 __all__ = [
     "BackwardCallIndicators", "Cause", "ForwardCallIndicators", "GenericNumber", "IsupError", "IsupMessage",
-    "MessageType", "NatureOfConnection", "PartyNumber", "acm", "anm", "con", "cpg", "decode", "encode", "iam",
-    "rel", "res", "rlc", "sam", "sus",
+    "MessageType", "NatureOfConnection", "PartyNumber", "acm", "anm", "cfn", "con", "cpg", "decode", "encode", "iam",
+    "peek", "rel", "res", "rlc", "sam", "sus",
 ]
 
 
-class IsupError(ValueError):
-    """A malformed or unencodable ISUP message; names the message type and parameter."""
+# Q.850 Table 1 causes of the invalid message and protocol error classes, the answers to bad ISUP
+# (Q.764 §2.9.5): 95 invalid message, unspecified; 97 message type non-existent or not implemented;
+# 99 information element / parameter non-existent or not implemented (passed on); 110 message with
+# unrecognized parameter, discarded.
+CAUSE_INVALID_MESSAGE = 95
+CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED = 97
+CAUSE_PARAMETER_NOT_IMPLEMENTED = 99
+CAUSE_UNRECOGNIZED_PARAMETER_DISCARDED = 110
 
-    def __init__(self, reason: str, *, message_type: str | None = None, parameter: str | None = None) -> None:
+# Q.703 §2.3.8 / Q.763 §1.1: the signalling information field carries at most 272 octets, and an ISUP
+# message (CIC onwards) never more; anything longer is refused before pycrate sees it.
+MAX_MESSAGE_LENGTH = 272
+MAX_OPTIONAL_PARAMETERS = 64
+
+
+class IsupError(ValueError):
+    """A malformed or unencodable ISUP message; names the message type and parameter.
+
+    ``cause`` is the Q.850 cause to answer a received message with (Q.764 §2.9.5): 95 by default, 97
+    for a message type we do not know; ``message_code`` the message type code when it could be read."""
+
+    def __init__(self, reason: str, *, message_type: str | None = None, parameter: str | None = None,
+                 cause: int = CAUSE_INVALID_MESSAGE, message_code: int | None = None) -> None:
         self.reason = reason
         self.message_type = message_type
         self.parameter = parameter
+        self.cause = cause
+        self.message_code = message_code
         where = ": ".join(p for p in (message_type, parameter) if p)
         super().__init__(f"{where}: {reason}" if where else reason)
 
@@ -83,6 +104,7 @@ class MessageType(enum.IntEnum):
     RES = 0x0E
     RLC = 0x10
     CPG = 0x2C
+    CFN = 0x2F  # confusion (Q.764 §2.9.5): the answer to a message we cannot use
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,16 +434,64 @@ def _apply(enc: Callable[[Any, Any], None], elt: Any, value: Any, name: str, key
         raise IsupError(str(exc), message_type=name, parameter=key) from None
 
 
+def peek(data: bytes, *, with_cic: bool = True) -> tuple[int, int] | None:
+    """(CIC, message type code) of a message too bad to decode, to address the answer; None if too short."""
+    need = 3 if with_cic else 1
+    if len(data) < need:
+        return None
+    if not with_cic:
+        return 0, data[0]
+    return (data[0] | data[1] << 8) & 0xFFF, data[2]
+
+
+def _scan_optional(buf: bytes, name: str, code: int) -> None:
+    """Walk the optional part before pycrate does (Q.763 §1.8): a bounded count of parameters, each
+    inside the message, ending with the end-of-optional-parameters octet."""
+    pmsg = _CLASSES[MessageType(code)]()
+    pointers = next((e for e in pmsg._content if e._name == "Pointers"), None)
+    has_opt = any(e._name == "Opt" for e in pmsg._content)
+    if pointers is None or not has_opt:
+        return
+    fixed = 3 + sum(len(e.to_bytes()) for e in pmsg._content[2:] if e._name not in ("Pointers", "Opt")
+                    and type(e).__name__ != "Variable")
+    count_ptr = len(pointers._content)
+    last = fixed + count_ptr - 1  # the pointer to the start of the optional part
+    if last >= len(buf):
+        raise IsupError("pointers past the end of the message", message_type=name, message_code=code)
+    if buf[last] == 0:
+        return  # no optional part
+    at = last + buf[last]
+    count = 0
+    while True:
+        if at >= len(buf):
+            raise IsupError("optional part runs past the end of the message (no end of optional parameters)",
+                            message_type=name, message_code=code)
+        if buf[at] == 0:
+            return
+        count += 1
+        if count > MAX_OPTIONAL_PARAMETERS or at + 1 >= len(buf):
+            raise IsupError("too many optional parameters" if count > MAX_OPTIONAL_PARAMETERS
+                            else "optional parameter past the end of the message", message_type=name,
+                            message_code=code)
+        at += 2 + buf[at + 1]
+
+
 def decode(data: bytes, *, with_cic: bool = True) -> IsupMessage:
-    """Parse one ISUP message; raise :class:`IsupError` for anything malformed."""
+    """Parse one ISUP message; raise :class:`IsupError`, carrying the Q.850 cause to answer with, for
+    anything malformed, and nothing else whatever the input."""
     buf = bytes(data) if with_cic else b"\x00\x00" + bytes(data)
     if len(buf) < 3:
         raise IsupError(f"{len(data)} octets is too short for an ISUP message")
+    if len(buf) > MAX_MESSAGE_LENGTH:
+        raise IsupError(f"{len(buf)} octets is longer than an ISUP message can be ({MAX_MESSAGE_LENGTH})",
+                        message_code=buf[2])
     try:
         mtype = MessageType(buf[2])
     except ValueError:
-        raise IsupError(f"unsupported message type 0x{buf[2]:02x}") from None
+        raise IsupError(f"unsupported message type 0x{buf[2]:02x}", cause=CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED,
+                        message_code=buf[2]) from None
     name = mtype.name
+    _scan_optional(buf, name, int(mtype))
     pmsg = _CLASSES[mtype]()
     for elt in pmsg._content:
         if elt._name == "CauseInd":
@@ -433,10 +503,12 @@ def decode(data: bytes, *, with_cic: bool = True) -> IsupMessage:
     try:
         pmsg.from_bytes(buf)
         valid = pmsg.is_valid() and pmsg.to_bytes() == buf
-    except (PycrateErr, IndexError, KeyError, ValueError, TypeError) as exc:
-        raise IsupError(f"malformed: {exc}", message_type=name) from None
+    except Exception as exc:  # noqa: BLE001 - pycrate raises many kinds (PycrateErr, struct, Index...)
+        raise IsupError(f"malformed: {type(exc).__name__}: {str(exc)[:120]}", message_type=name,
+                        message_code=int(mtype)) from None
     if not valid:
-        raise IsupError("parameters overlap, leave gaps, repeat or leave trailing octets", message_type=name)
+        raise IsupError("parameters overlap, leave gaps, repeat or leave trailing octets", message_type=name,
+                        message_code=int(mtype))
     params: dict[str, Any] = {}
     mandatory, options = _layout(pmsg)
     try:
@@ -452,8 +524,9 @@ def decode(data: bytes, *, with_cic: bool = True) -> IsupMessage:
                 params[spec[0]] = spec[2](opt[2])
             else:
                 other[opt[0].get_val()] = opt[2].to_bytes()
-    except (PycrateErr, IndexError, KeyError, ValueError, TypeError) as exc:
-        raise IsupError(f"bad parameter: {exc}", message_type=name) from None
+    except Exception as exc:  # noqa: BLE001 - as above
+        raise IsupError(f"bad parameter: {type(exc).__name__}: {str(exc)[:120]}", message_type=name,
+                        message_code=int(mtype)) from None
     if other:
         params[_OTHER] = other
     return IsupMessage(mtype, (buf[0] | buf[1] << 8) & 0xFFF if with_cic else 0, params)
@@ -515,6 +588,12 @@ def rel(cic: int, cause: int, location: int = 2) -> IsupMessage:
 
 def rlc(cic: int) -> IsupMessage:
     return IsupMessage(MessageType.RLC, cic, {})
+
+
+def cfn(cic: int, cause: int, diagnostic: bytes = b"", location: int = 2) -> IsupMessage:
+    """A CFN (Q.764 §2.9.5): ``cause`` 97 with the unknown message type code as ``diagnostic``, 99 with
+    the parameter names, 95 otherwise (Q.850 §2.2.7 diagnostics)."""
+    return IsupMessage(MessageType.CFN, cic, {"cause": Cause(cause, location, diagnostic=diagnostic)})
 
 
 def sus(cic: int, *, network_initiated: bool = False) -> IsupMessage:

@@ -49,14 +49,19 @@ from ims.isup.mapping import (
     tel_to_isup,
 )
 from ims.isup.messages import (
+    CAUSE_INVALID_MESSAGE,
+    CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED,
+    IsupError,
     IsupMessage,
     MessageType,
     acm,
     anm,
+    cfn,
     con,
     cpg,
     encode,
     iam,
+    peek,
     rel,
     rlc,
 )
@@ -167,7 +172,7 @@ class Mgcf:
         self._timers: list[tuple[float, int, Callable[[float], list[Any]]]] = []
         self._seq = itertools.count()
         self.stats: dict[str, int] = {"calls_out": 0, "calls_in": 0, "answered": 0, "no_circuit": 0, "released": 0,
-                                      "isup_unexpected": 0}
+                                      "isup_unexpected": 0, "isup_malformed": 0}
 
     # -- the SIP core contract ----------------------------------------------------------
     def receive(self, message: Request | Response, source: Address, now: float) -> list[Any]:
@@ -264,7 +269,7 @@ class Mgcf:
         try:
             offer = _sdp_part(req, strict=True)
         except SipParseError as exc:  # a multipart body that does not parse (RFC 2046 §5.1): 400
-            return self.ua.reject(ev.call_id, exc.status, now, exc.reason)
+            return self.ua.reject(ev.call_id, exc.status, now, _reason(exc))
         if not offer:
             return self.ua.reject(ev.call_id, 488, now, "Not Acceptable Here (an offer is needed toward the PSTN)")
         cic = self._free_cic()
@@ -508,6 +513,42 @@ class Mgcf:
             return self.ua.answer(call.call_id, now, **self._encapsulated(sdp, msg))
         self.stats["isup_unexpected"] += 1
         return []
+
+    def isup_undecodable(self, data: bytes, error: IsupError, now: float) -> list[Any]:
+        """Answer ISUP that did not decode inside a valid M3UA DATA (Q.764 §2.9.5); never raises.
+
+        As the exchange does: a REL still releases (RLC, the SIP side cleared with the mapped
+        response or BYE/CANCEL); RLC and CFN are discarded; an unknown message type gets CFN cause 97;
+        a malformed message on a circuit with a call clears it (REL cause 95, and the SIP side), else
+        CFN cause 95 (REL 95 for an IAM)."""
+        self.stats["isup_malformed"] += 1
+        head = peek(data)
+        if head is None:
+            return []
+        cic, code = head
+        call = self.by_cic.get(cic)
+        log.info("circuit %d: undecodable ISUP (type 0x%02x): %s", cic, code, error)
+        if code == MessageType.REL:
+            return self._rel(cic, call, IsupMessage(MessageType.REL, cic, {}), now)
+        if code in (MessageType.RLC, MessageType.CFN):
+            return []
+        if error.cause == CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED:
+            return [self._isup(cfn(cic, CAUSE_MESSAGE_TYPE_NOT_IMPLEMENTED, bytes([code])), call)]
+        if call is not None and call.state != "releasing":
+            call.history.append(f"undecodable 0x{code:02x}")
+            return self._clear_sip(call, CAUSE_INVALID_MESSAGE, now) + self._release_circuit(
+                call, CAUSE_INVALID_MESSAGE, now)
+        if code == MessageType.IAM and call is None and cic not in self.releasing:
+            return [self._isup(rel(cic, CAUSE_INVALID_MESSAGE))]
+        return [self._isup(cfn(cic, error.cause))]
+
+    def _clear_sip(self, call: MgcfCall, cause: int, now: float) -> list[Any]:
+        """The SIP side of a call the circuit side ends: the mapped error response, or BYE/CANCEL."""
+        if call.direction == "out":
+            if call.state == "answered":
+                return self.ua.bye(call.call_id, now)
+            return self.ua.reject(call.call_id, cause_to_sip_status(cause), now, f"Q.850 cause {cause}")
+        return self.ua.bye(call.call_id, now) if call.state == "answered" else self.ua.cancel(call.call_id, now)
 
     def _encapsulated(self, sdp: bytes | None, msg: IsupMessage) -> dict[str, Any]:
         """The body of a response mirroring ``msg``: with SIP-T (RFC 3372 §6), the ISUP message beside the SDP

@@ -19,9 +19,11 @@ import trio
 
 from ims.control.events import EventBus, NodeEvent
 from ims.isup.m3ua import (
-    Data, IsupReceived, M3uaAsp, M3uaError, M3uaFramer, M3uaProblem, SendBytes, StateChanged, decode_m3ua,
+    Data, FramingLost, IsupReceived, M3uaAsp, M3uaError, M3uaFramer, M3uaProblem, SendBytes, StateChanged,
+    decode_m3ua,
 )
 from ims.isup.messages import IsupError, decode
+from ims.net.boundary import internal_error
 
 log = logging.getLogger("ims.net.m3ua")
 
@@ -72,7 +74,10 @@ class M3uaLink:
                         if not data:
                             break
                         self._publish_in(data)
-                        await self._act(self.asp.receive(data, trio.current_time()))
+                        if not await self._receive(self.asp, data):
+                            log.warning("M3UA framing lost on the association to %s:%d; closing it", self.host,
+                                        self.port)
+                            break
                     nursery.cancel_scope.cancel()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 log.info("M3UA association lost: %s", exc)
@@ -101,6 +106,25 @@ class M3uaLink:
             if asp is not None and asp is self.asp:
                 await self._act(asp.handle_timer(trio.current_time()))
 
+    async def _receive(self, asp: M3uaAsp, data: bytes) -> bool:
+        """Handle what arrived one M3UA message at a time, each its own error boundary (an unexpected
+        exception is logged, counted in ``internal_errors`` and costs that message only); False when the
+        stream's framing is lost (the ERR is sent, the caller closes the connection)."""
+        asp.receive_data(data)
+        while True:
+            try:
+                events = asp.next_events(trio.current_time())
+                if events is None:
+                    return True
+                await self._act(events)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                raise
+            except Exception:  # noqa: BLE001 - one message must not end the association
+                internal_error("m3ua", f"M3UA message from {self.host}:{self.port}", logger=log)
+                continue
+            if any(isinstance(ev, FramingLost) for ev in events):
+                return False
+
     async def _act(self, events: list[Any]) -> None:
         for ev in events:
             if isinstance(ev, SendBytes):
@@ -113,7 +137,10 @@ class M3uaLink:
                     self.up.set()
             elif isinstance(ev, IsupReceived):
                 self.stats["isup_received"] += 1
-                await self.on_isup(ev)
+                try:
+                    await self.on_isup(ev)
+                except Exception:  # noqa: BLE001 - the ISUP user's failure costs this message only
+                    internal_error("isup", f"ISUP from point code {ev.opc} ({len(ev.isup_bytes)} octets)", logger=log)
             elif isinstance(ev, M3uaProblem):
                 self.stats["m3ua_problems"] += 1
                 log.info("M3UA: %s", ev.reason)

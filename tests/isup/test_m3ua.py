@@ -23,6 +23,7 @@ from ims.isup.m3ua import (
     Err,
     ErrorCode,
     Event,
+    FramingLost,
     IsupReceived,
     M3uaAsp,
     M3uaError,
@@ -219,8 +220,8 @@ def test_rfc4666_data_received_before_active_is_answered_with_err() -> None:
 
 def test_rfc4666_garbage_is_answered_with_err_and_never_raises() -> None:
     sgp = M3uaSgp()
-    send, problem = sgp.receive(b"GET / HTTP/1.1\r\n\r\n", 0.0)
-    assert isinstance(send, SendBytes) and isinstance(problem, M3uaProblem)
+    send, problem, lost = sgp.receive(b"GET / HTTP/1.1\r\n\r\n", 0.0)
+    assert isinstance(send, SendBytes) and isinstance(problem, M3uaProblem) and isinstance(lost, FramingLost)
     err = decode_m3ua(send.data)
     assert isinstance(err, Err) and err.error_code == ErrorCode.INVALID_VERSION
     [send, _] = sgp.receive(bytes.fromhex("01000501 00000008"), 0.0)
@@ -320,7 +321,7 @@ def test_property_receive_never_raises(data: bytes, active: bool) -> None:
     asp, sgp = up() if active else (M3uaAsp(), M3uaSgp())
     for peer in (asp, sgp):
         for event in peer.receive(data, 1.0):
-            assert isinstance(event, (SendBytes, StateChanged, IsupReceived, Notified, M3uaProblem))
+            assert isinstance(event, (SendBytes, StateChanged, IsupReceived, Notified, M3uaProblem, FramingLost))
 
 
 @settings(max_examples=300, deadline=None)

@@ -63,3 +63,36 @@ def test_rfc3311_an_update_with_an_unreadable_offer_gets_488_and_the_call_waits_
     [refused] = responses(out)
     assert refused.status == 488 and (refused.get("warning") or "").startswith('399 127.0.9.60 "bad SDP')
     assert isup(out) == [] and core.calls["mg1@x"].state == "wait_qos"
+
+
+# -- ISUP from the exchange that does not decode (Q.764 §2.9.5) ------------------------------------
+
+def _undecodable(core: object, data: bytes, now: float) -> list[object]:
+    from ims.isup.messages import IsupError, decode
+
+    try:
+        decode(data)
+    except IsupError as exc:
+        return core.isup_undecodable(data, exc, now)  # type: ignore[attr-defined, no-any-return]
+    raise AssertionError("decoded")
+
+
+def test_q764_malformed_isup_on_a_call_in_progress_is_rel_95_and_the_sip_side_is_cleared() -> None:
+    from ims.isup.messages import acm, encode
+
+    core = mgcf()
+    [iam_msg] = isup(run(core, core.receive(invite(), BGCF, 0.0)))
+    out = _undecodable(core, encode(acm(iam_msg.cic))[:-1], 0.5)
+    assert [(m.type, m.params["cause"].value) for m in isup(out)] == [(MessageType.REL, 95)]
+    assert _final(out) == [500]  # Q.850 95 -> 500 (RFC 3398 §8.2.6.1)
+    assert not core.calls and iam_msg.cic in core.releasing
+
+
+def test_q764_an_unknown_message_type_is_cfn_97_and_the_call_goes_on() -> None:
+    core = mgcf()
+    [iam_msg] = isup(run(core, core.receive(invite(), BGCF, 0.0)))
+    out = _undecodable(core, bytes([iam_msg.cic, 0, 0x99]), 0.5)
+    [confusion] = isup(out)
+    assert confusion.type == MessageType.CFN and confusion.params["cause"].value == 97
+    assert confusion.params["cause"].diagnostic == b"\x99" and core.by_cic[iam_msg.cic].state == "iam_sent"
+    assert core.stats["isup_malformed"] == 1

@@ -33,8 +33,9 @@ demo: venv
 test: venv test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Benchmarks start labs on fixed 127.0.1.x addresses: never beside lab tests (the integration lock).
 bench: venv
-	$(BIN)/python -m tools.bench
+	flock /tmp/ims-integration.lock $(BIN)/python -m tools.bench
 
 # The fault campaign (tools/chaos.py): SIGKILL, pause and 10 % loss against a lab under traffic.
 chaos: venv

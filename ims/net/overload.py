@@ -12,8 +12,11 @@ already accepted.
   waited in the kernel before the node read it) and turns it into the fraction
   of new work admitted.  Its control law is CoDel-like in what it measures
   (the *minimum* delay over an interval: a standing queue, not a burst) and
-  AIMD in how it reacts: above ``target_delay`` the fraction is cut in
-  proportion to the excess, below half of it the fraction grows back
+  AIMD in how it reacts: a queue above ``target_delay`` on enough reads for
+  ``enter_after`` intervals in a row starts shedding (one slow interval is a
+  process descheduled on a busy host, not overload); then the fraction is cut
+  in proportion to the excess, but not again while the queue is visibly
+  draining from the last cut; below half the target it grows back
   additively; the node leaves overload (hysteresis) only when it admits
   everything again and the queue stays short.  Admission within the fraction
   is deterministic (a credit counter, no randomness).
@@ -65,6 +68,7 @@ class OverloadConfig:
     min_samples: int = 2  # reads an interval needs before its delay counts as a standing queue
     enter_after: int = 2  # intervals in a row above the target before the node starts shedding
     min_cut: float = 0.5  # the strongest multiplicative cut of the admitted fraction in one step
+    draining: float = 0.9  # a queue below this share of the last interval's is draining: no further cut
     max_cut: float = 0.9  # the mildest one (delay just above target)
     increase: float = 0.05  # additive growth of the fraction per step once the queue is short
     min_fraction: float = 0.02  # never shut the door completely: some new work still probes
@@ -115,6 +119,7 @@ class AdmissionPolicy:
         self.overloaded = False
         self.seq = 0  # RFC 7339 oc-seq: grows with every change of the fraction
         self.delay = 0.0  # the standing delay of the last interval
+        self._last_delay = 0.0  # that of the one before
         self._interval_end: float | None = None
         self._min_delay = math.inf  # the smallest sample of the current interval
         self._samples = 0  # how many samples the current interval has
@@ -159,16 +164,17 @@ class AdmissionPolicy:
         c = self.config
         samples, delay = self._samples, self._min_delay
         self._samples, self._min_delay = 0, math.inf
-        self.delay = 0.0 if samples == 0 else delay
+        self._last_delay, self.delay = self.delay, 0.0 if samples == 0 else delay
         before = self.fraction
         if samples >= c.min_samples and delay > c.target_delay:
             # A standing queue, seen on enough reads: one interval of it is noise (a process descheduled
             # on a busy host), ``enter_after`` in a row are overload.
             self._above += 1
-            if self.overloaded or self._above >= c.enter_after:
+            if not self.overloaded and self._above >= c.enter_after:
                 self.overloaded = True
-                cut = min(c.max_cut, max(c.min_cut, c.target_delay / delay))
-                self.fraction = max(c.min_fraction, self.fraction * cut)
+                self._cut(delay)
+            elif self.overloaded and delay > self._last_delay * c.draining:
+                self._cut(delay)  # (a queue already draining after the last cut is left to drain: no overshoot)
         elif samples == 0 or delay < c.target_delay / 2:
             self._above = 0
             self._grow(c.increase)
@@ -181,6 +187,11 @@ class AdmissionPolicy:
         if self.fraction != before:
             self.seq += 1
         self._interval_end = end + (1 + missed) * c.interval
+
+    def _cut(self, delay: float) -> None:
+        c = self.config
+        cut = min(c.max_cut, max(c.min_cut, c.target_delay / delay))
+        self.fraction = max(c.min_fraction, self.fraction * cut)
 
     def _grow(self, step: float) -> None:
         if not self.overloaded:

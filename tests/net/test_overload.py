@@ -83,6 +83,23 @@ def test_one_slow_read_per_interval_is_too_little_to_tell() -> None:
     assert q.overloaded
 
 
+def test_a_queue_draining_after_a_cut_is_not_cut_again() -> None:
+    p, now = overloaded_policy(1, delay=0.4)  # cut once to 0.5
+    assert p.fraction == pytest.approx(0.5)
+    for delay in (0.3, 0.2, 0.15):  # still above the target, but shrinking: the cut is working
+        now += CFG.interval
+        p.observe(delay, now - 0.01)
+        p.observe(delay, now)
+    now += CFG.interval
+    p.observe(0.15, now)  # closes the interval of 0.15
+    assert p.overloaded and p.fraction == pytest.approx(0.5)
+    for _ in range(2):  # no longer shrinking: cut again
+        now += CFG.interval
+        p.observe(0.15, now - 0.01)
+        p.observe(0.15, now)
+    assert p.fraction < 0.5
+
+
 def test_admission_never_drops_below_the_floor() -> None:
     p, now = overloaded_policy(30, delay=1.0)
     assert p.fraction == CFG.min_fraction

@@ -40,8 +40,10 @@ from ims.hss.provisioning import parse_csv_rows
 from ims.hss.store import StoreError
 from ims.isup import m3ua as m3ua_mod
 from ims.isup import messages as isup_mod
+from ims.isup.exchange import Exchange, ExchangeConfig, Line
 from ims.isup.m3ua import M3uaError
 from ims.isup.messages import IsupError
+from ims.isup.mgcf import Mgcf, MgcfConfig
 from ims.isup.sipi import split_sipi_body
 from ims.media.amr import AmrError, parse_amr_payload
 from ims.media.relay import Relay, TermSpec
@@ -53,6 +55,7 @@ from ims.sdp import SdpError
 from ims.sdp.model import SessionDescription
 from ims.sip.auth import DigestError, build_authorization, parse_aka_nonce, resync_authorization, verify_response
 from ims.sip.errors import SipParseError
+from ims.sip.events import Address
 from ims.sip.framing import StreamFramer
 from ims.sip.message import Request, Response, SipMessage, build_response, parse_message
 from ims.sip.multipart import parse_multipart
@@ -458,6 +461,52 @@ def isup(data: bytes) -> None:
             raise Finding("a decoded ISUP message changes when encoded and decoded again")
 
 
+def _frames(data: bytes) -> list[bytes]:
+    """Split an input into messages: a length octet, then that many octets (the last may be short)."""
+    out, pos = [], 0
+    while pos < len(data) and len(out) < 64:
+        n = data[pos]
+        out.append(data[pos + 1:pos + 1 + n])
+        pos += 1 + n
+    return out
+
+
+def _exchange() -> Exchange:
+    return Exchange(ExchangeConfig(
+        point_code=200, peer_point_code=100, circuits=8, country_code="1", local_host="127.0.8.80",
+        trunk_base=32000, mgw_host="127.0.8.70", mgw_trunk_base=31000,
+        lines=(Line("12125550100", "answer", 2.0, "tone:425"), Line("12125550186", "busy"),
+               Line("12125550199", "no_answer", 5.0), Line("12125550000", "unallocated"))))
+
+
+def _mgcf() -> Mgcf:
+    return Mgcf(MgcfConfig("ims.example.org", "127.0.9.60", 5060, Address("127.0.9.20", 5060), opc=100, dpc=200,
+                           circuits=8, country_code="1", mgw_host="127.0.9.70", mgw_trunk_base=31000,
+                           pstn_host="127.0.9.80", pstn_trunk_base=32000))
+
+
+def isup_call(data: bytes) -> None:
+    """A sequence of ISUP messages (length-prefixed) into the PSTN exchange's and the MGCF's call control
+    (Q.764): decoded ones to ``receive_isup``/``isup_received``, refused ones to the undecodable path
+    (Q.764 §2.9.5).  Neither may raise; timers run after every message."""
+    exchange, mgcf = _exchange(), _mgcf()
+    now = 1000.0
+    for frame in _frames(data):
+        now += 1.0
+        try:
+            msg = isup_mod.decode(frame)
+        except IsupError as exc:
+            exchange.receive_undecodable(frame, exc, now)
+            mgcf.isup_undecodable(frame, exc, now)
+        else:
+            exchange.receive_isup(msg, now)
+            mgcf.isup_received(msg, now)
+        exchange.handle_timers(now + 0.5)
+        mgcf.handle_timers(now + 0.5)
+    exchange.handle_timers(now + 600.0)
+    mgcf.handle_timers(now + 600.0)
+
+
 def m3ua(data: bytes) -> None:
     """``decode_m3ua``, the stream framer, and both ends of the association fed the stream
     (``receive`` answers bad input with ERR and never raises, RFC 4666 §3.8.1)."""
@@ -656,6 +705,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("reginfo", reginfo, "reg event package body (RFC 3680)", 4096,
            (b"<reginfo ", b'version="', b"<registration ", b"<contact ", b'expires="', b"<uri>", b"<!ENTITY")),
     Target("isup", isup, "ISUP message decode (Q.763)", 512),
+    Target("isup_call", isup_call, "ISUP sequences into the exchange's and the MGCF's call control (Q.764)", 1024),
     Target("m3ua", m3ua, "M3UA decode, framer and ASP/SGP association", 2048),
     Target("rtp", rtp, "RTP parse, telephone-event, AMR payload, relay packet path", 1500),
     Target("rtcp", rtcp, "RTCP compound parse", 1500),

@@ -366,6 +366,20 @@ def isup_seeds() -> Seeds:
         yield f"full-{i}-{msg.type.name.lower()}-no-cic", messages.encode(msg, with_cic=False)
 
 
+def isup_call_seeds() -> Seeds:
+    from ims.isup import messages as m
+
+    def framed(*msgs: m.IsupMessage) -> bytes:
+        return b"".join(bytes([len(d)]) + d for d in (m.encode(x) for x in msgs))
+
+    yield "iam-answer-rel", framed(m.iam(1, "12125550100", "15550001"), m.rel(1, 16), m.rlc(1))
+    yield "iam-busy", framed(m.iam(2, "12125550186", "15550001"), m.rlc(2))
+    yield "iam-sam-no-answer", framed(m.iam(3, "1212555", "15550001"), m.sam(3, "0199F"))
+    yield "mgcf-out-acm-cpg-anm-sus-res-rel", framed(m.acm(5), m.cpg(5, 1), m.anm(5), m.sus(5), m.res(5),
+                                                     m.rel(5, 16), m.rlc(5))
+    yield "con-unknown-type", framed(m.con(4)) + bytes([4, 4, 0, 0xFE, 0])
+
+
 def m3ua_seeds() -> Seeds:
     sys.path.insert(0, str(ROOT))
     from ims.isup.m3ua import encode_m3ua
@@ -470,7 +484,7 @@ def subscriber_csv_seeds() -> Seeds:
 TARGET_SEEDS = {
     "sip": sip_seeds, "sip_framer": sip_framer_seeds, "sip_uri": sip_uri_seeds, "multipart": multipart_seeds,
     "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "user_data": user_data_seeds,
-    "reginfo": reginfo_seeds, "isup": isup_seeds,
+    "reginfo": reginfo_seeds, "isup": isup_seeds, "isup_call": isup_call_seeds,
     "m3ua": m3ua_seeds, "rtp": rtp_seeds, "rtcp": rtcp_seeds, "srtp": srtp_seeds, "topology": topology_seeds,
     "flow": flow_seeds, "subscriber_csv": subscriber_csv_seeds,
 }

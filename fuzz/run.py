@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -78,6 +79,21 @@ def first_failure(target: str, data: bytes) -> BaseException | None:
     return None
 
 
+def known_signatures() -> set[str]:
+    """Line-less signatures of the crash inputs already kept (those that still fail, any target): a
+    campaign does not keep a second input for a fault that already has one (the SIP parser's faults
+    also show under the framer, SDP's under multipart)."""
+    from fuzz.harnesses import TARGETS
+
+    out = set()
+    for target in TARGETS:
+        for path in crash_files(target):
+            exc = first_failure(target, path.read_bytes())
+            if exc is not None:
+                out.add(signature(exc, line=False))
+    return out
+
+
 def quick(target: str, inputs: Iterable[bytes]) -> dict[str, tuple[bytes, BaseException]]:
     """Run ``inputs``; the first (shortest kept) input per signature."""
     found: dict[str, tuple[bytes, BaseException]] = {}
@@ -102,9 +118,13 @@ def _quick_main(targets: list[str], runs: int, seed: int, save: bool) -> int:
         found = quick(target, inputs)
         took = time.perf_counter() - t0
         print(f"{target}: {len(inputs)} inputs in {took:.1f} s, {len(found)} distinct finding(s)")
+        known = known_signatures()
         for sig, (data, exc) in sorted(found.items()):
             status = 1
-            where = save_crash(target, data).relative_to(ROOT) if save else "(not saved)"
+            if signature(exc, line=False) in known:
+                where = "(a crash input for this fault is already kept)"
+            else:
+                where = save_crash(target, data).relative_to(ROOT) if save else "(not saved)"
             print(f"  {sig}: {str(exc)[:160]!r}\n    input {len(data)} bytes -> {where}")
     return status
 
@@ -133,18 +153,18 @@ def _atheris_main(target: str, libfuzzer_args: list[str]) -> None:
     with atheris.instrument_imports(include=["ims", "fuzz.harnesses"]):
         from fuzz import harnesses
     harness = harnesses.TARGETS[target].run
-    seen: set[str] = set()
+    seen = known_signatures()
 
     def one_input(data: bytes) -> None:
         try:
             harness(data)
         except Exception as exc:  # noqa: BLE001 - record, keep fuzzing (one campaign finds many faults)
-            sig = signature(exc)
+            sig = signature(exc, line=False)
             if sig not in seen:
                 seen.add(sig)
                 path = save_crash(target, data)
-                print(f"\n== finding in {target}: {sig}: {str(exc)[:200]!r}\n   input -> {path.relative_to(ROOT)}",
-                      flush=True)
+                print(f"\n== finding in {target}: {signature(exc)}: {str(exc)[:200]!r}\n"
+                      f"   input -> {path.relative_to(ROOT)}", flush=True)
 
     atheris.Setup([sys.argv[0], *libfuzzer_args], one_input)
     atheris.Fuzz()
@@ -179,6 +199,7 @@ def _dict_escape(tok: bytes) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.disable(logging.CRITICAL)  # nodes log what they drop; millions of inputs need no log lines
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in argv:

@@ -116,3 +116,39 @@ async def test_hss_rejects_a_bad_database_path(tmp_path: Path) -> None:
     proc = start_hss(tmp_path / "missing-dir" / "x" / "hss.sqlite", HOST, free_port(HOST))
     assert proc.wait(timeout=20) == 1
     assert proc.stderr is not None and "cannot start" in proc.stderr.read()
+
+
+async def test_issue13_killer_inputs_leave_the_hss_process_serving(tmp_path: Path) -> None:
+    """Each input that ended the HSS in issue 13 (the 76-byte CER, grouped AVPs 1,000 deep) and a 1 MiB
+    CER of 87k AVPs, each on its own connection: answered with its RFC 6733 §7 error, that connection
+    closed (§5.3); the process lives and serves CER/CEA and UAR/UAA on another connection."""
+    from ims.diameter.codec import DiameterMessage
+    from tests.diameter.test_codec import KILLER_CER, ORIGIN, message, nested, raw_avp
+
+    killers = [(KILLER_CER, 5005), (message(ORIGIN + nested(1000)), 5004),
+               (message(ORIGIN + raw_avp(265, (10415).to_bytes(4, "big")) * 87_000), 5015)]
+    port = free_port(HOST)
+    proc = start_hss(tmp_path / "hss.sqlite", HOST, port)
+    try:
+        await _wait_port(HOST, port)
+        for data, result_code in killers:
+            stream = await trio.open_tcp_stream(HOST, port)
+            got = b""
+            with trio.fail_after(5):
+                try:
+                    await stream.send_all(data)
+                except trio.BrokenResourceError:
+                    pass  # closed while the 1 MiB was still going out
+                while chunk := await stream.receive_some(65536):
+                    got += chunk
+            await stream.aclose()
+            assert DiameterMessage.from_bytes(got).result_code == result_code
+        assert proc.poll() is None
+        async with trio.open_nursery() as nursery:
+            client = DiameterNode(LocalIdentity(SCSCF, REALM, "127.0.6.2"))
+            await nursery.start(client.connect, HOST, port)
+            assert (await client.request(uar())).result_code == DIAMETER_FIRST_REGISTRATION
+            nursery.cancel_scope.cancel()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

@@ -13,8 +13,9 @@ the modes (H.248.1 §7.1.7 LocalControl mode: ``sendrecv``, ``sendonly``
   2a) and rewrites the payload type (and the RFC 4733 telephone-event
   type) to what the outgoing side negotiated; other codecs pass only to a
   side that negotiated the same encoding,
-- latches the remote address from the first packet when none was given
-  (symmetric RTP, as gateways facing NATed handsets do),
+- latches the remote address from the first valid packet when none was given
+  (symmetric RTP, as gateways facing NATed handsets do; a packet that fails SRTP
+  authentication or does not parse moves nothing),
 - keeps per-termination counters and the RFC 3550 receiver statistics
   (loss, jitter) of what arrives.
 
@@ -193,8 +194,6 @@ class Relay:
         c = term.counters
         c["packets_in"] += 1
         c["octets_in"] += len(data)
-        if term.remote is None:
-            term.remote = (source[0], source[1])  # latch (symmetric RTP)
         if term.rx is not None:
             try:
                 data = term.rx.unprotect(data)
@@ -209,6 +208,10 @@ class Relay:
         except RtpError:
             c["malformed"] += 1
             return None
+        if term.remote is None:
+            # latch (symmetric RTP) onto the first packet that authenticates and parses: a stray
+            # datagram must not take the termination's media away from the real peer
+            term.remote = (source[0], source[1])
         if term.receiver is not None:
             term.receiver.update(pkt, now)
         if term.spec.mode in ("sendonly", "inactive"):
@@ -254,8 +257,6 @@ class Relay:
                 ) -> tuple[Termination, bytes, tuple[str, int]] | None:
         """An RTCP compound arrived on ``term``'s RTCP port: forwarded to the other side's RTCP port."""
         term.counters["rtcp_in"] += 1
-        if term.remote is None:
-            term.remote = (source[0], source[1] - 1)
         if term.rx is not None:
             try:
                 data = term.rx.unprotect_rtcp(data)
@@ -272,6 +273,8 @@ class Relay:
         except RtcpError:
             term.counters["malformed"] += 1
             return None
+        if term.remote is None:
+            term.remote = (source[0], source[1] - 1)  # latch, as for RTP, on a valid compound only
         out = self.contexts[term.context].other(term)
         if out is None or out.remote is None or out.spec.mode == "inactive":
             return None

@@ -166,3 +166,25 @@ def test_rfc3550_11_no_rtcp_port_above_a_remote_rtp_port_65535() -> None:
     ta, tb = pair(relay, TermSpec(*UE), TermSpec(PSTN[0], 65535))
     assert relay.rtcp_in(ta, serialize_compound([ReceiverReport(5)]), (UE[0], UE[1] + 1)) is None
     assert ta.counters["dropped"] == 1 and tb.counters["rtcp_out"] == 0
+
+
+def test_symmetric_rtp_latches_onto_the_first_valid_packet_only() -> None:
+    """A stray datagram (or one that fails SRTP authentication) must not steer the media elsewhere."""
+    from ims.media.rtcp import ReceiverReport, serialize_compound
+
+    key = sdes_key(SUITE)
+    relay = Relay()
+    ta, tb = pair(relay, TermSpec(payload_type=0, srtp_suite=SUITE, remote_key=key), TermSpec(*PSTN))
+    attacker = ("127.0.9.66", 40000)
+    assert relay.rtp_in(ta, b"\x80\x00garbage", attacker, 0.0) is None
+    forged = SrtpSession(SUITE, sdes_key(SUITE), outbound=True).protect(RtpSender(0, 8000, 1).next(b"x", 160)
+                                                                          .to_bytes())
+    assert relay.rtp_in(ta, forged, attacker, 0.0) is None
+    assert relay.rtcp_in(ta, b"\x80\xc9junk", (attacker[0], attacker[1] + 1)) is None
+    assert ta.remote is None
+    real = SrtpSession(SUITE, key, outbound=True)
+    assert relay.rtp_in(ta, real.protect(RtpSender(0, 8000, 2).next(b"x", 160).to_bytes()), UE, 0.0) is not None
+    assert ta.remote == UE
+    back = relay.rtp_in(tb, RtpSender(0, 8000, 3).next(b"y", 160).to_bytes(), PSTN, 0.0)
+    assert back is not None and back[2] == UE
+    assert relay.rtcp_in(tb, serialize_compound([ReceiverReport(3)]), (PSTN[0], PSTN[1] + 1)) is not None

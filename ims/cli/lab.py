@@ -81,7 +81,9 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     console.print(f"[bold]{len(nodes)} nodes healthy in {time.monotonic() - t0:.2f} s[/]; run dir {lab.run_dir}")
     if lab.token_file.exists():
-        console.print(f"control services on {args.control_host}, token in {lab.token_file}")
+        # ims status/down/restart/impair read the token from the run directory; other clients from the environment.
+        console.print(f"control services on {args.control_host}, bearer token in {lab.token_file} "
+                      f"(for other clients: export IMS_CONTROL_TOKEN=$(cat {lab.token_file}))")
     if not args.foreground:
         return 0
     return _supervise(lab)

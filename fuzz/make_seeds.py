@@ -421,7 +421,14 @@ def rtp_seeds() -> Seeds:
 
 
 def _rtcp_packets() -> list[tuple[str, bytes]]:
-    from ims.media.rtcp import Bye, ReceiverReport, ReportBlock, SenderReport, SourceDescription, serialize_compound
+    from ims.media.rtcp import (
+        Bye,
+        ReceiverReport,
+        ReportBlock,
+        SenderReport,
+        SourceDescription,
+        serialize_compound,
+    )
 
     block = ReportBlock(0x55667788, 12, -3, 70000, 40, 0x12345678, 6553)
     return [

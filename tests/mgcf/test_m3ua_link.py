@@ -71,3 +71,56 @@ async def test_link_comes_up_and_carries_isup_both_ways(transport: str) -> None:
 async def test_isup_while_the_association_is_down_is_counted_not_raised() -> None:
     link = M3uaLink(HOST, 1, "127.0.9.60", None)
     assert not await link.send(100, 200, 1, b"\x01\x00\x01") and link.stats["isup_dropped"] == 1
+
+
+async def test_a_raising_isup_user_costs_one_message_and_lost_framing_reconnects() -> None:
+    """Issue 13: the ASP driver's per-message boundary (internal_errors) and, RFC 4666 over a byte stream,
+    a Message Length under 8 from the SGP: ERR, the connection closed, the association set up again."""
+    from ims.isup.m3ua import ErrorCode, M3uaFramer, decode_m3ua
+    from ims.net import boundary
+
+    boundary.reset_for_tests()
+    listener = await _sgp_listener("tcp")
+    port = listener.socket.getsockname()[1]
+    got: list[int] = []
+    errs: list[int] = []
+    connections: list[trio.SocketStream] = []
+
+    async def serve(stream: trio.SocketStream) -> None:
+        sgp = M3uaSgp()
+        connections.append(stream)
+        framer = M3uaFramer()
+        while True:
+            data = await stream.receive_some(65536)
+            if not data:
+                return
+            for raw in framer.feed(data):
+                if raw[2:4] == b"\x00\x00":
+                    errs.append(decode_m3ua(raw).error_code)  # type: ignore[union-attr]
+            for ev in sgp.receive(data, trio.current_time()):
+                if isinstance(ev, SendBytes):
+                    await stream.send_all(ev.data)
+            if sgp.state.value == "ASP-ACTIVE" and len(connections) == 1 and not got:
+                for cic in (1, 3):  # two ISUP messages in one segment
+                    for out in sgp.send_isup(200, 100, cic, encode(rlc(cic))):
+                        await stream.send_all(out.data)
+
+    async def on_isup(ev: IsupReceived) -> None:
+        cic = decode(ev.isup_bytes).cic
+        if cic == 1:
+            raise RuntimeError("injected")
+        got.append(cic)
+
+    link = M3uaLink(HOST, port, "127.0.9.60", on_isup)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, serve, [listener])
+        nursery.start_soon(link.run)
+        with trio.fail_after(10):
+            while not got:
+                await trio.sleep(0.01)
+            assert got == [3] and boundary.internal_errors_by_place().get("isup") == 1
+            await connections[0].send_all(bytes.fromhex("01000301 00000004"))  # a Message Length of 4
+            while link.stats["m3ua_connects"] < 2 or link.state != "ASP-ACTIVE":
+                await trio.sleep(0.01)
+        assert errs == [ErrorCode.PROTOCOL_ERROR]  # the ASP answered the broken header with ERR, then closed
+        nursery.cancel_scope.cancel()

@@ -268,9 +268,9 @@ def check_header(data: bytes, limits: DiameterLimits = DEFAULT_LIMITS) -> int:
 _OPAQUE, _GROUPED, _ADDRESS = 0, 1, 2
 _FIXED = {"AvpInteger32": 4, "AvpUnsigned32": 4, "AvpFloat32": 4, "AvpTime": 4, "AvpEnumerated": 4,
           "AvpInteger64": 8, "AvpUnsigned64": 8, "AvpFloat64": 8}
-_ADDRESS_LEN = {1: 6, 2: 18}
+_ADDRESS_LEN = {1: 6, 2: 18}  # AddressType + IPv4 / IPv6 (RFC 6733 §4.3.1)
 _AVP_HEADER = struct.Struct(">II")  # AVP Code; flags and AVP Length (RFC 6733 §4.1)
-_U32 = struct.Struct(">I")  # AddressType + IPv4 / IPv6 (RFC 6733 §4.3.1)
+_U32 = struct.Struct(">I")
 
 
 @functools.lru_cache(maxsize=4096)

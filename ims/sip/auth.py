@@ -50,7 +50,9 @@ class DigestError(SipError, ValueError):
 
 
 def _b(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
+    """The octets of a directive as they were on the wire: the parser decodes with surrogateescape, so a
+    non-UTF-8 byte comes back as itself (RFC 7616 §3.4.4: the digest is over octets)."""
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
 
 
 def _hash_for(algorithm: str) -> tuple[Callable[[bytes], str], bool]:
@@ -82,18 +84,18 @@ def digest_response(*, username: str, realm: str, password: bytes | str, method:
     if sess:
         if cnonce is None:
             raise DigestError(f"Digest algorithm {algorithm} needs cnonce")
-        ha1 = h(f"{ha1}:{nonce}:{cnonce}".encode())
+        ha1 = h(_b(f"{ha1}:{nonce}:{cnonce}"))
     a2 = f"{method}:{uri}"
     if qop == "auth-int":
         a2 += ":" + h(body)
     elif qop not in (None, "auth"):
         raise DigestError(f"Unsupported qop {qop!r}")
-    ha2 = h(a2.encode())
+    ha2 = h(_b(a2))
     if qop is None:
-        return h(f"{ha1}:{nonce}:{ha2}".encode())
+        return h(_b(f"{ha1}:{nonce}:{ha2}"))
     if not nc or cnonce is None:
         raise DigestError(f"qop={qop} needs nc and cnonce")
-    return h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}".encode())
+    return h(_b(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}"))
 
 
 def aka_password(algorithm: str, res: bytes, ck: bytes = b"", ik: bytes = b"") -> bytes:
@@ -224,6 +226,6 @@ def verify_response(credentials: Credentials, *, password: bytes | str = b"", me
                                    method=method, uri=p["uri"], nonce=p["nonce"],
                                    algorithm=p.get("algorithm", "MD5"), qop=p.get("qop"), nc=p.get("nc"),
                                    cnonce=p.get("cnonce"), body=body, ha1=ha1)
-    except (KeyError, DigestError):
+    except (KeyError, DigestError, UnicodeEncodeError):  # the last: a lone surrogate given through the API
         return False
     return hmac.compare_digest(expected, p.get("response", "").lower())

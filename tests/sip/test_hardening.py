@@ -13,7 +13,7 @@ import pytest
 from ims.sip import SipLimits
 from ims.sip.errors import HeaderInjectionError, SipError, SipParseError, SipValueError
 from ims.sip.framing import StreamFramer
-from ims.sip.headers import Headers, SecurityMechanism, Via
+from ims.sip.headers import Credentials, Headers, SecurityMechanism, Via
 from ims.sip.limits import DEFAULT_LIMITS, decimal
 from ims.sip.message import Request, Response, build_response, parse_message
 from ims.sip.uri import SipURI, parse_uri
@@ -301,3 +301,31 @@ def test_typed_numeric_accessors_read_good_values() -> None:
     sec = msg.security_client[0]
     assert (sec.spi_c, sec.spi_s, sec.port_c, sec.port_s, sec.q) == (1111, 2222, 5062, 5064, 0.1)
     assert SecurityMechanism.parse("digest").spi_c is None
+
+
+@pytest.mark.parametrize("where", [b"OPTIONS sip:bob\x00x@h.example SIP", b"OPTIONS sip:bob@h.example;a=\x00 SIP",
+                                   b"OPTIONS tel:+1\x00;phone-context=x SIP", b"OPTIONS urn:x\x00y SIP"])
+def test_19_1_1_nul_in_the_request_uri_is_a_parse_error(where: bytes) -> None:
+    """A URI holds no control character: refused on input (400), not later when a copy is written (500)."""
+    err = _bad(OPTIONS.replace(b"OPTIONS sip:bob@h.example SIP", where))
+    assert err.reason.startswith("Request-URI")
+
+
+def test_nul_in_a_contact_uri_parameter_is_a_parse_error() -> None:
+    for header in (b"Contact: <sip:a@h;x=\x00>", b"Route: <sip:a@h;lr;x=\x00>", b"P-Asserted-Identity: <sip:a@h;\x00>"):
+        assert "NUL" in _bad(_with(header), "routes", "p_asserted_identity").reason
+
+
+def test_rfc7616_digest_over_non_utf8_directives_is_computed_on_the_octets() -> None:
+    """Non-UTF-8 bytes in a realm or username reach the digest as the octets sent (fuzz finding F4)."""
+    from ims.sip.auth import build_authorization, verify_response
+
+    req = parse_message(_with(b'Authorization: Digest username="al\xffce", realm="r\xfe", nonce="n", uri="sip:h",'
+                              b' response="00", qop=auth, nc=00000001, cnonce="c"'))
+    creds = req.authorization[0]
+    assert verify_response(creds, password=b"pw", method="OPTIONS") is False
+    resp = parse_message(_with(b'WWW-Authenticate: Digest realm="r\xfe", nonce="n\xff", qop="auth"', RESPONSE))
+    auth = build_authorization(resp.www_authenticate[0], username="a", password=b"pw", method="OPTIONS", uri="sip:h",
+                               cnonce="c")
+    assert 'realm="r\udcfe"' in auth
+    assert verify_response(Credentials.parse(auth), password=b"pw", method="OPTIONS") is True

@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 
 from ims.sip.errors import HeaderInjectionError, SipParseError, check_text
 from ims.sip.limits import decimal
-from ims.sip.uri import TOKEN_CHARS, NameAddr, Params, format_params, only, parse_params, split_hostport
+from ims.sip.uri import (
+    TOKEN_CHARS,
+    NameAddr,
+    Params,
+    format_params,
+    only,
+    parse_params,
+    split_hostport,
+)
 
 # §7.3.3 and RFC 3841/3891/3892/4028/3515/3903/6665 compact forms.
 COMPACT = {

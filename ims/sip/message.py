@@ -20,7 +20,12 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
-from ims.sip.errors import HeaderInjectionError, SipParseError, SipValueError, check_text
+from ims.sip.errors import (
+    HeaderInjectionError,
+    SipParseError,
+    SipValueError,
+    check_text,
+)
 from ims.sip.headers import (
     Challenge,
     Contact,
@@ -33,12 +38,19 @@ from ims.sip.headers import (
     Via,
     canonical,
     option_tags,
-    qvalue,
     split_list,
     split_values,
 )
 from ims.sip.limits import DEFAULT_LIMITS, SipLimits, decimal
-from ims.sip.uri import TOKEN_CHARS, URI, NameAddr, Params, SipURI, parse_params, parse_uri
+from ims.sip.uri import (
+    TOKEN_CHARS,
+    URI,
+    NameAddr,
+    Params,
+    SipURI,
+    parse_params,
+    parse_uri,
+)
 
 T = TypeVar("T")
 
@@ -433,7 +445,7 @@ class Request(SipMessage):
 
 
 class Response(SipMessage):
-    __slots__ = ("status", "_reason")
+    __slots__ = ("_reason", "status")
 
     def __init__(self, status: int, reason: str | None = None,
                  headers: Headers | Iterable[tuple[str, str]] | None = None, body: bytes = b"") -> None:

@@ -57,7 +57,7 @@ def test_18_3_missing_content_length_cannot_be_framed() -> None:
     assert info.value.status == 400
 
 
-@pytest.mark.parametrize("value", [b"-1", b"four", b"4 4", b""])
+@pytest.mark.parametrize("value", [b"-1", b"four", b"4 4", b"", b"1" * 4301, b"\xc2\xb2", b"00000000004"])
 def test_bad_content_length_is_a_parse_error(value: bytes) -> None:
     with pytest.raises(SipParseError, match="Bad Content-Length"):
         StreamFramer().feed(OPTIONS.replace(b"Content-Length: 4", b"Content-Length: " + value))
@@ -100,3 +100,41 @@ def test_random_bytes_raise_only_the_typed_parse_error(blob: bytes) -> None:
     except SipParseError:
         return
     assert all(isinstance(x, bytes) for x in frames)
+
+
+def test_byte_by_byte_feed_gives_what_a_whole_feed_gives() -> None:
+    """h11's approach: the same frames whether the stream comes whole or one byte per read."""
+    stream = b"\r\n" + OPTIONS + PING + COMPACT + b"\r\n" + NO_BODY + PING + PING + OPTIONS
+    whole = StreamFramer().feed(stream)
+    f = StreamFramer()
+    single: list[bytes] = []
+    for i in range(len(stream)):
+        single += f.feed(stream[i : i + 1])
+    assert single == whole == [OPTIONS, PING, COMPACT, NO_BODY, PING, PING, OPTIONS]
+    assert f.buffered == 0
+
+
+def test_ping_split_after_its_first_byte() -> None:
+    f = StreamFramer()
+    assert f.feed(b"\r") == []
+    assert f.feed(b"\n\r\n") == [PING]
+    assert f.feed(OPTIONS[:5]) == [] and f.feed(OPTIONS[5:] + b"\r") == [OPTIONS]
+    assert f.feed(b"\n" + OPTIONS) == [OPTIONS]
+
+
+def test_trailing_garbage_after_good_frames_is_refused_once_it_cannot_be_framed() -> None:
+    f = StreamFramer()
+    assert f.feed(OPTIONS + b"garbage without end of headers") == [OPTIONS]
+    with pytest.raises(SipParseError, match="Missing Content-Length"):
+        f.feed(b"\r\n\r\n")
+
+
+def test_limits_set_the_message_bound() -> None:
+    from ims.sip.limits import SipLimits
+
+    f = StreamFramer(limits=SipLimits(max_message_bytes=len(OPTIONS)))
+    assert f.feed(OPTIONS) == [OPTIONS]
+    with pytest.raises(SipParseError, match="exceeds") as info:
+        f.feed(COMPACT.replace(b"l:  10", b"l: 200"))
+    assert info.value.status == 513
+    assert StreamFramer().max_message == 65535

@@ -94,7 +94,7 @@ def _exercise(data: bytes, modes: tuple[bool, ...] = (True, False)) -> None:
         if msg is None:
             continue
         for name in ACCESSORS[type(msg)]:
-            _touch(_guard(lambda n=name: getattr(msg, n)))
+            _touch(_guard(lambda m=msg, n=name: getattr(m, n)))
         copy = msg.copy()
         copy.add("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKgarbage", first=True)
         _guard(lambda c=copy: parse_message(c.to_bytes()))  # what a proxy would forward

@@ -1,8 +1,9 @@
 """Linear costs (issue 13 item 4): framing, list splitting, folding and parameter scanning.
 
 Each case times an input of n = 1k, 10k and 100k units and checks how the time grows from 10k to
-100k: about 10x when linear, about 100x when quadratic.  The bound (30x) leaves room for a noisy
-shared machine; each size takes the best of a few runs, so a stall in one run does not count.
+100k: about 10x when linear (up to ~16x as the input outgrows the CPU caches), about 100x when
+quadratic.  The bound (30x) leaves room for a noisy shared machine: each size takes the best of five
+runs, and a case over the bound is measured again (three times at most) before it fails.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ HEAD = (b"OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nFrom:
         b"To: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n")
 
 
-def _best(fn: Callable[[], object], repeats: int = 3) -> float:
+def _best(fn: Callable[[], object], repeats: int = 5) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -76,7 +77,7 @@ def _framer_body_byte_by_byte(n: int) -> Callable[[], object]:
 CASES: dict[str, Callable[[int], Callable[[], object]]] = {
     "18.3 framer, header block fed byte by byte": _framer_byte_by_byte,
     "18.3 framer, body fed byte by byte": _framer_body_byte_by_byte,
-    "7.3.1 comma list with an unclosed '<'": lambda n: lambda: split_values("x<" + "," * n),
+    "7.3.1 comma list with an unclosed '<'": lambda n: lambda: split_values("x<" + ",aaaa" * n),
     "7.3.1 Via: x< and commas, parsed": lambda n: lambda: parse_message(
         HEAD.replace(b"Via: SIP/2.0/TCP h;branch=z9hG4bK1", b"Via: x<" + b"," * n) + b"\r\n", limits=HUGE),
     "7.3.1 folded lines joined": lambda n: lambda: parse_message(
@@ -89,7 +90,9 @@ CASES: dict[str, Callable[[int], Callable[[], object]]] = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_cost_grows_linearly(name: str) -> None:
-    growth = _growth(CASES[name])
-    if growth >= MAX_GROWTH:
-        growth = _growth(CASES[name])  # once more: a neighbour's burst of CPU is not a quadratic parser
-    assert growth < MAX_GROWTH, f"{name}: t(100k)/t(10k) = {growth:.1f}"
+    growths = []
+    for _ in range(3):  # a neighbour's burst of CPU is not a quadratic parser: measure again, keep the best
+        growths.append(_growth(CASES[name]))
+        if growths[-1] < MAX_GROWTH:
+            break
+    assert min(growths) < MAX_GROWTH, f"{name}: t(100k)/t(10k) = {', '.join(f'{g:.1f}' for g in growths)}"

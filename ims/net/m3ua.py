@@ -19,7 +19,15 @@ import trio
 
 from ims.control.events import EventBus, NodeEvent
 from ims.isup.m3ua import (
-    Data, FramingLost, IsupReceived, M3uaAsp, M3uaError, M3uaFramer, M3uaProblem, SendBytes, StateChanged,
+    Data,
+    FramingLost,
+    IsupReceived,
+    M3uaAsp,
+    M3uaError,
+    M3uaFramer,
+    M3uaProblem,
+    SendBytes,
+    StateChanged,
     decode_m3ua,
 )
 from ims.isup.messages import IsupError, decode
@@ -119,7 +127,7 @@ class M3uaLink:
                 await self._act(events)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 raise
-            except Exception:  # noqa: BLE001 - one message must not end the association
+            except Exception:  # one message must not end the association
                 internal_error("m3ua", f"M3UA message from {self.host}:{self.port}", logger=log)
                 continue
             if any(isinstance(ev, FramingLost) for ev in events):
@@ -139,7 +147,7 @@ class M3uaLink:
                 self.stats["isup_received"] += 1
                 try:
                     await self.on_isup(ev)
-                except Exception:  # noqa: BLE001 - the ISUP user's failure costs this message only
+                except Exception:
                     internal_error("isup", f"ISUP from point code {ev.opc} ({len(ev.isup_bytes)} octets)", logger=log)
             elif isinstance(ev, M3uaProblem):
                 self.stats["m3ua_problems"] += 1

@@ -54,6 +54,7 @@ WARN_MISCELLANEOUS = 399
 MAX_DIGITS = 20  # every SDP number fits in 64 bits (NTP times, RFC 8866 §5.9), so 20 digits at most
 MAX_SESS_ID_DIGITS = 64  # o= sess-id is kept as text (RFC 8866 §5.2: a numeric string)
 _REASON_MAX = 120
+MAX_LINES = 2000  # a VoLTE offer has about 40; the SIP layer bounds the body's size, this its line count
 
 
 def _show(text: str, limit: int = 24) -> str:
@@ -514,6 +515,8 @@ class SessionDescription(_Attributes):
     def parse(cls, data: bytes | str) -> SessionDescription:
         """Parse a body with CRLF or LF line ends; raises :class:`SdpError` naming the line."""
         text = bytes(data).decode("utf-8", "surrogateescape") if not isinstance(data, str) else data
+        if text.count("\n") > MAX_LINES:  # bounded before any line is split off or parsed
+            raise SdpError(f"more than {MAX_LINES} lines")
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
         while lines and not lines[-1].strip():
             lines.pop()

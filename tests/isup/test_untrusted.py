@@ -14,11 +14,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ims.isup.m3ua import (
-    AspActive, AspUp, Data, Err, ErrorCode, FramingLost, M3uaError, M3uaSgp, Notify, SendBytes, decode_m3ua,
+    AspActive,
+    AspUp,
+    Data,
+    Err,
+    ErrorCode,
+    FramingLost,
+    M3uaError,
+    M3uaSgp,
+    Notify,
+    SendBytes,
+    decode_m3ua,
     encode_m3ua,
 )
 from ims.isup.messages import (
-    Cause, IsupError, MessageType, acm, cfn, cpg, decode, encode, iam, peek, rel, sam,
+    Cause,
+    IsupError,
+    MessageType,
+    acm,
+    cfn,
+    cpg,
+    decode,
+    encode,
+    iam,
+    peek,
+    rel,
+    sam,
 )
 from tests.isup.test_messages import OSMO_IAM
 

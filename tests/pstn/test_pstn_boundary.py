@@ -15,7 +15,19 @@ import pytest
 import trio
 
 from ims.isup import M3uaAsp, MessageType, SendBytes, decode, encode, iam
-from ims.isup.m3ua import AspUp, AspUpAck, Beat, BeatAck, Err, ErrorCode, IsupReceived, M3uaFramer, M3uaSgp, decode_m3ua, encode_m3ua
+from ims.isup.m3ua import (
+    AspUp,
+    AspUpAck,
+    Beat,
+    BeatAck,
+    Err,
+    ErrorCode,
+    IsupReceived,
+    M3uaFramer,
+    M3uaSgp,
+    decode_m3ua,
+    encode_m3ua,
+)
 from ims.net import boundary
 from nodes.pstn import PstnNode
 from tests.pstn.test_exchange import ANSWER, config

@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ims.sdp import OfferAnswerError, SdpError, SessionDescription, hold_offer, make_answer, negotiate
+from ims.sdp import (
+    OfferAnswerError,
+    SdpError,
+    SessionDescription,
+    hold_offer,
+    make_answer,
+    negotiate,
+)
 from ims.sdp.offer_answer import VOLTE_CODECS
 from ims.ue import sdp as policy
 from tests.sdp.test_model import VOLTE_OFFER
@@ -100,6 +107,13 @@ def test_numbers_within_the_limits_still_parse() -> None:
     assert sd.origin.sess_id == "3" * 64 and sd.origin.sess_version == 2**64 - 1
     with pytest.raises(SdpError, match="sess-id"):
         SessionDescription.parse(_with(b"1598862937 0", "x1 0"))  # RFC 8866 §5.2: sess-id is numeric
+
+
+def test_a_body_of_more_than_2000_lines_is_refused_before_parsing() -> None:
+    body = VOLTE_OFFER + b"a=x\r\n" * 2000
+    with pytest.raises(SdpError, match="more than 2000 lines"):
+        SessionDescription.parse(body)
+    SessionDescription.parse(VOLTE_OFFER + b"a=x\r\n" * 1900)  # long, but within the bound
 
 
 # -- properties: random bytes, and mutations of the tests' own bodies ------------------------------

@@ -147,7 +147,7 @@ class M3uaLink:
                 self.stats["isup_received"] += 1
                 try:
                     await self.on_isup(ev)
-                except Exception:
+                except Exception:  # the ISUP user's failure costs this message only
                     internal_error("isup", f"ISUP from point code {ev.opc} ({len(ev.isup_bytes)} octets)", logger=log)
             elif isinstance(ev, M3uaProblem):
                 self.stats["m3ua_problems"] += 1

@@ -53,6 +53,11 @@ TOML_CASES = [
      "nodes[3].kind: integer of 80000 bits does not fit TOML's 64-bit integers", _KIND_LINE),
     ("int-past-64-bits", _with(_PORT, "port = 99999999999999999999").encode(),
      "diameter.port: integer of 67 bits does not fit TOML's 64-bit integers", _PORT_LINE),
+    # str.isdigit() takes '²' and '١' (int() refuses the first): identities are ASCII digits only
+    ("superscript-digit-in-the-mcc", _with('mcc = "001"', 'mcc = "00²"').encode(),
+     "domains[0].mcc: MCC must be 3 digits, got '00²'", 10),
+    ("arabic-indic-digit-in-an-imsi", _with('imsi = "001010000000001"', 'imsi = "00101000000000١"').encode(),
+     "subscribers[0].imsi: IMSI must be 6 to 15 digits", 63),
 ]
 
 

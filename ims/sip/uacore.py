@@ -44,6 +44,7 @@ from ims.sip.events import (
     TransactionTimeout,
     TransportFailure,
 )
+from ims.sip.errors import SipParseError
 from ims.sip.headers import Challenge, Headers
 from ims.sip.message import Request, Response, build_response, new_branch, new_call_id, new_tag
 from ims.sip.transaction import TransactionLayer
@@ -411,8 +412,8 @@ class UserAgent:
                 acked: dict[str, int] = call.extra.setdefault("racked", {})  # type: ignore[assignment]
                 tag = resp.to.tag or ""
                 try:
-                    n = int(rseq.strip())
-                except ValueError:
+                    n = resp.rseq or 0  # ASCII digits, below 2**31 (§7.1)
+                except SipParseError:
                     return out  # §7.1: an RSeq that is not a number: ignore the response
                 if n <= acked.get(tag, 0):
                     return out

@@ -120,3 +120,21 @@ def test_12_2_2_lower_cseq_in_dialog_is_500() -> None:
         assert exc.status == 500
     else:
         raise AssertionError("a lower CSeq was accepted")
+
+
+def test_rfc3262_7_1_rseq_that_is_not_ascii_digits_gets_no_prack() -> None:
+    """RSeq is 1*9DIGIT: '1_0' (int() reads 10) and '٣' (int() reads 3) are not numbers; such a reliable
+    provisional is ignored, a good one is PRACKed."""
+    from ims.sip.message import build_response, parse_message
+
+    for rseq, pracked in (("1_0", False), ("\u0663", False), ("9" * 5000, False), ("7", True)):
+        net, alice, _ = _pair()
+        _, acts = alice.invite(SipURI.parse("sip:nobody@10.0.0.9"), net.now)
+        invite = acts[0].message
+        r = build_response(invite, 183, to_tag="b1")
+        r.add("Contact", "<sip:bob@10.0.0.2>")
+        r.add("Require", "100rel")
+        r.add("RSeq", rseq)
+        out = alice.receive(parse_message(r.to_bytes()), Address("10.0.0.9", 5060), net.now)
+        sent = [a.message.method for a in out if hasattr(a, "message") and hasattr(a.message, "method")]
+        assert ("PRACK" in sent) is pracked, (rseq, sent)

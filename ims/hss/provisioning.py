@@ -85,7 +85,7 @@ def make_subscriber(rec: dict[str, Any]) -> Subscriber:
     if "@" not in impi or impi.startswith("@") or impi.endswith("@"):
         raise StoreError(f"impi: {impi!r} must be user@realm (TS 23.003 §13.3)")
     imsi = str(rec.get("imsi") or "").strip()
-    if not (imsi.isdigit() and 6 <= len(imsi) <= 15):
+    if not (imsi.isascii() and imsi.isdigit() and 6 <= len(imsi) <= 15):  # not "²" (int() refuses it)
         raise StoreError(f"imsi: {imsi!r} must be 6 to 15 digits")
     impus, irs = parse_impus(rec.get("impus") or [])
     k = _hex("k", rec.get("k"), 16)
@@ -106,7 +106,7 @@ def make_subscriber(rec: dict[str, Any]) -> Subscriber:
     else:
         sqn = int.from_bytes(_hex("sqn", sqn_raw or "000000000000", 6), "big")
     msisdn = str(rec.get("msisdn") or "").strip().removeprefix("+") or None
-    if msisdn is not None and not (msisdn.isdigit() and len(msisdn) <= 15):
+    if msisdn is not None and not (msisdn.isascii() and msisdn.isdigit() and len(msisdn) <= 15):
         raise StoreError(f"msisdn: {msisdn!r} must be up to 15 digits (E.164)")
     password = rec.get("password") or None
     ha1 = str(rec.get("ha1") or "").strip().lower() or None

@@ -53,3 +53,21 @@ def test_random_text_gives_only_store_error(text: str) -> None:
         parse_csv_rows(text, "subs.csv")
     except StoreError as exc:
         assert str(exc).startswith("subs.csv:")
+
+
+def test_identities_are_ascii_digits_only() -> None:
+    """``str.isdigit()`` takes '²' (which ``int()`` refuses) and '١': an IMSI or MSISDN of them is refused."""
+    for bad in (ROW.replace("001010000000003", "00101000000000²"), ROW.replace("001010000000003", "00101000000000١")):
+        try:
+            parse_csv_rows(HEADER + bad, "subs.csv")
+        except StoreError as exc:
+            assert str(exc).startswith("subs.csv:2: imsi:"), exc
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+    header = HEADER.rstrip("\n") + ",msisdn\n"
+    try:
+        parse_csv_rows(header + ROW.rstrip("\n") + ",1555²\n", "subs.csv")
+    except StoreError as exc:
+        assert str(exc).startswith("subs.csv:2: msisdn:"), exc
+    else:
+        raise AssertionError("accepted a superscript digit in the MSISDN")

@@ -21,7 +21,9 @@ the atheris driver (``fuzz.run``), seeds (``fuzz/make_seeds.py``).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import shutil
 import tempfile
 import types
 from collections.abc import Callable
@@ -615,7 +617,8 @@ def srtp(data: bytes) -> None:
 
 # --- lab files -------------------------------------------------------------------------------------------
 
-_WORK = Path(tempfile.mkdtemp(prefix="ims-fuzz-"))
+_WORK = Path(tempfile.mkdtemp(prefix="ims-fuzz-"))  # lab files are read from disk, as `ims up` reads them
+atexit.register(shutil.rmtree, _WORK, True)
 _TOPOLOGY_STUB = b'domain = "ims.example.net"\n'
 
 

@@ -396,7 +396,11 @@ class SipMessage:
 
     def __repr__(self) -> str:
         cid = self._headers.get("call-id")
-        return f"<{type(self).__name__} {self.start_line()!r} call-id={cid!r}>"
+        try:
+            line = self.start_line()
+        except SipValueError as exc:  # a repr never raises: it is what a log line shows of a bad message
+            line = f"<unwritable: {exc.reason}>"
+        return f"<{type(self).__name__} {line!r} call-id={cid!r}>"
 
 
 class Request(SipMessage):
@@ -430,10 +434,14 @@ class Request(SipMessage):
             self._uri, self._uri_text = value, None
 
     def start_line(self) -> str:
-        if self._uri is None:
-            return f"{self.method} {self._uri_text} {self.version}"
-        # A URI object may have been changed in place since it was set: checked again as written.
-        return f"{self.method} {_check_uri(str(self._uri))} {self.version}"
+        uri = self._uri_text if self._uri is None else str(self._uri)
+        line = f"{self.method} {uri} {self.version}"
+        if "\r" in line or "\n" in line or "\x00" in line:
+            # The method is an attribute and a URI object may be changed in place after they were set:
+            # checked again as written.
+            raise HeaderInjectionError(f"CR, LF or NUL in the request line: {line[:60]!r} (method or Request-URI)",
+                                       "Request-URI")
+        return line
 
     def copy(self) -> Request:
         r = Request.__new__(Request)

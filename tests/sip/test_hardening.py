@@ -329,3 +329,11 @@ def test_rfc7616_digest_over_non_utf8_directives_is_computed_on_the_octets() -> 
                                cnonce="c")
     assert 'realm="r\udcfe"' in auth
     assert verify_response(Credentials.parse(auth), password=b"pw", method="OPTIONS") is True
+
+
+def test_a_method_assigned_after_construction_is_checked_when_written() -> None:
+    req = Request("OPTIONS", "sip:b@h")
+    req.method = "OPTIONS sip:evil SIP/2.0\r\nVia: x\r\n\r\nOPTIONS"
+    with pytest.raises(HeaderInjectionError, match="method or Request-URI"):
+        req.to_bytes()
+    assert "unwritable" in repr(req)

@@ -165,3 +165,31 @@ def test_ims_capture_records_the_running_lab_as_one_pcap(lab, tmp_path: Path) ->
                          capture_output=True, text=True, timeout=60)
     assert bad.stdout.strip() == "", bad.stdout[:2000]
     assert "IAM" in ladder.read_text()
+
+
+def test_zzz_mgcf_refuses_an_unreadable_offer_with_488_and_goes_on(lab) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13 as a process: an INVITE whose SDP has a 4,301-digit port (a bare ValueError once) gets 488 with
+    the reason from the MGCF at once; its next call still goes through (RFC 3261 §21.4.26)."""
+    import socket
+
+    _, ues, _, _ = lab
+    sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.1.250\r\ns=-\r\nc=IN IP4 127.0.1.250\r\nt=0 0\r\nm=audio "
+           + b"4" * 4301 + b" RTP/AVP 0\r\n")
+    head = ("INVITE tel:+12125550100 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.250:{port};branch=z9hG4bKbad488;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:x@127.0.1.250>;tag=x1\r\nTo: <tel:+12125550100>\r\n"
+            "Call-ID: bad488@127.0.1.250\r\nCSeq: 1 INVITE\r\nContact: <sip:x@127.0.1.250:{port}>\r\n"
+            "Content-Type: application/sdp\r\nContent-Length: {n}\r\n\r\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.1.250", 0))
+        s.settimeout(5)
+        port = s.getsockname()[1]
+        s.sendto(head.format(port=port, n=len(sdp)).encode() + sdp, ("127.0.1.60", 5060))
+        statuses: list[int] = []
+        while not statuses or statuses[-1] < 200:  # 100 Trying first
+            statuses.append(int(s.recv(65536).split(b" ", 2)[1]))
+        s.sendto(head.replace("INVITE tel", "ACK tel").replace("1 INVITE", "1 ACK")
+                 .format(port=port, n=0).encode(), ("127.0.1.60", 5060))  # §17.1.1.3: the ACK to a non-2xx
+    assert statuses[-1] == 488, statuses
+    call = ues.call("alice", "tel:+12125550100")
+    assert ues.wait_call("alice", call, ["confirmed", "failed"], 15)["state"] == "confirmed"
+    ues.hangup("alice", call)

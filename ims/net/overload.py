@@ -49,12 +49,15 @@ TCP flow control; only its requests' classification applies).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
 import struct
 import time
 from dataclasses import dataclass, fields, replace
+
+log = logging.getLogger("ims.net.overload")
 
 # Linux: SO_TIMESTAMPNS (== SCM_TIMESTAMPNS); the socket module does not name it.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -67,10 +70,12 @@ class OverloadConfig:
     interval: float = 0.1  # s between two control steps
     min_samples: int = 2  # reads an interval needs before its delay counts as a standing queue
     enter_after: int = 2  # intervals in a row above the target before the node starts shedding
-    min_cut: float = 0.5  # the strongest multiplicative cut of the admitted fraction in one step
+    min_cut: float = 0.6  # the strongest multiplicative cut of the admitted fraction in one step
+    cut_spacing: int = 2  # intervals a cut is given to show in the queue before the next one
     draining: float = 0.9  # a queue below this share of the last interval's is draining: no further cut
     max_cut: float = 0.9  # the mildest one (delay just above target)
     increase: float = 0.05  # additive growth of the fraction per step once the queue is short
+    regrow: float = 1.2  # and multiplicative too once it is empty (under a quarter of the target)
     min_fraction: float = 0.02  # never shut the door completely: some new work still probes
     retry_after: int = 1  # s, RFC 3261 §20.33, at full admission; grows as the admitted fraction shrinks
     max_retry_after: int = 30
@@ -125,6 +130,9 @@ class AdmissionPolicy:
         self._samples = 0  # how many samples the current interval has
         self._above = 0  # consecutive intervals with a standing queue above the target
         self._credit = 0.0
+        self._since_cut = 0  # intervals since the last cut
+        self._reported = 0.0  # when the last "shedding" line was logged
+        self._rejected_then = 0
         self.admitted = 0
         self.rejected = 0
 
@@ -141,7 +149,7 @@ class AdmissionPolicy:
             self.admitted += 1
             return True
         self._credit += self.fraction
-        if self._credit >= 1.0:
+        if self._credit >= 1.0 - 1e-9:  # (float sums of the fraction)
             self._credit -= 1.0
             self.admitted += 1
             return True
@@ -166,6 +174,7 @@ class AdmissionPolicy:
         self._samples, self._min_delay = 0, math.inf
         self._last_delay, self.delay = self.delay, 0.0 if samples == 0 else delay
         before = self.fraction
+        self._since_cut += 1
         if samples >= c.min_samples and delay > c.target_delay:
             # A standing queue, seen on enough reads: one interval of it is noise (a process descheduled
             # on a busy host), ``enter_after`` in a row are overload.
@@ -173,11 +182,16 @@ class AdmissionPolicy:
             if not self.overloaded and self._above >= c.enter_after:
                 self.overloaded = True
                 self._cut(delay)
-            elif self.overloaded and delay > self._last_delay * c.draining:
-                self._cut(delay)  # (a queue already draining after the last cut is left to drain: no overshoot)
+                self._reported, self._rejected_then = now, self.rejected
+                log.warning("overload: queue %.0f ms for %d intervals, admitting %.0f %% of new requests",
+                            delay * 1000, self._above, self.fraction * 100)
+            elif self.overloaded and self._since_cut >= c.cut_spacing and delay > self._last_delay * c.draining:
+                # (a cut is given time to show, and a queue already draining is left to drain: no overshoot)
+                self._cut(delay)
         elif samples == 0 or delay < c.target_delay / 2:
             self._above = 0
-            self._grow(c.increase)
+            # An empty queue: the node has room, come back quickly (multiplicatively); a short one: additively.
+            self._grow(c.increase + (self.fraction * (c.regrow - 1) if delay < c.target_delay / 4 else 0.0))
         else:
             self._above = 0  # between half the target and the target, or too few reads to tell: hold
         missed = int((now - end) // c.interval)
@@ -186,9 +200,15 @@ class AdmissionPolicy:
             self._grow(c.increase * missed)
         if self.fraction != before:
             self.seq += 1
+        if self.overloaded and now - self._reported >= 1.0:  # one line a second while shedding
+            log.info("overload: queue %.0f ms, admitting %.0f %% of new requests, %d shed in %.1f s",
+                     self.delay * 1000, self.fraction * 100, self.rejected - self._rejected_then,
+                     now - self._reported)
+            self._reported, self._rejected_then = now, self.rejected
         self._interval_end = end + (1 + missed) * c.interval
 
     def _cut(self, delay: float) -> None:
+        self._since_cut = 0
         c = self.config
         cut = min(c.max_cut, max(c.min_cut, c.target_delay / delay))
         self.fraction = max(c.min_fraction, self.fraction * cut)
@@ -200,6 +220,7 @@ class AdmissionPolicy:
         if self.fraction >= 1.0:
             self.overloaded = False  # leaves overload only once it admits everything and the queue is short
             self._credit = 0.0
+            log.warning("overload over: admitting every new request again (%d shed in all)", self.rejected)
 
 
 # -- SIP -------------------------------------------------------------------------------------------

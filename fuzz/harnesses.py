@@ -259,11 +259,16 @@ def sip_message(data: bytes) -> None:
         touch_message(msg)
 
 
+def _pieces(data: bytes) -> list[bytes]:
+    """``data`` cut as a stream may deliver it: pieces of 1 to 7 octets (the first octet picks the size)."""
+    size = 1 + (data[0] % 7 if data else 0)
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
 def sip_framer(data: bytes) -> None:
     """The TCP/TLS stream framer fed the input whole, then in chunks (sizes from the first byte),
     and every framed message parsed as a stream message."""
-    chunk = 1 + (data[0] % 7 if data else 0)
-    for pieces in ([data], [data[i:i + chunk] for i in range(0, len(data), chunk)]):
+    for pieces in ([data], _pieces(data)):
         framer = StreamFramer(max_message=4096)
         frames: list[bytes] = []
         try:
@@ -421,6 +426,9 @@ def diameter_peer(data: bytes) -> None:
     opened, now = _open_responder()
     opened.receive_data(data, now)
     opened.handle_timers(now + 100.0)
+    chunked, now = _open_responder()  # the same bytes as TCP may deliver them: in pieces
+    for piece in _pieces(data):
+        chunked.receive_data(piece, now)
 
 
 def user_data(data: bytes) -> None:
@@ -529,6 +537,12 @@ def m3ua(data: bytes) -> None:
     asp.start(0.0)
     asp.receive(data, 1.0)
     asp.handle_timer(10.0)
+    chunked = m3ua_mod.M3uaAsp(routing_context=7)
+    chunked.start(0.0)
+    for piece in _pieces(data):
+        events = chunked.receive(piece, 1.0)
+        if any(type(e).__name__ == "FramingLost" for e in events):
+            break  # the driver closes the connection: nothing more is read
     sgp = m3ua_mod.M3uaSgp(routing_context=7)
     sgp.receive(data, 1.0)
 

@@ -29,6 +29,7 @@ from ims.cscf.lab import sip_address
 from ims.isup.m3ua import IsupReceived
 from ims.isup.messages import IsupError, decode, encode
 from ims.isup.mgcf import Mgcf, MgcfConfig, MgwOp, SendIsup
+from ims.net.boundary import internal_error
 from ims.net.m3ua import M3uaLink
 from ims.net.node import NodeContext, parse_node_args, run_node, sip_event_hook
 from ims.net.sip import SipStack
@@ -109,12 +110,15 @@ def main(argv: list[str] | None = None) -> int:
 
         async def events(nursery: trio.Nursery) -> None:
             async for ev in stack.events:
-                if isinstance(ev, SendIsup):
-                    data = encode(ev.msg)
-                    if not await link.send(opc, dpc, ev.msg.cic & 0x1F, data):
-                        log.warning("circuit %d: %s lost (no M3UA association)", ev.msg.cic, ev.msg.type.name)
-                elif isinstance(ev, MgwOp):
-                    nursery.start_soon(mgw_op, ev)
+                try:
+                    if isinstance(ev, SendIsup):
+                        data = encode(ev.msg)
+                        if not await link.send(opc, dpc, ev.msg.cic & 0x1F, data):
+                            log.warning("circuit %d: %s lost (no M3UA association)", ev.msg.cic, ev.msg.type.name)
+                    elif isinstance(ev, MgwOp):
+                        nursery.start_soon(mgw_op, ev)
+                except Exception:  # noqa: BLE001 - one action that cannot be carried out must not end the node
+                    internal_error("isup.send", type(ev).__name__, logger=log)
 
         node.control.stats = lambda: {**core.stats, **stack.stats, **link.stats, "calls": len(core.calls),
                                       "circuits_busy": len(core.by_cic), "m3ua_active": int(link.state == "ASP-ACTIVE")}

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 log.warning("IM-MGW %s failed: %s", op.op, exc)
             try:
                 actions = op.done(result, error, trio.current_time())
-            except Exception:  # noqa: BLE001
-                log.exception("after IM-MGW %s", op.op)
+            except Exception:  # noqa: BLE001 - the call's failure, not the node's
+                internal_error("mgw", f"the IM-MGW's answer to {op.op}", logger=log)
                 return
             await stack.execute(actions)
 

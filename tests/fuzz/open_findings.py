@@ -18,11 +18,6 @@ class OpenFinding(NamedTuple):
 
 
 OPEN: dict[str, OpenFinding] = {
-    "F4": OpenFinding(
-        "sip", ("777821c3efd25f1c", "e8dc1f328cb94bc0", "00415306cba3511c", "3a196ad447922853", "611e6586aa6e0786",
-                "d796e249eb26f8bb"),
-        ("UnicodeEncodeError at ims/sip/auth.py (_b)", "UnicodeEncodeError at ims/sip/auth.py (digest_response)"),
-        "non-UTF-8 bytes in Authorization/WWW-Authenticate: UnicodeEncodeError in the digest computation"),
 }
 
 

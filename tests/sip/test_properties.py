@@ -143,3 +143,38 @@ def test_name_addr_fast_path_cases() -> None:
             continue
         general = NameAddr._parse_general(text, "Contact header")
         assert (str(fast), fast.display_name, fast.params) == (str(general), general.display_name, general.params)
+
+
+def _split_reference(value: str) -> list[str]:
+    """The character-by-character splitter split_values_keep_empty replaced (kept as the reference)."""
+    out: list[str] = []
+    start = 0
+    quoted = angle = False
+    i, n = 0, len(value)
+    while i < n:
+        c = value[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "<":
+            angle = True
+        elif c == ">":
+            angle = False
+        elif c == "," and not angle:
+            out.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip())
+    return out
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet='ab,"<>\\ \t;=', max_size=24))
+def test_7_3_1_list_splitter_agrees_with_the_character_loop(value: str) -> None:
+    from ims.sip.headers import split_values_keep_empty
+
+    assert split_values_keep_empty(value) == _split_reference(value)  # all three paths: plain, <>, quoted

@@ -155,3 +155,38 @@ def test_property_m3ua_decode_raises_only_m3ua_errors(data: bytes) -> None:
 def test_property_well_framed_mutations_raise_only_m3ua_errors(data: bytes) -> None:
     body = data[8:] if len(data) >= 8 else data
     _m3ua_only_errors(M3UA_SAMPLES[0][:4] + (8 + len(body)).to_bytes(4, "big") + body)
+
+
+# -- SIP-I / SIP-T bodies (RFC 3204, RFC 3372): multipart syntax is a SIP 400, the ISUP part an IsupError ----
+
+def _sipi_samples() -> list[tuple[bytes, str]]:
+    from ims.isup.sipi import make_sipi_body
+
+    out = []
+    for sdp, isup_bytes in ((b"v=0\r\n", encode(iam(3, "12125550100F", "15550001"), with_cic=False)),
+                            (None, encode(rel(4, 16), with_cic=False))):
+        body, ctype = make_sipi_body(sdp, isup_bytes, boundary="b1")
+        out.append((body, ctype))
+    return out
+
+
+SIPI_SAMPLES = _sipi_samples()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 1), st.data())
+def test_property_sipi_bodies_raise_only_sip_parse_or_isup_errors(which: int, data: st.DataObject) -> None:
+    from ims.isup.sipi import split_sipi_body
+    from ims.sip.errors import SipParseError
+
+    body, ctype = SIPI_SAMPLES[which]
+    body = data.draw(mutated([body]))
+    try:
+        _, isup_part = split_sipi_body(body, ctype)
+    except SipParseError:
+        return
+    if isup_part is not None:
+        try:
+            decode(isup_part, with_cic=False)
+        except IsupError as exc:
+            assert exc.cause in ISUP_CAUSES

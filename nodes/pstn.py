@@ -25,8 +25,12 @@ same circuit (the ``mgw`` of its peer MGCF), with the line's media as source,
 and keeps the stream's final statistics on the call.
 
 Bad input never takes the node down: malformed M3UA is answered with ERR by
-the SGP machine, malformed ISUP is logged and counted, a connection whose
-handling fails is closed and logged.
+the SGP machine (RFC 4666 §3.8.1), and a stream whose framing is lost gets
+its ERR and is closed while the listener keeps serving; ISUP that does not
+decode is answered as Q.764 §2.9.5 has it (CFN cause 97 for an unknown
+message type, REL cause 95 for a call in progress) and counted; each M3UA
+message is its own error boundary (``ims.net.boundary``: logged, counted in
+``internal_errors``), so one that fails costs that message only.
 """
 
 from __future__ import annotations

@@ -4,8 +4,13 @@ What this is for: the MGCF (an ASP) and the simulated PSTN exchange (the SGP
 side) carry ISUP in M3UA DATA messages.  :class:`M3uaAsp` and :class:`M3uaSgp`
 take received bytes and the time and return events (:class:`SendBytes`,
 :class:`StateChanged`, :class:`IsupReceived`, :class:`Notified`,
-:class:`M3uaProblem`); the trio driver in ``ims/net`` owns the socket and the
-timer.  Not here: routing keys and registration (RKM), SSNM (DUNA/DAVA...), AS
+:class:`M3uaProblem`, :class:`FramingLost`); the trio driver in ``ims/net``
+owns the socket and the timer, and feeds the bytes with ``receive_data`` then
+takes one message's events at a time with ``next_events``, so that its error
+boundary costs one message only.  Decoding raises nothing but
+:class:`M3uaError`, carrying the RFC 4666 §3.8.1 Error Code the association
+answers with in an ERR; lengths and parameter counts are bounded before
+pycrate sees a message.  Not here: routing keys and registration (RKM), SSNM (DUNA/DAVA...), AS
 load sharing across several ASPs, SCTP streams.
 
 Transport: RFC 4666 runs over SCTP.  The lab runs it over TCP as a convenience

@@ -35,7 +35,10 @@ pointer computation and decoding are pycrate's.  What is hand-written, and why:
 
 ``decode`` accepts only what pycrate re-encodes to the very same bytes, so
 trailing data, overlapping pointers or gaps are refused; it raises nothing but
-:class:`IsupError`.  A repeated optional parameter (e.g. two Generic numbers)
+:class:`IsupError`, whose ``cause`` is the Q.850 cause to answer with (Q.764
+§2.9.5: 97 for a message type not implemented, 95 otherwise), and refuses
+messages over 272 octets or with more than 64 optional parameters before
+pycrate sees them.  A repeated optional parameter (e.g. two Generic numbers)
 is refused for the same reason: pycrate keeps one of each.  Optional
 parameters without a friendly name are kept as raw bytes in
 ``params["other"]`` (``{code: parameter contents}``) and sent back as they came.

@@ -6,7 +6,10 @@ times, attributes, one :class:`Media` per ``m=`` line) built by
 :meth:`SessionDescription.to_bytes` in the field order of RFC 4566 §5, with
 CRLF line ends.  A well-formed CRLF body serializes to the bytes it came
 from; unknown line types and attributes are kept.  Every malformed input
-raises :class:`SdpError` naming the line.
+raises :class:`SdpError` naming the line, and nothing else whatever the
+input: numbers are ASCII digits of bounded length (20; 64 for o= sess-id)
+and a body has at most 2,000 lines; the error carries the SIP answer (488
+with a Warning-friendly reason).
 
 The helpers on :class:`Media` read the attributes VoLTE relies on: rtpmap and
 fmtp (RFC 4566 §6, RFC 3551 static types), direction, ptime/maxptime,

@@ -64,6 +64,33 @@ class HssConfig:
     charging_ccf: str = ""  # Primary-Charging-Collection-Function-Name for SAA/PPR (TS 29.229 §6.3.19)
 
 
+# TS 29.229 §6.3.2 names the schemes; peers differ in case ("unknown" from Kamailio's HSS-Selected) and
+# OpenIMSCore-derived S-CSCFs (Kamailio's algorithm MD5) ask for "Digest-MD5" or "Digest" meaning SIP Digest.
+_SCHEMES = {s.lower(): s for s in (SCHEME_AKAV1, SCHEME_AKAV2, SCHEME_DIGEST, cx.SCHEME_UNKNOWN)}
+_SCHEMES.update({"digest-md5": SCHEME_DIGEST, "digest": SCHEME_DIGEST})
+
+
+def canonical_scheme(scheme: str) -> str:
+    """A SIP-Authentication-Scheme as we store it: matched case-insensitively; unknown names kept as sent."""
+    return _SCHEMES.get(scheme.strip().lower(), scheme)
+
+
+def network_name(value: str) -> str:
+    """A Visited-Network-Identifier compared as a network name: the quoted-string form that
+    P-Visited-Network-ID allows (RFC 7315 §4.3, ``"ims.example"``, copied verbatim by Kamailio's
+    I-CSCF) unquoted, quoted-pairs undone, and case folded (domain names, RFC 4343)."""
+    v = value.strip()
+    if len(v) >= 2 and v[0] == v[-1] == '"':
+        inner, out, i = v[1:-1], [], 0
+        while i < len(inner):
+            if inner[i] == "\\" and i + 1 < len(inner):
+                i += 1
+            out.append(inner[i])
+            i += 1
+        v = "".join(out).strip()
+    return v.lower()
+
+
 class _Reply(Exception):
     """Internal: answer now with this result (experimental: a TS 29.229 code in Experimental-Result)."""
 
@@ -126,7 +153,18 @@ class HssCx:
             return fn(req)  # type: ignore[operator]
         except _Reply as r:
             self.stats["errors"] += r.result >= 3000
-            return self._answer(req, r.result, r.experimental, **r.fields)
+            return self._answer(req, r.result, r.experimental, **{**self._echo(req), **r.fields})
+
+    @staticmethod
+    def _echo(req: cx.CxRequest) -> dict[str, Any]:
+        """The identities an error answer carries back (TS 29.229 §6.1.8 MAA, §6.1.4 SAA: User-Name,
+        Public-Identity), so the S-CSCF matches the answer to its user and reports the real cause
+        (Kamailio's ims_auth reads both from every MAA before its result code)."""
+        if isinstance(req, cx.MultimediaAuthRequest):
+            return {"user_name": req.user_name, "public_identity": req.public_identity}
+        if isinstance(req, cx.ServerAssignmentRequest) and req.user_name:
+            return {"user_name": req.user_name}
+        return {}
 
     def _answer(self, req: cx.CxRequest, result: int, experimental: bool = False, **fields: Any) -> cx.CxAnswer:
         cls = cx.ANSWERS[req.COMMAND]
@@ -172,8 +210,9 @@ class HssCx:
         uat = req.user_authorization_type
         if uat != UAT_DE_REGISTRATION:
             # §6.1.1.1 step 3: roaming agreement with the visited network, then barring.
-            visited = req.visited_network_identifier
-            if visited and self.config.home_networks and visited not in self.config.home_networks:
+            visited = network_name(req.visited_network_identifier)
+            if visited and self.config.home_networks and \
+                    visited not in {network_name(n) for n in self.config.home_networks}:
                 raise _Reply(DIAMETER_ERROR_ROAMING_NOT_ALLOWED)
             if sub.barred:
                 raise _Reply(DIAMETER_AUTHORIZATION_REJECTED, False)
@@ -199,7 +238,7 @@ class HssCx:
     def _mar(self, req: cx.MultimediaAuthRequest) -> cx.CxAnswer:
         sub, row = self._pair(req.user_name, req.public_identity)
         item = req.sip_auth_data_item
-        scheme = item.sip_authentication_scheme or cx.SCHEME_UNKNOWN
+        scheme = canonical_scheme(item.sip_authentication_scheme or cx.SCHEME_UNKNOWN)
         if scheme == cx.SCHEME_UNKNOWN:  # §6.3.1: the HSS picks the scheme of the subscription
             scheme = sub.auth_schemes[0]
         if scheme not in sub.auth_schemes:

@@ -63,6 +63,12 @@ DIAMETER_AVP_OCCURS_TOO_MANY_TIMES = 5009
 from ims.diameter.errors import DiameterError
 
 
+def _informational(a: codec.Avp) -> codec.Avp:
+    """The AVP with its M bit cleared (the dictionary marks Product-Name mandatory; RFC 6733 does not)."""
+    a.is_mandatory = False
+    return a
+
+
 class PeerState(str, enum.Enum):
     """RFC 6733 §5.6 peer states (the election states are not used)."""
 
@@ -230,7 +236,7 @@ class Peer:
         avps = self._origin() + [
             avp(HOST_IP_ADDRESS, self.local.host_ip),
             avp(VENDOR_ID, self.local.vendor_id),
-            avp(PRODUCT_NAME, self.local.product),
+            _informational(avp(PRODUCT_NAME, self.local.product)),  # RFC 6733 §5.3 table: M bit MUST NOT
             avp(ORIGIN_STATE_ID, self.local.origin_state_id),
             avp(SUPPORTED_VENDOR_ID, VENDOR_3GPP),
         ]

@@ -38,8 +38,9 @@ from ims.diameter.errors import DiameterError
 from ims.diameter.peer import LocalIdentity, Peer
 from ims.diameter.userdata import UserDataError, parse_user_data
 from ims.flow.loader import FlowError, load_flow
-from ims.hss.provisioning import parse_csv_rows
-from ims.hss.store import StoreError
+from ims.hss.cx import HssConfig, HssCx
+from ims.hss.provisioning import parse_csv_rows, provision_from_topology
+from ims.hss.store import Store, StoreError
 from ims.isup import m3ua as m3ua_mod
 from ims.isup import messages as isup_mod
 from ims.isup.exchange import Exchange, ExchangeConfig, Line
@@ -80,6 +81,7 @@ class Target:
     what: str
     max_len: int = 4096  # libFuzzer -max_len for ``make fuzz``
     tokens: tuple[bytes, ...] = ()  # a dictionary for the mutators (libFuzzer -dict, fuzz.mutate)
+    length_field: tuple[int, int] | None = None  # (offset, width) of a header length fuzz.mutate keeps right
 
 
 class Finding(AssertionError):
@@ -431,6 +433,36 @@ def diameter_peer(data: bytes) -> None:
         chunked.receive_data(piece, now)
 
 
+_ROOT = Path(__file__).resolve().parent.parent
+_HSS: list[HssCx] = []
+
+
+def _hss() -> HssCx:
+    """The HSS's Cx core over a store provisioned from topologies/volte-basic.toml (made once per process)."""
+    if not _HSS:
+        store = Store(_WORK / "hss.sqlite")
+        provision_from_topology(store, str(_ROOT / "topologies" / "volte-basic.toml"), "hss")
+        realm = "ims.mnc001.mcc001.3gppnetwork.org"
+        _HSS.append(HssCx(store, HssConfig(f"hss.{realm}", realm, (realm,), f"aaa://ccf.{realm}:3868")))
+    return _HSS[0]
+
+
+def hss_cx(data: bytes) -> None:
+    """A Cx request as the HSS answers it (TS 29.228 §6.1): decode, then ``handle_batch`` as the node calls
+    it; every request gets an answer or a DiameterError carrying the result code, nothing else."""
+    try:
+        msg = DiameterMessage.from_bytes(data)
+    except DiameterError:
+        return
+    [out] = _hss().handle_batch([msg])
+    if isinstance(out, DiameterError):
+        _check_diameter_error(out)
+    elif isinstance(out, Exception):
+        raise out
+    else:
+        out.to_bytes()
+
+
 def user_data(data: bytes) -> None:
     """The User-Data XML of an SAA or PPR (TS 29.228 Annex E) as the S-CSCF reads it."""
     try:
@@ -715,8 +747,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("multipart", multipart, "multipart/mixed and SIP-I/SIP-T bodies (RFC 2046, RFC 3204)", 4096,
            _MULTIPART_TOKENS + _SDP_TOKENS),
     Target("sdp", sdp, "SDP parse, media helpers, the handset's answer", 4096, _SDP_TOKENS),
-    Target("diameter", diameter, "Diameter codec decode and the Cx view", 4096),
-    Target("diameter_peer", diameter_peer, "Diameter peer state machine: CER handling and after", 4096),
+    Target("diameter", diameter, "Diameter codec decode and the Cx view", 4096, length_field=(1, 3)),
+    Target("diameter_peer", diameter_peer, "Diameter peer state machine: CER handling and after", 4096,
+           length_field=(1, 3)),
+    Target("hss_cx", hss_cx, "the HSS answering Cx requests (UAR, MAR, SAR, LIR)", 4096, length_field=(1, 3)),
     Target("user_data", user_data, "Cx User-Data XML (TS 29.228 Annex E)", 8192,
            (b"<IMSSubscription>", b"<ServiceProfile>", b"<PublicIdentity>", b"<Identity>", b"<Priority>",
             b"<InitialFilterCriteria>", b"<TriggerPoint>", b"<SPT>", b"<BarringIndication>", b"<!ENTITY")),
@@ -724,7 +758,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            (b"<reginfo ", b'version="', b"<registration ", b"<contact ", b'expires="', b"<uri>", b"<!ENTITY")),
     Target("isup", isup, "ISUP message decode (Q.763)", 512),
     Target("isup_call", isup_call, "ISUP sequences into the exchange's and the MGCF's call control (Q.764)", 1024),
-    Target("m3ua", m3ua, "M3UA decode, framer and ASP/SGP association", 2048),
+    Target("m3ua", m3ua, "M3UA decode, framer and ASP/SGP association", 2048, length_field=(4, 4)),
     Target("rtp", rtp, "RTP parse, telephone-event, AMR payload, relay packet path", 1500),
     Target("rtcp", rtcp, "RTCP compound parse", 1500),
     Target("srtp", srtp, "SRTP/SRTCP unprotect", 1500),

@@ -327,6 +327,22 @@ def diameter_peer_seeds() -> Seeds:
     yield "issue13-grouped-nested-200", _nested_grouped(200)
 
 
+def hss_cx_seeds() -> Seeds:
+    sys.path.insert(0, str(ROOT))
+    from tests.hss import helpers as h
+
+    msgs = [("uar", h.uar()), ("uar-deregistration", h.uar(uat=1)), ("mar-akav1", h.mar()),
+            ("mar-digest", h.mar(scheme="SIP Digest")),
+            ("mar-resync", h.mar(authorization=bytes(range(16)) + bytes(14))), ("sar-registration", h.sar(1)),
+            ("sar-user-deregistration", h.sar(5)), ("lir", h.lir()), ("lir-tel", h.lir("tel:+15550001"))]
+    for i, (name, msg) in enumerate(msgs):
+        for a in msg.avps:
+            if a.code == 263:
+                a.value = f"scscf;1;{i}"  # a fixed Session-Id: seeds are reproducible
+        msg.hop_by_hop, msg.end_to_end = 0x700 + i, 0x800 + i
+        yield name, msg.to_bytes()
+
+
 def user_data_seeds() -> Seeds:
     sys.path.insert(0, str(ROOT))
     from ims.diameter.userdata import UserData, build_user_data
@@ -490,7 +506,7 @@ def subscriber_csv_seeds() -> Seeds:
 
 TARGET_SEEDS = {
     "sip": sip_seeds, "sip_framer": sip_framer_seeds, "sip_uri": sip_uri_seeds, "multipart": multipart_seeds,
-    "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "user_data": user_data_seeds,
+    "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "hss_cx": hss_cx_seeds, "user_data": user_data_seeds,
     "reginfo": reginfo_seeds, "isup": isup_seeds, "isup_call": isup_call_seeds,
     "m3ua": m3ua_seeds, "rtp": rtp_seeds, "rtcp": rtcp_seeds, "srtp": srtp_seeds, "topology": topology_seeds,
     "flow": flow_seeds, "subscriber_csv": subscriber_csv_seeds,

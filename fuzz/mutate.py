@@ -43,10 +43,12 @@ def _digit_runs(data: bytes) -> list[tuple[int, int]]:
 
 
 class Mutator:
-    def __init__(self, seeds: Sequence[bytes], rng: random.Random, tokens: Sequence[bytes] = ()) -> None:
+    def __init__(self, seeds: Sequence[bytes], rng: random.Random, tokens: Sequence[bytes] = (),
+                 length_field: tuple[int, int] | None = None) -> None:
         self.seeds = [s for s in seeds] or [b""]
         self.rng = rng
         self.tokens = tuple(tokens) + TOKENS
+        self.length_field = length_field
 
     def mutate(self, data: bytes) -> bytes:
         buf = bytearray(data)
@@ -55,6 +57,12 @@ class Mutator:
             op(self, buf)
             if len(buf) > _MAX_LEN:
                 del buf[_MAX_LEN:]
+        if self.length_field is not None and self.rng.random() < 0.7:
+            # A message whose header length matches gets past the framing check to the AVPs/parameters.
+            at, width = self.length_field
+            buf += bytes(-len(buf) % 4)  # Diameter and M3UA messages are whole 32-bit words
+            if len(buf) >= at + width and len(buf) < 1 << (8 * width):
+                buf[at:at + width] = len(buf).to_bytes(width, "big")
         return bytes(buf)
 
     # -- operations (each edits ``buf`` in place) ---------------------------------------------------------
@@ -138,10 +146,14 @@ class Mutator:
             replace_number, replace_number, replace_number, set_int, set_int, splice, swap_line, truncate)
 
 
-def mutations(seeds: Sequence[bytes], n: int, seed: int, tokens: Sequence[bytes] = ()) -> Iterator[bytes]:
-    """``n`` mutated inputs, deterministic for (seeds, n, seed, tokens)."""
+def mutations(seeds: Sequence[bytes], n: int, seed: int, tokens: Sequence[bytes] = (),
+              length_field: tuple[int, int] | None = None) -> Iterator[bytes]:
+    """``n`` mutated inputs, deterministic for (seeds, n, seed, tokens, length_field).
+
+    ``length_field`` (offset, width) is a big-endian message length in the header (Diameter: 1, 3;
+    M3UA: 4, 4) that is set to the mutated input's length most of the time."""
     rng = random.Random(seed)
-    m = Mutator(seeds, rng, tokens)
+    m = Mutator(seeds, rng, tokens, length_field)
     base = list(seeds) or [b""]
     for _ in range(n):
         yield m.mutate(rng.choice(base))

@@ -114,7 +114,7 @@ def _quick_main(targets: list[str], runs: int, seed: int, save: bool) -> int:
     for target in targets:
         seeds = seeds_of(target)
         t0 = time.perf_counter()
-        inputs = [*seeds, *mutations(seeds, runs, seed, TARGETS[target].tokens)]
+        inputs = [*seeds, *mutations(seeds, runs, seed, TARGETS[target].tokens, TARGETS[target].length_field)]
         found = quick(target, inputs)
         took = time.perf_counter() - t0
         print(f"{target}: {len(inputs)} inputs in {took:.1f} s, {len(found)} distinct finding(s)")

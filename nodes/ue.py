@@ -48,7 +48,8 @@ def handsets(topo: Topology, node_name: str) -> list[tuple[str, ImsHandset, Beha
         b = ue.behaviour
         out.append((ue.name, h, Behaviour(b.register_on_start, b.auto_answer, b.answer_after, b.busy,
                                           b.preconditions, srtp=b.srtp, codecs=tuple(b.codecs), media=b.media,
-                                          media_enabled=b.media_enabled)))
+                                          media_enabled=b.media_enabled,
+                                          retry_without_preconditions=b.retry_without_preconditions)))
     return out
 
 

@@ -57,11 +57,17 @@ class Behaviour:
     auto_answer: bool = True
     answer_after: float = 0.5
     busy: bool = False
-    preconditions: bool = True  # VoLTE: QoS preconditions, 183/PRACK/UPDATE before alerting
+    # VoLTE QoS preconditions (RFC 3312), 183/PRACK/UPDATE before alerting. Calling: True or "required" puts
+    # Require: precondition in the INVITE, "supported" only Supported (TS 24.229 §5.1.3.1), False offers none.
+    # Called: any but False takes part when the offer has them; False answers Require: precondition with 420.
+    preconditions: bool | str = True
     srtp: bool = False  # offer RTP/SAVP with SDES keys (an SRTP offer is answered either way)
     codecs: tuple[str, ...] = sdp.DEFAULT_CODECS
     media: str = "tone:440"  # the source sent in calls
     media_enabled: bool = True  # False: signalling only, no RTP
+    # RFC 3312 §6 / RFC 3261 §8.1.3.5: a callee answering 420 Unsupported: precondition (an ordinary
+    # softphone) is called again at once without them: no Require, no a=curr/a=des in the offer.
+    retry_without_preconditions: bool = True
 
 
 @dataclass
@@ -127,6 +133,9 @@ class Handset:
         self._sdp_version: dict[str, int] = {}  # Call-ID -> o= version of the last SDP we sent
         self._early_version: dict[tuple[str, str], int] = {}  # (Call-ID, callee's tag) -> same, per early dialog
         ue.answer_sdp = self._answer_sdp
+        ue.retry_without = self._retry_without
+        # RFC 3261 §8.2.2.3: a handset without preconditions answers Require: precondition with 420.
+        ue.supported = ("100rel", "precondition") if self.behaviour.preconditions else ("100rel",)
 
     # -- running ----------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -367,6 +376,18 @@ class Handset:
         self._refresh(call_id)  # a re-INVITE (hold, resume) changes a running stream at once
         return body
 
+    def _retry_without(self, call_id: str, tags: list[str], response: Any) -> bytes | None:
+        """The offer of the INVITE sent again after a 420 (the UA core's retry_without hook): without
+        preconditions when those were what the callee refused and the behaviour allows it (RFC 3312 §6)."""
+        m, rec = self.media.get(call_id), self.calls.get(call_id)
+        if tags != ["precondition"] or not self.behaviour.retry_without_preconditions or m is None or rec is None:
+            return None
+        m.qos = None
+        m.qos_by_tag.clear()
+        rec.preconditions = False
+        rec.note("420 Unsupported: precondition: INVITE again without preconditions", trio.current_time())
+        return self._offer(call_id)
+
     # -- media ---------------------------------------------------------------------------
     async def _new_media(self) -> CallMedia:
         """A call's media: its RTP/RTCP port pair is bound now, before an SDP names it."""
@@ -499,7 +520,7 @@ class Handset:
         self.media[call_id] = media
         self._sdp_version[call_id] = self._sdp_version.pop("", 1)
         now = trio.current_time()
-        rec = CallRecord(call_id, "uac", str(uri), "calling", now, preconditions=pre)
+        rec = CallRecord(call_id, "uac", str(uri), "calling", now, preconditions=bool(pre))
         rec.note("INVITE", now)
         self._keep(rec)
         self.latest = call_id

@@ -45,7 +45,7 @@ from ims.sip.events import (
     TransportFailure,
 )
 from ims.sip.errors import SipParseError
-from ims.sip.headers import Challenge, Headers
+from ims.sip.headers import Challenge, Headers, option_tags
 from ims.sip.message import Request, Response, build_response, new_branch, new_call_id, new_tag
 from ims.sip.transaction import TransactionLayer
 from ims.sip.uri import URI, SipURI
@@ -53,6 +53,15 @@ from ims.sip.uri import URI, SipURI
 # credentials(challenge, request) -> the Authorization / Proxy-Authorization value answering
 # ``challenge`` for ``request`` (digest math: ims.sip.auth), or None to give up.
 CredentialsHook = Callable[[Challenge, Request], str | None]
+# retry_without(call_id, option tags, 420 response) -> the body of the INVITE sent again without those
+# extensions (RFC 3261 §8.1.3.5; RFC 3312 §6: an offer without precondition lines), or None to give up.
+RetryHook = Callable[[str, list[str], Response], bytes | None]
+
+# RFC 3261 §20.5: the methods this UA core answers (NOTIFY: in a dialog it made, e.g. a reg event).
+ALLOW = "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, INFO, OPTIONS, MESSAGE, NOTIFY"
+# RFC 3261 §20.37: the option tags understood; the UA core does 100rel (RFC 3262), its applications
+# (handsets, the MGCF) do preconditions (RFC 3312). A request requiring anything else gets 420 (§8.2.2.3).
+SUPPORTED = ("100rel", "precondition")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +209,8 @@ class UserAgent:
         self._merged_by_key: dict[TransactionKey, tuple[str, str, int, str]] = {}
         # The body of our 200 to an UPDATE or PRACK carrying an offer (RFC 3311 §5.2, RFC 3262 §3).
         self.answer_sdp: Callable[[str, Request], bytes] | None = None
+        self.retry_without: RetryHook | None = None
+        self.supported: tuple[str, ...] = SUPPORTED
 
     # -- helpers -------------------------------------------------------------
     def _via(self) -> str:
@@ -379,7 +390,7 @@ class UserAgent:
         h.add("Call-ID", call_id)
         h.add("CSeq", "1 INVITE")
         h.add("Contact", f"<{self.contact}>")
-        h.add("Allow", "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, OPTIONS, MESSAGE")
+        h.add("Allow", ALLOW)
         for n, v in extra_headers:
             h.add(n, v)
         h.add("User-Agent", self.user_agent)
@@ -464,21 +475,60 @@ class UserAgent:
             if challenges:
                 value = self.credentials(challenges[0], call.invite)
                 if value:
-                    req = call.invite.copy()
-                    req.pop_first_value("via")
-                    req.add("Via", self._via(), first=True)
-                    seq = req.cseq.seq + 1
-                    req.set("CSeq", f"{seq} INVITE")
+                    req = self._next_invite(call)
                     req.add(_auth_header(resp.status), value)
-                    call.invite = req
-                    call.dialogs = DialogSet(req)
-                    key, acts = self.layer.send_request(req, call.dest or self._dest_for(req.uri), now)
-                    call.key = key
-                    self._pending[key] = ("invite", call.call_id)
-                    return acts
+                    return self._resend_invite(call, req, now)
+        if resp.status == 420 and self.retry_without is not None and int(call.extra.get("ext_retries", 0)) < 2:  # type: ignore[call-overload]
+            retried = self._retry_without_extensions(call, resp, now)
+            if retried is not None:
+                return retried
         self.calls.pop(call.call_id, None)
         out.append(CallFailed(call.call_id, resp.status, resp))
         return out
+
+    def _next_invite(self, call: Call) -> Request:
+        """The INVITE sent again after a final failure: same Call-ID and From tag, CSeq one more and a new
+        branch (§8.1.3.5, §22.2), with its Via and transaction of its own."""
+        req = call.invite.copy()
+        req.pop_first_value("via")
+        req.add("Via", self._via(), first=True)
+        req.set("CSeq", f"{req.cseq.seq + 1} INVITE")
+        return req
+
+    def _resend_invite(self, call: Call, req: Request, now: float) -> list[Action]:
+        call.invite = req
+        call.dialogs = DialogSet(req)
+        call.state = "calling"
+        for stale in ("racked", "acks", "early_dialog"):  # the failed INVITE's early dialogs are gone
+            call.extra.pop(stale, None)
+        key, acts = self.layer.send_request(req, call.dest or self._dest_for(req.uri), now)
+        call.key = key
+        self._pending[key] = ("invite", call.call_id)
+        return acts
+
+    def _retry_without_extensions(self, call: Call, resp: Response, now: float) -> list[Action] | None:
+        """§8.1.3.5: a 420 lists in Unsupported what the callee does not do; when it is among what our
+        INVITE required and the application gives a body to go without it (``retry_without``), the INVITE
+        goes again without those option tags in Require."""
+        try:
+            required = call.invite.require
+            unsupported = option_tags([t.strip() for v in resp.get_all("unsupported") for t in v.split(",") if t.strip()])
+        except SipParseError:
+            return None
+        dropped = [t for t in required if t in unsupported]
+        if not dropped or self.retry_without is None:
+            return None
+        body = self.retry_without(call.call_id, dropped, resp)
+        if body is None:
+            return None
+        call.extra["ext_retries"] = int(call.extra.get("ext_retries", 0)) + 1  # type: ignore[call-overload]
+        req = self._next_invite(call)
+        req.remove("require")
+        kept = [t for t in required if t not in dropped]
+        if kept:
+            req.add("Require", ", ".join(kept))
+        req.set_body(body, (call.invite.content_type or "application/sdp") if body else None)
+        return self._resend_invite(call, req, now)
 
     def _on_stray(self, resp: Response, now: float) -> list[Action]:
         """A 2xx retransmission after the INVITE transaction ended: ACK again (§13.2.2.4)."""
@@ -551,6 +601,18 @@ class UserAgent:
                 return self.layer.send_response(key, build_response(req, 482, to_tag=new_tag()), now)
             self._merged[ident] = key
             self._merged_by_key[key] = ident
+        try:
+            required = req.require
+            req.supported  # noqa: B018 - read once here, so a bad one is a 400 and not an error later
+        except SipParseError as exc:
+            return self.layer.send_response(key, build_response(req, exc.status, exc.reason, to_tag=new_tag()), now)
+        unknown = [t for t in required if t not in self.supported]
+        if unknown:
+            # §8.2.2.3: a Require we do not understand: 420, listing it in Unsupported (RFC 3312 §11: a
+            # phone without preconditions says so, and the caller may try again without them).
+            resp = build_response(req, 420, to_tag=None if req.to.tag else new_tag())
+            resp.add("Unsupported", ", ".join(unknown))
+            return self.layer.send_response(key, resp, now)
         if method == "INVITE":
             if req.to.tag:
                 return self._in_dialog(key, req, now)
@@ -561,8 +623,10 @@ class UserAgent:
         if method in ("BYE", "UPDATE", "INFO", "PRACK", "NOTIFY") or req.to.tag:
             return self._in_dialog(key, req, now)
         if method == "OPTIONS":
+            # §11.2: what we would do with an INVITE: Allow, Accept, Supported.
             resp = build_response(req, 200, to_tag=new_tag())
-            resp.add("Allow", "INVITE, ACK, CANCEL, BYE, PRACK, UPDATE, OPTIONS, MESSAGE")
+            self._add_capabilities(resp)
+            resp.add("Accept", "application/sdp")
             return self.layer.send_response(key, resp, now)
         if method == "MESSAGE":
             return self.layer.send_response(key, build_response(req, 200, to_tag=new_tag()), now) + [
@@ -591,6 +655,8 @@ class UserAgent:
                 CallEnded(req.call_id, by_remote=True)]
         resp = build_response(req, 200)
         out: list[Action] = []
+        if req.method == "INVITE":
+            self._add_capabilities(resp)  # §14.2 / §13.3.1.4: a re-INVITE's 2xx as an INVITE's
         if req.method in ("INVITE", "UPDATE"):
             resp.add("Contact", f"<{self.contact}>")
             if req.body and self.answer_sdp is not None:
@@ -603,6 +669,11 @@ class UserAgent:
             out.append(InfoReceived(call.call_id, req))
         return self.layer.send_response(key, resp, now) + out
 
+    def _add_capabilities(self, resp: Response) -> None:
+        """Allow and Supported: in a 2xx to INVITE (§13.3.1.4) and to OPTIONS (§11.2), §20.5, §20.37."""
+        resp.add("Allow", ALLOW)
+        resp.add("Supported", ", ".join(self.supported))
+
     def _response_to_invite(self, call: Call, status: int, reason: str | None = None, *,
                             body: bytes = b"", content_type: str | None = None) -> Response:
         resp = build_response(call.invite, status, reason, to_tag=call.local_tag)
@@ -610,37 +681,49 @@ class UserAgent:
             for rr in call.invite._headers.get_raw("record-route"):
                 resp.add("Record-Route", rr)
             resp.add("Contact", f"<{self.contact}>")
+            self._add_capabilities(resp)
         if body:
             resp.set_body(body, content_type)
         return resp
 
     def ringing(self, call_id: str, now: float, status: int = 180) -> list[Action]:
-        call = self.calls.get(call_id)
-        if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
-            return []
-        resp = self._response_to_invite(call, status)
-        call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
-        return self.layer.send_response(call.key, resp, now)
+        """180 Ringing: reliable when the INVITE requires 100rel (RFC 3262 §3), else not."""
+        return self.provisional(call_id, now, status)
 
     def provisional(self, call_id: str, now: float, status: int = 183, *, reliable: bool = False,
                     body: bytes = b"", content_type: str | None = None) -> list[Action]:
-        """A 1xx to the INVITE; ``reliable`` (RFC 3262) when the UAC supports 100rel."""
+        """A 1xx to the INVITE; ``reliable`` (RFC 3262) when the UAC supports 100rel.
+
+        RFC 3262 §3: when the INVITE has ``Require: 100rel`` every provisional response but 100 is
+        reliable, whatever ``reliable`` says; and a reliable one waits until the one before it is PRACKed."""
         call = self.calls.get(call_id)
         if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
             return []
         resp = self._response_to_invite(call, status, body=body, content_type=content_type)
         call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
-        if reliable:
-            tags = [t.lower() for t in call.invite.supported + call.invite.require]
-            if "100rel" not in tags:
-                raise ValueError("the caller did not say it supports 100rel (RFC 3262 §3)")
-            rseq = int(call.extra.get("rseq", 0)) + 1 if "rseq" in call.extra else 1
-            call.extra["rseq"] = rseq
-            resp.add("Require", "100rel")
-            resp.add("RSeq", str(rseq))
-            call.extra["rel"] = {"response": resp, "rseq": rseq, "interval": self.timers.t1,
-                                 "give_up": now + 64 * self.timers.t1}
-            self._arm(now + self.timers.t1, call_id, "rel1xx")
+        if "100rel" in call.invite.require:
+            reliable = True
+        if not reliable:
+            return self.layer.send_response(call.key, resp, now)
+        if "100rel" not in call.invite.supported + call.invite.require:
+            raise ValueError("the caller did not say it supports 100rel (RFC 3262 §3)")
+        if call.extra.get("rel"):
+            queue: list[Response] = call.extra.setdefault("rel_queue", [])  # type: ignore[assignment]
+            queue.append(resp)
+            return []
+        return self._send_reliable(call, resp, now)
+
+    def _send_reliable(self, call: Call, resp: Response, now: float) -> list[Action]:
+        """RFC 3262 §3: Require: 100rel and RSeq one more than the last (1 for the first), retransmitted
+        at T1, 2*T1... up to T2 until the PRACK."""
+        assert call.key is not None
+        rseq = int(call.extra.get("rseq", 0)) + 1  # type: ignore[call-overload]
+        call.extra["rseq"] = rseq
+        resp.add("Require", "100rel")
+        resp.add("RSeq", str(rseq))
+        call.extra["rel"] = {"response": resp, "rseq": rseq, "interval": self.timers.t1,
+                             "give_up": now + 64 * self.timers.t1, "sdp": bool(resp.body)}
+        self._arm(now + self.timers.t1, call.call_id, "rel1xx")
         return self.layer.send_response(call.key, resp, now)
 
     def _retransmit_reliable(self, call: Call, now: float) -> list[Action]:
@@ -669,7 +752,14 @@ class UserAgent:
             refused = self._answer_offer(call.call_id, req, resp)
             if refused is not None:
                 return self.layer.send_response(key, refused, now)
-        return self.layer.send_response(key, resp, now) + [PrackReceived(call.call_id, req)]
+        out = self.layer.send_response(key, resp, now) + [PrackReceived(call.call_id, req)]
+        queue: list[Response] = call.extra.get("rel_queue") or []  # type: ignore[assignment]
+        if queue and call.state == "incoming":
+            out.extend(self._send_reliable(call, queue.pop(0), now))  # the next reliable provisional
+        elif "deferred_answer" in call.extra and call.state == "incoming":
+            status, body, ctype = call.extra.pop("deferred_answer")  # type: ignore[misc]
+            out.extend(self.answer(call.call_id, now, status=status, body=body, content_type=ctype))
+        return out
 
     def _answer_offer(self, call_id: str, req: Request, resp: Response) -> Response | None:
         """Put the application's SDP answer in ``resp``; or, when ``answer_sdp`` refuses the offer by raising
@@ -714,6 +804,12 @@ class UserAgent:
         call = self.calls.get(call_id)
         if call is None or call.role != "uas" or call.key is None or call.state != "incoming":
             return []
+        rel = call.extra.get("rel")
+        if rel and rel["sdp"]:  # type: ignore[index]
+            # RFC 3262 §3: no 2xx before the PRACK of a reliable provisional that carried SDP.
+            call.extra["deferred_answer"] = (status, body, content_type)
+            return []
+        call.extra.pop("rel_queue", None)  # provisional responses still waiting are moot now
         resp = self._response_to_invite(call, status, body=body, content_type=content_type)
         call.dialog = call.dialog or Dialog.from_uas_request(call.invite, call.local_tag)
         call.dialog.state = "confirmed"

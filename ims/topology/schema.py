@@ -334,7 +334,10 @@ class UeBehaviour(_Strict):
     auto_answer: bool = True
     answer_after: float = Field(0.5, ge=0, le=300)
     busy: bool = False
-    preconditions: bool = True  # QoS preconditions (RFC 3312): 183/PRACK/UPDATE before alerting
+    # QoS preconditions (RFC 3312): 183/PRACK/UPDATE before alerting. Calling: true or "required" sends
+    # Require: precondition, "supported" only Supported (TS 24.229 §5.1.3.1); false: none, and 420 when called.
+    preconditions: bool | Literal["required", "supported"] = True
+    retry_without_preconditions: bool = True  # a 420 Unsupported: precondition: call again without (RFC 3312 §6)
     srtp: bool = False  # offer RTP/SAVP with a=crypto (SDES, RFC 4568); answers SRTP offers either way
     codecs: list[Literal["AMR-WB", "AMR", "PCMU", "PCMA"]] = Field(
         default_factory=lambda: ["AMR-WB", "AMR", "PCMU", "PCMA"])  # offered / accepted, in preference order

@@ -304,14 +304,19 @@ class ImsHandset(UserAgent):
         return out
 
     # -- calls ------------------------------------------------------------------------
-    def call(self, target: URI, now: float, *, sdp: bytes = b"", preconditions: bool = False
+    def call(self, target: URI, now: float, *, sdp: bytes = b"", preconditions: bool | str = False
              ) -> tuple[str, list[Action]]:
-        """INVITE ``target`` along the Service-Route (§5.1.2A.1); ``preconditions``: the offer carries QoS
-        preconditions and the callee must use them (Require: precondition, RFC 3312 §11)."""
+        """INVITE ``target`` along the Service-Route (§5.1.2A.1).
+
+        ``preconditions`` (the offer carries QoS preconditions): ``True`` or ``"required"``, the callee must
+        use them (Require: precondition, RFC 3312 §11); ``"supported"``, it may (Supported: precondition,
+        as TS 24.229 §5.1.3.1 recommends); ``False``, none.  A callee that answers 420 Unsupported:
+        precondition is called again without them when ``retry_without`` gives the offer (RFC 3312 §6)."""
+        supported = "100rel, precondition" if preconditions == "supported" else "100rel"
         extra = [*self._route_headers(), ("P-Preferred-Identity", f"<{self.aor}>"),
-                 ("P-Access-Network-Info", ACCESS_NETWORK), ("Supported", "100rel, timer"),
+                 ("P-Access-Network-Info", ACCESS_NETWORK), ("Supported", supported),
                  ("Accept-Contact", '*;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.mmtel"')]
-        if preconditions:
+        if preconditions is True or preconditions == "required":
             extra.append(("Require", "precondition"))
         return self.invite(target, now, body=sdp, content_type="application/sdp" if sdp else None,
                            extra_headers=extra)

@@ -63,7 +63,7 @@ from ims.sip.auth import (
     resync_authorization,
     verify_response,
 )
-from ims.sip.errors import SipParseError
+from ims.sip.errors import SipError, SipParseError, SipValueError
 from ims.sip.events import Address
 from ims.sip.framing import StreamFramer
 from ims.sip.message import Request, Response, SipMessage, build_response, parse_message
@@ -287,6 +287,95 @@ def sip_framer(data: bytes) -> None:
                 _check_sip_error(exc)
                 continue
             touch_message(msg)
+
+
+class _Cores:
+    """The P-, I- and S-CSCF cores and a handset of topologies/volte-basic.toml, made fresh per input."""
+
+    def __init__(self) -> None:
+        from ims.cscf.lab import icscf_config, pcscf_config, scscf_config, sip_address
+        from ims.topology import load
+        from ims.ue.lab import subscription_for
+
+        topo = load(str(_ROOT / "topologies" / "volte-basic.toml"))
+        self.configs = (pcscf_config(topo, topo.node("pcscf")), icscf_config(topo, topo.node("icscf")),
+                        scscf_config(topo, topo.node("scscf")))
+        self.pcscf_addr = sip_address(topo.node("pcscf"))
+        self.icscf_addr = sip_address(topo.node("icscf"))
+        self.subscription = vars(subscription_for(topo, topo.ues[0]))
+        self.realm = topo.domains[0].diameter_realm
+
+    def receivers(self) -> list[tuple[Any, Address]]:
+        """(core, the address a message to it comes from): a UE to the P-CSCF, the P-CSCF to the I- and
+        S-CSCF, the P-CSCF to the handset."""
+        from ims.cscf.icscf import Icscf
+        from ims.cscf.pcscf import Pcscf
+        from ims.cscf.scscf import Scscf
+        from ims.ue.handset import ImsHandset, Subscription
+
+        pc, ic, sc = self.configs
+        ue = ImsHandset(Subscription(**self.subscription), Address("127.0.1.100", 5060), self.pcscf_addr)
+        return [(Pcscf(pc), Address("127.0.1.100", 5060)), (Icscf(ic), self.pcscf_addr),
+                (Scscf(sc), self.icscf_addr), (ue, self.pcscf_addr)]
+
+
+_CORES: list[_Cores] = []
+_HSS_TEMPLATE: list[Store] = []
+
+
+def _fresh_hss() -> HssCx:
+    """An HSS over a copy of the provisioned store: each input sees the same subscribers and no state."""
+    if not _HSS_TEMPLATE:
+        _HSS_TEMPLATE.append(_hss().store)
+    store = Store(":memory:")
+    _HSS_TEMPLATE[0].conn.backup(store.conn)
+    return HssCx(store, _hss().config)
+
+
+def sip_cores(data: bytes) -> None:
+    """One message into the P-CSCF, I-CSCF and S-CSCF cores and a handset, with Cx queries answered by
+    the HSS logic and every timer run: what escapes may only be a :class:`SipError`, which the driver
+    answers (400 for a header a core needed that turned out malformed).  Anything else is a 500."""
+    try:
+        parse_message(data)
+    except SipParseError:
+        return
+    if not _CORES:
+        _CORES.append(_Cores())
+    cores = _CORES[0]
+    hss: HssCx | None = None
+    now = 100.0
+    for core, source in cores.receivers():
+        queries: list[Any] = []
+        if hasattr(core, "submit"):
+            core.submit = queries.append
+        msg = parse_message(data)  # a fresh message per core: a proxy edits what it forwards
+        try:
+            core.receive(msg, source, now)
+        except SipValueError:
+            raise  # our own value refused on its way to the wire (a 500): the input should have been a 400
+        except SipError as exc:
+            if not 400 <= exc.status <= 699:
+                raise Finding(f"{type(exc).__name__} status {exc.status} is not an answer") from None
+        while queries:
+            q = queries.pop(0)
+            if hss is None:
+                hss = _fresh_hss()
+            q.request.origin_host = q.request.origin_host or "scscf.ims"
+            q.request.origin_realm = q.request.origin_realm or cores.realm
+            request = q.request.to_message()
+            answer = cx.parse(hss.handle(cx.parse(request)).to_message(request))
+            try:
+                q.on_answer(answer, now)
+            except SipValueError:
+                raise
+            except SipError:
+                pass
+        for later in (now + 1.0, now + 40.0, now + 4000.0):
+            try:
+                core.handle_timers(later)
+            except SipError:
+                pass
 
 
 def sip_uri(data: bytes) -> None:
@@ -743,6 +832,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            _SIP_TOKENS),
     Target("sip_framer", sip_framer, "SIP stream framer (RFC 3261 §18.3) and the messages it frames", 8192,
            _SIP_TOKENS),
+    Target("sip_cores", sip_cores, "one SIP message into the P/I/S-CSCF cores and a handset", 8192, _SIP_TOKENS),
     Target("sip_uri", sip_uri, "SIP/SIPS/tel URIs and name-addr values", 1024, _SIP_TOKENS),
     Target("multipart", multipart, "multipart/mixed and SIP-I/SIP-T bodies (RFC 2046, RFC 3204)", 4096,
            _MULTIPART_TOKENS + _SDP_TOKENS),

@@ -178,6 +178,91 @@ def sip_seeds() -> Seeds:
     yield from _issue13_sip()
 
 
+_REALM = "ims.mnc001.mcc001.3gppnetwork.org"  # topologies/volte-basic.toml, which the core harness loads
+
+_REGISTER_AT_ICSCF = f"""\
+REGISTER sip:{_REALM} SIP/2.0
+Via: SIP/2.0/UDP 127.0.1.40:5060;branch=z9hG4bKpcscf1
+Via: SIP/2.0/UDP 127.0.1.100:5060;branch=z9hG4bKue1;rport=5060
+Max-Forwards: 69
+Path: <sip:term@127.0.1.40:5060;lr>
+Require: path
+Supported: path
+From: <sip:alice@{_REALM}>;tag=u1
+To: <sip:alice@{_REALM}>
+Call-ID: core1@127.0.1.100
+CSeq: 1 REGISTER
+Contact: <sip:alice@127.0.1.100:5060>;expires=600;+sip.instance="<urn:gsma:imei:35-0000-0>"
+Authorization: Digest username="001010000000001@{_REALM}",realm="{_REALM}",nonce="",uri="sip:{_REALM}",response="",integrity-protected="no"
+P-Visited-Network-ID: "{_REALM}"
+P-Charging-Vector: icid-value="core1";orig-ioi={_REALM}
+Content-Length: 0
+
+"""
+
+_MESSAGE_AT_SCSCF = f"""\
+MESSAGE sip:bob@{_REALM} SIP/2.0
+Via: SIP/2.0/UDP 127.0.1.20:5060;branch=z9hG4bKicscf2
+Max-Forwards: 68
+Route: <sip:127.0.1.30:5060;lr>
+From: <sip:alice@{_REALM}>;tag=u2
+To: <sip:bob@{_REALM}>
+Call-ID: core2@127.0.1.100
+CSeq: 1 MESSAGE
+P-Asserted-Identity: <sip:alice@{_REALM}>
+Content-Type: text/plain
+Content-Length: 2
+
+hi"""
+
+_SUBSCRIBE_REG = f"""\
+SUBSCRIBE sip:alice@{_REALM} SIP/2.0
+Via: SIP/2.0/UDP 127.0.1.40:5060;branch=z9hG4bKpcscf3
+Max-Forwards: 70
+From: <sip:pcscf.{_REALM}>;tag=p3
+To: <sip:alice@{_REALM}>
+Call-ID: core3@127.0.1.40
+CSeq: 1 SUBSCRIBE
+Event: reg
+Expires: 600000
+Accept: application/reginfo+xml
+Contact: <sip:127.0.1.40:5060>
+P-Asserted-Identity: <sip:pcscf.{_REALM}>
+Content-Length: 0
+
+"""
+
+
+def _notify_reg() -> bytes:
+    from ims.cscf.reginfo import ContactInfo, Reginfo, RegistrationInfo
+
+    body = Reginfo(1, "full", [RegistrationInfo(f"sip:alice@{_REALM}", "terminated", "r1", (
+        ContactInfo("sip:alice@127.0.1.100:5060", "terminated", "deactivated", "c1", 0),))]).to_xml()
+    head = f"""\
+NOTIFY sip:alice@127.0.1.100:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.1.40:5060;branch=z9hG4bKpcscf4
+Max-Forwards: 69
+From: <sip:alice@{_REALM}>;tag=s4
+To: <sip:alice@{_REALM}>;tag=u4
+Call-ID: core4@127.0.1.100
+CSeq: 2 NOTIFY
+Event: reg
+Subscription-State: terminated;reason=deactivated
+Content-Type: application/reginfo+xml
+Content-Length: {len(body)}
+
+"""
+    return _crlf(head) + body
+
+
+def sip_cores_seeds() -> Seeds:
+    yield from sip_seeds()
+    yield "core-register-at-icscf", _crlf(_REGISTER_AT_ICSCF)
+    yield "core-message-at-scscf", _crlf(_MESSAGE_AT_SCSCF)
+    yield "core-subscribe-reg", _crlf(_SUBSCRIBE_REG)
+    yield "core-notify-reg-terminated", _notify_reg()
+
+
 def sip_framer_seeds() -> Seeds:
     register, challenge = _crlf(_REGISTER), _crlf(_CHALLENGE)
     yield "two-messages", register + challenge
@@ -505,7 +590,7 @@ def subscriber_csv_seeds() -> Seeds:
 
 
 TARGET_SEEDS = {
-    "sip": sip_seeds, "sip_framer": sip_framer_seeds, "sip_uri": sip_uri_seeds, "multipart": multipart_seeds,
+    "sip": sip_seeds, "sip_cores": sip_cores_seeds, "sip_framer": sip_framer_seeds, "sip_uri": sip_uri_seeds, "multipart": multipart_seeds,
     "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "hss_cx": hss_cx_seeds, "user_data": user_data_seeds,
     "reginfo": reginfo_seeds, "isup": isup_seeds, "isup_call": isup_call_seeds,
     "m3ua": m3ua_seeds, "rtp": rtp_seeds, "rtcp": rtcp_seeds, "srtp": srtp_seeds, "topology": topology_seeds,

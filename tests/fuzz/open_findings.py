@@ -18,6 +18,10 @@ class OpenFinding(NamedTuple):
 
 
 OPEN: dict[str, OpenFinding] = {
+    "F7": OpenFinding(
+        "sip_cores", ("edec09d78ecfdf58",),
+        ("HeaderInjectionError at ims/sip/errors.py (check_text)",),
+        "raw NUL in a Via parameter passes the parser, then the received= stamp refuses it (500, not 400)"),
 }
 
 

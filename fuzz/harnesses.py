@@ -290,7 +290,8 @@ def sip_framer(data: bytes) -> None:
 
 
 class _Cores:
-    """The P-, I- and S-CSCF cores and a handset of topologies/volte-basic.toml, made fresh per input."""
+    """The P-, I- and S-CSCF cores and a handset of topologies/volte-basic.toml, and an MGCF, made fresh
+    per input."""
 
     def __init__(self) -> None:
         from ims.cscf.lab import icscf_config, pcscf_config, scscf_config, sip_address
@@ -316,7 +317,8 @@ class _Cores:
         pc, ic, sc = self.configs
         ue = ImsHandset(Subscription(**self.subscription), Address("127.0.1.100", 5060), self.pcscf_addr)
         return [(Pcscf(pc), Address("127.0.1.100", 5060)), (Icscf(ic), self.pcscf_addr),
-                (Scscf(sc), self.icscf_addr), (ue, self.pcscf_addr)]
+                (Scscf(sc), self.icscf_addr), (ue, self.pcscf_addr),
+                (_mgcf(), Address("127.0.9.50", 5060))]  # SIP-I/SIP-T from the BGCF (TS 29.163)
 
 
 _CORES: list[_Cores] = []
@@ -333,7 +335,7 @@ def _fresh_hss() -> HssCx:
 
 
 def sip_cores(data: bytes) -> None:
-    """One message into the P-CSCF, I-CSCF and S-CSCF cores and a handset, with Cx queries answered by
+    """One message into the P-CSCF, I-CSCF and S-CSCF cores, a handset and the MGCF, with Cx queries answered by
     the HSS logic and every timer run: what escapes may only be a :class:`SipError`, which the driver
     answers (400 for a header a core needed that turned out malformed).  Anything else is a 500."""
     try:

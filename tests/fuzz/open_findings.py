@@ -22,6 +22,14 @@ OPEN: dict[str, OpenFinding] = {
         "sip_cores", ("edec09d78ecfdf58",),
         ("HeaderInjectionError at ims/sip/errors.py (check_text)",),
         "raw NUL in a Via parameter passes the parser, then the received= stamp refuses it (500, not 400)"),
+    "F8": OpenFinding(
+        "sip_cores", ("c664ae16f3368ef6",),
+        ("UnicodeEncodeError at ims/sip/proxy.py (loop_hash)",),
+        "proxy loop detection encodes header text as strict UTF-8 (500 for a non-UTF-8 byte)"),
+    "F9": OpenFinding(
+        "sip_cores", ("89b82264214be968",),
+        ("AvpEncodeError at ims/diameter/codec.py (avp)",),
+        "a non-UTF-8 IMPI from a REGISTER reaches the UAR/MAR User-Name: AvpEncodeError when it is encoded"),
 }
 
 

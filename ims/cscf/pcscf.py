@@ -201,12 +201,10 @@ class Pcscf(CscfApp):
         assert kind == "contact" and isinstance(obj, tuple), kind
         contact: tuple[str, int] = obj
         sa = self.security.installed(contact)
-        regs = self.registrations.get(contact, {})
-        # a UE challenged but not registered yet: its offer is worth a registration attempt's time
-        until = max((r.expires_at for r in regs.values()), default=now + 300)
+        # No expiry of its own: it is forgotten with the contact's last registration, and one whose UE was
+        # challenged but never registered is forgotten at the next restart.
         return Persist(kind, key, {"contact": list(contact), "offered": self._offered.get(contact),
-                                   "sa": [str(sa[0]), str(sa[1]), sa[2].hex(), sa[3].hex()] if sa else None},
-                       until + off)
+                                   "sa": [str(sa[0]), str(sa[1]), sa[2].hex(), sa[3].hex()] if sa else None})
 
     def restore(self, records: list[StoredRecord], now: float) -> list[Action]:
         """Registrations, offers and agreements from before a restart; reg-event SUBSCRIBEs never answered
@@ -234,6 +232,7 @@ class Pcscf(CscfApp):
                     reg.subscription = dialog_from_record(r["subscription"])
             except (KeyError, IndexError, TypeError, ValueError, SipError) as exc:  # unreadable by this version
                 log.warning("state record %s dropped: %s", stored.key, exc)
+                self.changed(stored.kind, stored.key, None)
                 continue
             if reg.expires_at <= now:
                 continue
@@ -243,6 +242,10 @@ class Pcscf(CscfApp):
             self.count("restored_registrations")
             if reg.subscription is not None:
                 self._by_subscription[reg.subscription.call_id] = reg
+        for contact in [c for c in self._offered if c not in self.registrations]:
+            del self._offered[contact]  # challenged before the restart, never registered: it starts again
+            self.security.remove(contact)
+            self.changed("contact", _contact_key(contact), None)
         for regs in self.registrations.values():
             for reg in regs.values():
                 if reg.subscription is None:
@@ -411,7 +414,6 @@ class Pcscf(CscfApp):
             reg.refresh(impus, routes, now + expires)
             reg.security_server = offered or reg.security_server
         self.changed("reg", _reg_key(reg.contact, reg.aor), reg)
-        self.changed("contact", _contact_key(reg.contact), reg.contact)
         self.count("registered")
         log.info("%s registered from %s:%d for %d s", impus[0], *pending.contact, expires,
                  extra=log_extra(request, impu=impus[0]))

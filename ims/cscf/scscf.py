@@ -73,6 +73,7 @@ from ims.sip.events import Action, Address, SendMessage, TimerConfig
 from ims.sip.headers import Credentials
 from ims.sip.message import Request, Response, build_response, new_branch, new_tag
 from ims.sip.proxy import Defer, Forward, ProxyCore, Reject, Target
+from ims.sip.registrar import IMS_REGISTRAR_EXTENSIONS, refuse_unsupported
 from ims.sip.uri import NameAddr, SipURI, parse_uri
 
 log = logging.getLogger("ims.cscf.scscf")
@@ -235,6 +236,7 @@ class Scscf(CscfApp):
                 keys = rec.keys()
             except (KeyError, TypeError, ValueError, SipError) as exc:  # a record this version cannot read
                 log.warning("state record %s dropped: %s", stored.key, exc)
+                self.changed(stored.kind, stored.key, None)
                 continue
             if rec.registered and not rec.bindings:
                 continue  # every contact ran out while we were down
@@ -265,6 +267,9 @@ class Scscf(CscfApp):
         return None
 
     def _register(self, req: Request, now: float) -> Response | Defer:
+        refused = refuse_unsupported(req, IMS_REGISTRAR_EXTENSIONS)  # RFC 3261 §10.3 step 2: 420
+        if refused is not None:
+            return refused
         impu = str(req.to.uri)
         try:
             impu_key = aor_key(req.to.uri)

@@ -36,6 +36,9 @@ from ims.sip.uri import parse_uri
 
 Record = dict[str, Any]
 
+_UPSERT = ("INSERT INTO state (kind, key, record, expires_at) VALUES (?, ?, ?, ?) "
+           "ON CONFLICT (kind, key) DO UPDATE SET record = excluded.record, expires_at = excluded.expires_at")
+
 
 @dataclass(frozen=True, slots=True)
 class Persist:
@@ -91,15 +94,15 @@ class StateStore:
 
     def apply(self, changes: list[Change]) -> None:
         """Write a batch in one transaction (all of it or, on an error, none)."""
-        rows = [{"kind": c.kind, "key": c.key, "record": json.dumps(c.record, separators=(",", ":")),
-                 "expires_at": c.expires_at} for c in changes if isinstance(c, Persist)]
+        rows = [(c.kind, c.key, json.dumps(c.record, separators=(",", ":")), c.expires_at)
+                for c in changes if isinstance(c, Persist)]
         gone = [(c.kind, c.key) for c in changes if isinstance(c, Forget)]
         try:
             with self.db.atomic():  # one transaction (sqlite-utils nests its own writes as savepoints)
                 if gone:
                     self.conn.executemany("DELETE FROM state WHERE kind = ? AND key = ?", gone)
-                if rows:
-                    self.db["state"].upsert_all(rows, pk=("kind", "key"))
+                if rows:  # one prepared statement for the batch (upsert_all rebuilds its SQL per call)
+                    self.conn.executemany(_UPSERT, rows)
         except sqlite3.Error as exc:
             raise StateStoreError(f"writing {len(changes)} changes to {self.path}: {exc}") from None
 

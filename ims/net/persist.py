@@ -115,12 +115,12 @@ async def open_state(app: CscfApp, path: Path | None) -> StateWriter | None:
         return None
     app.wall_offset = time.time() - trio.current_time()
     writer = StateWriter(app, store)
+    app.on_change = writer._changed
+    app.persisting = True  # what ``restore`` itself forgets is written too
     try:
         writer.restored = app.restore(records, trio.current_time())
     except Exception:  # noqa: BLE001 - a state file this version misreads must not keep the node down
         internal_error("state.restore", str(path), logger=log)
     writer.loaded = len(records)
-    app.on_change = writer._changed
-    app.persisting = True
     log.info("state file %s: %d records loaded", path, len(records))
     return writer

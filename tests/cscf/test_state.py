@@ -84,8 +84,8 @@ def _restart(lab: Lab, store: StateStore, name: str, pause: float = 0.0) -> Scsc
     new.submit = lambda q, a=new: lab.queries.append((a, q))
     lab.now += pause
     new.wall_offset = WALL  # the fake clocks keep their relation; the pause moved both
-    actions = new.restore(store.load(WALL + lab.now), lab.now)
     new.persisting = True
+    actions = new.restore(store.load(WALL + lab.now), lab.now)
     setattr(lab, name, new)
     lab.add(name, Address(old.config.host, old.config.port), new)
     lab.run(actions, new)
@@ -222,3 +222,30 @@ def test_an_unreadable_record_is_dropped_not_fatal(tmp_path: Path) -> None:
     store.apply([Persist("user", "broken", {"impi": "x"}, WALL + 9999)])
     scscf = _restart(lab, store, "scscf")
     assert scscf.registrations() == 2
+    _flush(lab, store, scscf)  # and it is gone from the file
+    assert "broken" not in [r.key for r in store.load(WALL + lab.now)]
+
+
+def test_pcscf_forgets_at_restart_an_offer_to_a_ue_that_never_registered(tmp_path: Path) -> None:
+    lab = Lab(tmp_path)
+    _persisting(lab)
+    alice, bob = lab.handset("alice", 5060), lab.handset("bob", 5062)
+    lab.run(alice.ims_register(lab.now), alice)
+    bobs: list[bytes] = []
+
+    def second_register_of_bob(data: bytes) -> bool:
+        if data.startswith(b"REGISTER ") and data.split(b"\r\n")[1].startswith(b"Via: SIP/2.0/UDP 127.0.1.100:5062"):
+            bobs.append(data)
+            return len(bobs) == 2
+        return False
+
+    lab.drop = second_register_of_bob
+    lab.run(bob.ims_register(lab.now), bob)  # challenged; his answer is lost, then the P-CSCF dies
+    store = StateStore(tmp_path / "state.sqlite")
+    _flush(lab, store, lab.pcscf)
+    assert sorted(r.key for r in store.load(WALL) if r.kind == "contact") == ["127.0.1.100:5060", "127.0.1.100:5062"]
+    lab.drop = None
+    pcscf = _restart(lab, store, "pcscf")
+    assert set(pcscf._offered) == {("127.0.1.100", 5060)} and set(pcscf.security.agreements) == {("127.0.1.100", 5060)}
+    _flush(lab, store, pcscf)
+    assert [r.key for r in store.load(WALL) if r.kind == "contact"] == ["127.0.1.100:5060"]

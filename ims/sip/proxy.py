@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 #: Option tags this proxy understands in Proxy-Require (§16.3 item 5): none by default.
 SUPPORTED_PROXY_REQUIRE: frozenset[str] = frozenset()
+#: RFC 3261 §20.5: the methods a proxy (and the CSCFs on it) handles, in a 200 to OPTIONS for itself.
+PROXY_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, PRACK, UPDATE, INFO, MESSAGE, REGISTER, SUBSCRIBE, NOTIFY, REFER"
 #: RFC 3261 §16.6 item 11: Timer C MUST be larger than 3 minutes.
 TIMER_C = 181.0
 
@@ -298,6 +300,15 @@ class ProxyCore:
         via = vias[index]
         return f"{via.host.lower()}:{via.port or ''};{via.branch or ''}"
 
+    def options_response(self, req: Request) -> Response:
+        """§11.2: 200 to an OPTIONS for us, with Allow, Accept and Supported."""
+        resp = build_response(req, 200, to_tag=new_tag())
+        resp.add("Allow", PROXY_ALLOW)
+        resp.add("Accept", "application/sdp")
+        if self.supported:
+            resp.add("Supported", ", ".join(sorted(self.supported)))
+        return resp
+
     def _respond(self, key: TransactionKey, req: Request, status: int, reason: str | None = None,
                  headers: tuple[tuple[str, str], ...] = (), now: float = 0.0) -> list[Action]:
         resp = build_response(req, status, reason, to_tag=new_tag() if status > 100 else None)
@@ -386,6 +397,8 @@ class ProxyCore:
         # §16.3 item 3: Max-Forwards.
         mf = req.max_forwards
         if mf is not None and mf <= 0:
+            if req.method == "OPTIONS":  # item 3: an OPTIONS may be answered as its final recipient (§11)
+                return self.layer.send_response(key, self.options_response(req), now)
             return self._respond(key, req, 483, now=now)
         # §16.3 item 4: a Via of ours whose branch carries this request's hash is a loop.
         for i, via in enumerate(req.vias):
@@ -400,6 +413,10 @@ class ProxyCore:
             return self._respond(key, req, 420, headers=(("Unsupported", ", ".join(unsupported)),), now=now)
         loop = self.loop_hash(req, self._via_id(req, 0))
         self.current_route = self._preprocess_route(req)
+        if req.method == "OPTIONS" and not req.routes and self.is_ours(req.uri):
+            # §11 / §16.5: an OPTIONS whose Request-URI names us (a monitoring ping: sipsak, SIPp) is for
+            # us to answer, registered sender or not.
+            return self.layer.send_response(key, self.options_response(req), now)
         if self.prepare is not None:
             verdict = self.prepare(req, source, now)
             if isinstance(verdict, Response):

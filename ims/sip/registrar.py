@@ -103,6 +103,24 @@ def _uri_key(uri: SipURI) -> str:
     return f"{uri.scheme}:{uri.user or ''}@{uri.host.lower()}:{uri.port or ''}"
 
 
+# What an IMS registrar (the S-CSCF) takes in a REGISTER's Require: path (RFC 3327, TS 24.229 §5.4.1.2.1),
+# and sec-agree, which is the UE's and its P-CSCF's (RFC 3329 §2.3.1): one a P-CSCF left in is not refused.
+IMS_REGISTRAR_EXTENSIONS = ("path", "sec-agree")
+
+
+def refuse_unsupported(req: Request, supported: Iterable[str]) -> Response | None:
+    """§10.3 step 2 / §8.2.2.3: a Require naming an extension not in ``supported`` gets 420 (Bad Extension)
+    with those option tags in Unsupported; None when the request may go on. A malformed Require raises
+    :class:`~ims.sip.errors.SipParseError` (400)."""
+    known = set(supported)
+    unsupported = [t for t in req.require if t not in known]
+    if not unsupported:
+        return None
+    resp = build_response(req, 420, to_tag=new_tag())
+    resp.add("Unsupported", ", ".join(unsupported))
+    return resp
+
+
 class Registrar:
     """A registrar's REGISTER processing (§10.3 steps 1-8) over a :class:`LocationService`.
 
@@ -138,11 +156,9 @@ class Registrar:
         if isinstance(req.uri, SipURI) and self.domains and req.uri.host.lower() not in self.domains:
             raise SipError(f"Not the registrar for {req.uri.host}", 404)
         # step 2: Require
-        unsupported = [t for t in req.require if t not in ("path", "outbound", "gruu")]
-        if unsupported:
-            resp = build_response(req, 420, to_tag=new_tag())
-            resp.add("Unsupported", ", ".join(unsupported))
-            return resp
+        refused = refuse_unsupported(req, ("path", "outbound", "gruu"))
+        if refused is not None:
+            return refused
         # step 3: authenticate
         if self.authenticate is not None:
             challenge = self.authenticate(req, now)

@@ -380,6 +380,65 @@ def sip_cores(data: bytes) -> None:
                 pass
 
 
+_TRIGGERS: list[bytes] = []
+
+
+def _cx_triggers() -> list[bytes]:
+    """Requests that make the I- and S-CSCF ask the HSS: REGISTER (UAR, MAR) and INVITE (LIR, SAR)."""
+    if not _TRIGGERS:
+        realm = "ims.mnc001.mcc001.3gppnetwork.org"
+        common = (f"From: <sip:bob@{realm}>;tag=t1\r\nCall-ID: cx1@127.0.1.100\r\nMax-Forwards: 69\r\n"
+                  "Content-Length: 0\r\n\r\n")
+        _TRIGGERS.append((
+            f"REGISTER sip:{realm} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.40:5060;branch=z9hG4bKcx1\r\n"
+            f"Path: <sip:term@127.0.1.40:5060;lr>\r\nSupported: path\r\nTo: <sip:alice@{realm}>\r\n"
+            f"Contact: <sip:alice@127.0.1.100:5060>;expires=600\r\nCSeq: 1 REGISTER\r\n"
+            f'Authorization: Digest username="001010000000001@{realm}",realm="{realm}",nonce="",'
+            f'uri="sip:{realm}",response=""\r\nP-Visited-Network-ID: "{realm}"\r\n'
+            + common.replace("bob", "alice")).encode())
+        _TRIGGERS.append((
+            f"INVITE sip:alice@{realm} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.1.40:5060;branch=z9hG4bKcx2\r\n"
+            f"To: <sip:alice@{realm}>\r\nContact: <sip:bob@127.0.1.101:5060>\r\nCSeq: 1 INVITE\r\n"
+            f"P-Asserted-Identity: <sip:bob@{realm}>\r\n" + common).encode())
+    return _TRIGGERS
+
+
+def cx_answers(data: bytes) -> None:
+    """A Cx answer from the HSS - or from another vendor's HSS - as the I-CSCF and S-CSCF take it
+    (UAA, MAA, SAA, LIA; TS 29.229 §6.1): decoded, then handed to every pending query of the same command.
+    The decode may raise DiameterError; the core's handling of the answer only a SipError."""
+    try:
+        answer = cx.parse(DiameterMessage.from_bytes(data))
+    except DiameterError as exc:
+        _check_diameter_error(exc)
+        return
+    if not isinstance(answer, cx.CxAnswer):
+        return
+    if not _CORES:
+        _CORES.append(_Cores())
+    for trigger in _cx_triggers():
+        for core, source in _CORES[0].receivers()[1:3]:  # the I-CSCF and the S-CSCF
+            queries: list[Any] = []
+            core.submit = queries.append
+            try:
+                core.receive(parse_message(trigger), source, 100.0)
+            except SipError:
+                continue
+            for q in queries:
+                if q.request.COMMAND != answer.COMMAND:
+                    continue
+                try:
+                    q.on_answer(answer, 100.5)
+                except SipValueError:
+                    raise
+                except SipError:
+                    pass
+            try:
+                core.handle_timers(200.0)
+            except SipError:
+                pass
+
+
 def sip_uri(data: bytes) -> None:
     """A URI (Request-URI, Route) and a name-addr (From, To, Contact), with their properties."""
     text = _text(data)
@@ -834,7 +893,10 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            _SIP_TOKENS),
     Target("sip_framer", sip_framer, "SIP stream framer (RFC 3261 §18.3) and the messages it frames", 8192,
            _SIP_TOKENS),
-    Target("sip_cores", sip_cores, "one SIP message into the P/I/S-CSCF cores and a handset", 8192, _SIP_TOKENS),
+    Target("sip_cores", sip_cores, "one SIP message into the P/I/S-CSCF cores, a handset and the MGCF", 8192,
+           _SIP_TOKENS),
+    Target("cx_answers", cx_answers, "Cx answers (UAA, MAA, SAA, LIA) into the I- and S-CSCF", 4096,
+           length_field=(1, 3)),
     Target("sip_uri", sip_uri, "SIP/SIPS/tel URIs and name-addr values", 1024, _SIP_TOKENS),
     Target("multipart", multipart, "multipart/mixed and SIP-I/SIP-T bodies (RFC 2046, RFC 3204)", 4096,
            _MULTIPART_TOKENS + _SDP_TOKENS),

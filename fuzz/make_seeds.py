@@ -428,6 +428,40 @@ def hss_cx_seeds() -> Seeds:
         yield name, msg.to_bytes()
 
 
+def cx_answers_seeds() -> Seeds:
+    from ims.diameter import cx
+    from ims.diameter.constants import DIAMETER_FIRST_REGISTRATION, DIAMETER_SUCCESS
+    from ims.diameter.userdata import UserData, build_user_data
+
+    realm = _REALM
+    hss = {"origin_host": f"hss.{realm}", "origin_realm": realm, "session_id": "icscf;1;1"}
+    impi, impu = f"001010000000001@{realm}", f"sip:alice@{realm}"
+    rand, autn = bytes(range(16)), bytes(range(16, 32))
+    answers = [
+        ("uaa-first-registration-capabilities", cx.UserAuthorizationAnswer(
+            **hss, experimental_result_code=DIAMETER_FIRST_REGISTRATION,
+            server_capabilities=cx.ServerCapabilities((1,), (2,), ("sip:127.0.1.30:5060",)))),
+        ("uaa-server-name", cx.UserAuthorizationAnswer(**hss, result_code=DIAMETER_SUCCESS,
+                                                       server_name="sip:127.0.1.30:5060")),
+        ("maa-akav1", cx.MultimediaAuthAnswer(
+            **hss, result_code=DIAMETER_SUCCESS, user_name=impi, public_identity=impu, sip_auth_data_items=[
+                cx.SipAuthDataItem(cx.SCHEME_AKAV1, 1, rand + autn, bytes(8), b"\x11" * 16, b"\x22" * 16)])),
+        ("maa-digest", cx.MultimediaAuthAnswer(
+            **hss, result_code=DIAMETER_SUCCESS, user_name=impi, public_identity=impu, sip_auth_data_items=[
+                cx.SipAuthDataItem(cx.SCHEME_DIGEST, 1, sip_digest_authenticate=cx.SipDigestAuthenticate(
+                    realm, "0123456789abcdef0123456789abcdef"))])),
+        ("saa-user-data", cx.ServerAssignmentAnswer(
+            **hss, result_code=DIAMETER_SUCCESS, user_name=impi,
+            user_data=build_user_data(UserData(impi, [impu, "tel:+15550001"])))),
+        ("lia-server-name", cx.LocationInfoAnswer(**hss, result_code=DIAMETER_SUCCESS,
+                                                  server_name="sip:127.0.1.30:5060")),
+    ]
+    for i, (name, ans) in enumerate(answers):
+        msg = ans.to_message()
+        msg.hop_by_hop, msg.end_to_end = 0x900 + i, 0xA00 + i
+        yield name, msg.to_bytes()
+
+
 def user_data_seeds() -> Seeds:
     sys.path.insert(0, str(ROOT))
     from ims.diameter.userdata import UserData, build_user_data
@@ -591,7 +625,7 @@ def subscriber_csv_seeds() -> Seeds:
 
 TARGET_SEEDS = {
     "sip": sip_seeds, "sip_cores": sip_cores_seeds, "sip_framer": sip_framer_seeds, "sip_uri": sip_uri_seeds, "multipart": multipart_seeds,
-    "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "hss_cx": hss_cx_seeds, "user_data": user_data_seeds,
+    "sdp": sdp_seeds, "diameter": diameter_seeds, "diameter_peer": diameter_peer_seeds, "hss_cx": hss_cx_seeds, "cx_answers": cx_answers_seeds, "user_data": user_data_seeds,
     "reginfo": reginfo_seeds, "isup": isup_seeds, "isup_call": isup_call_seeds,
     "m3ua": m3ua_seeds, "rtp": rtp_seeds, "rtcp": rtcp_seeds, "srtp": srtp_seeds, "topology": topology_seeds,
     "flow": flow_seeds, "subscriber_csv": subscriber_csv_seeds,

@@ -33,21 +33,39 @@ CRASHES = ROOT / "tests" / "fuzz" / "crashes"
 WORK = ROOT / ".fuzz"
 
 
-def signature(exc: BaseException, *, line: bool = True) -> str:
-    """``ValueError at ims/sip/headers.py:312 (rport)``: the innermost frame in the library, else the last.
+# Helpers every fault passes through on its way up: a signature names the caller that brought it there.
+_PLUMBING = ("ims/sip/errors.py", "ims/sip/headers.py", "ims/sip/message.py")
 
-    Without ``line`` the line number is left out (``ValueError at ims/sip/headers.py (rport)``), a key that
-    survives edits elsewhere in the file."""
+
+def signature(exc: BaseException, *, line: bool = True) -> str:
+    """``ValueError at ims/sip/headers.py:312 (rport)``: the innermost frame in the library, else the last;
+    when that frame is in a helper every fault passes (header checks, the codec), also the first caller
+    outside it: ``HeaderInjectionError at ims/sip/errors.py:71 (check_text) via ims/sip/transaction.py:73
+    (stamp_received)``.
+
+    Without ``line`` the line numbers are left out, a key that survives edits elsewhere in the files."""
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [f for f in frames if f"{os.sep}ims{os.sep}" in f.filename] or frames
     if not inside:
         return type(exc).__name__
-    f = inside[-1]
-    try:
-        where = str(Path(f.filename).resolve().relative_to(ROOT))
-    except ValueError:
-        where = Path(f.filename).name
-    return f"{type(exc).__name__} at {where}{f':{f.lineno}' if line else ''} ({f.name})"
+
+    def where(f: traceback.FrameSummary) -> str:
+        try:
+            path = str(Path(f.filename).resolve().relative_to(ROOT))
+        except ValueError:
+            path = Path(f.filename).name
+        return f"{path}{f':{f.lineno}' if line else ''} ({f.name})"
+
+    inner = inside[-1]
+    out = f"{type(exc).__name__} at {where(inner)}"
+    inner_file = where(inner).split(":")[0].split(" ")[0]
+    if inner_file in _PLUMBING or inner_file.endswith("diameter/codec.py"):
+        for f in reversed(inside[:-1]):
+            file = where(f).split(":")[0].split(" ")[0]
+            if file != inner_file and file not in _PLUMBING:
+                out += f" via {where(f)}"
+                break
+    return out
 
 
 def seeds_of(target: str) -> list[bytes]:

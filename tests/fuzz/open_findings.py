@@ -20,16 +20,21 @@ class OpenFinding(NamedTuple):
 OPEN: dict[str, OpenFinding] = {
     "F7": OpenFinding(
         "sip_cores", ("edec09d78ecfdf58",),
-        ("HeaderInjectionError at ims/sip/errors.py (check_text)",),
+        ("HeaderInjectionError at ims/sip/errors.py (check_text) via ims/sip/transaction.py (stamp_received)",),
         "raw NUL in a Via parameter passes the parser, then the received= stamp refuses it (500, not 400)"),
     "F8": OpenFinding(
         "sip_cores", ("c664ae16f3368ef6",),
         ("UnicodeEncodeError at ims/sip/proxy.py (loop_hash)",),
         "proxy loop detection encodes header text as strict UTF-8 (500 for a non-UTF-8 byte)"),
     "F9": OpenFinding(
-        "sip_cores", ("89b82264214be968",),
-        ("AvpEncodeError at ims/diameter/codec.py (avp)",),
-        "a non-UTF-8 IMPI from a REGISTER reaches the UAR/MAR User-Name: AvpEncodeError when it is encoded"),
+        "sip_cores", ("89b82264214be968", "ac48248f83865384"),
+        ("AvpEncodeError at ims/diameter/codec.py (avp) via ims/diameter/cx.py (user_name)",
+         "UnicodeEncodeError at ims/diameter/codec.py (avp) via ims/diameter/cx.py (visited_network)"),
+        "non-UTF-8 text from a REGISTER (IMPI, P-Visited-Network-ID) reaches Cx AVPs: an encode error"),
+    "F10": OpenFinding(
+        "cx_answers", ("099e2ad15a02b881",),
+        ("HeaderInjectionError at ims/sip/errors.py (check_text) via ims/cscf/scscf.py (_unauthorized)",),
+        "an MAA's Digest realm with a NUL reaches the S-CSCF's WWW-Authenticate (500 by the boundary)"),
 }
 
 

@@ -28,7 +28,7 @@ SCALE = float(os.environ.get("FUZZ_SMOKE_SCALE", "1"))
 # Mutations per target, sized so each target takes about a second (pycrate and pydantic are the slow ones).
 RUNS = {
     "sip": 3000, "sip_cores": 600, "sip_framer": 1500, "sip_uri": 3000, "multipart": 800, "sdp": 2500, "diameter": 3000,
-    "diameter_peer": 1000, "hss_cx": 1500, "user_data": 1500, "reginfo": 2000, "isup": 400, "isup_call": 150, "m3ua": 1000, "rtp": 3000, "rtcp": 3000, "srtp": 2000,
+    "diameter_peer": 1000, "hss_cx": 1500, "cx_answers": 1500, "user_data": 1500, "reginfo": 2000, "isup": 400, "isup_call": 150, "m3ua": 1000, "rtp": 3000, "rtcp": 3000, "srtp": 2000,
     "topology": 500, "flow": 300, "subscriber_csv": 1000,
 }
 

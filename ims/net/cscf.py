@@ -36,7 +36,7 @@ from ims.net.diameter import DiameterNode, PeerConn
 from ims.net.impair import Impairments
 from ims.net.impair import from_topology as impair_from_topology
 from ims.net.node import diameter_event_hook, sip_event_hook
-from ims.net.persist import open_state, state_path
+from ims.net.persist import StateWriter, open_state, state_path
 from ims.net.sip import SipStack
 
 log = logging.getLogger("ims.net.cscf")
@@ -64,6 +64,7 @@ class CscfRunner:
         self._send, self._queries = trio.open_memory_channel[CxQuery](100000)
         app.submit = self._submit
         self.cx_failures = 0
+        self.state: StateWriter | None = None  # the state file's writer, when the node keeps one
 
     # -- lifecycle -----------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -133,6 +134,10 @@ class CscfRunner:
         except Exception:  # noqa: BLE001 - one bad answer must not stop the node
             internal_error("cscf.cx", f"the app on the answer to a {type(query.request).__name__}", logger=log)
             return
+        if self.state is not None and isinstance(query.request, cx.ServerAssignmentRequest) \
+                and self.app.pending_changes():
+            # Write-through (usrloc db_mode 1): the 200 to a REGISTER leaves once its binding is on disk.
+            await self.state.synced()
         await self.stack.execute(actions)
 
     async def _rtr(self, msg: DiameterMessage, conn: PeerConn) -> Any:
@@ -207,6 +212,7 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
         await node.start_control()
         await node.nursery.start(runner.run)
         if state is not None:
+            runner.state = state
             await node.nursery.start(state.run)
             node.on_shutdown(state.flush)
             await runner.stack.execute(state.restored)

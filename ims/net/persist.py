@@ -44,6 +44,9 @@ class StateWriter:
         self.failures = 0
         self._wake = trio.Event()
         self._writing = trio.Lock()  # the run loop and a final flush take turns
+        self._taken = 0  # batches taken from the change log so far
+        self._committed = 0  # the last of them committed
+        self._commit = trio.Event()  # set (and replaced) at each commit
         self._limiter = trio.CapacityLimiter(1)
 
     def _changed(self) -> None:
@@ -64,6 +67,8 @@ class StateWriter:
         async with self._writing:
             while self.app.pending_changes():
                 dirty = self.app.take_dirty(self.batch)
+                self._taken += 1
+                batch_no = self._taken
                 changes: list[Change] = []
                 now = trio.current_time()
                 for kind, key, obj in dirty:
@@ -84,6 +89,17 @@ class StateWriter:
                     continue
                 self.writes += 1
                 self.rows += len(changes)
+                self._committed = batch_no
+                done, self._commit = self._commit, trio.Event()
+                done.set()
+
+    async def synced(self, timeout: float = 1.0) -> None:
+        """Return once every change made so far is committed (or after ``timeout``: a state file that
+        cannot be written delays answers by that much, it never stops them)."""
+        target = self._taken + 1 if self.app.pending_changes() else self._taken
+        with trio.move_on_after(timeout):
+            while self._committed < target:
+                await self._commit.wait()
 
     async def flush(self) -> None:
         """Write what is pending now, after a write in progress (graceful stop)."""

@@ -75,6 +75,24 @@ async def test_a_failed_write_is_retried_and_a_bad_record_skipped(tmp_path: Path
     assert "state not written (disk full)" in caplog.text and "state.snapshot" in caplog.text
 
 
+async def test_synced_returns_once_what_changed_is_committed(tmp_path: Path) -> None:
+    app = Toy()
+    writer = await open_state(app, tmp_path / "s.sqlite")
+    assert writer is not None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(writer.run)
+        app.changed("user", "alice", 1)
+        await writer.synced()  # what the S-CSCF awaits before its 200 to a REGISTER leaves
+        assert [r.record for r in writer.store.load(time.time())] == [{"v": 1}]
+        app.changed("user", "alice", 2)
+        writer.store.apply = lambda changes: (_ for _ in ()).throw(StateStoreError("disk full"))  # type: ignore[method-assign]
+        writer.retry_after = 0.01
+        with trio.fail_after(2):
+            await writer.synced(timeout=0.05)  # a file that cannot be written delays, never blocks
+        nursery.cancel_scope.cancel()
+    assert writer.failures >= 1
+
+
 async def test_an_unopenable_file_leaves_state_in_memory(tmp_path: Path) -> None:
     app = Toy()
     assert await open_state(app, tmp_path) is None  # a directory

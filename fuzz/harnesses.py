@@ -405,17 +405,31 @@ def _cx_triggers() -> list[bytes]:
 
 def cx_answers(data: bytes) -> None:
     """A Cx answer from the HSS - or from another vendor's HSS - as the I-CSCF and S-CSCF take it
-    (UAA, MAA, SAA, LIA; TS 29.229 §6.1): decoded, then handed to every pending query of the same command.
-    The decode may raise DiameterError; the core's handling of the answer only a SipError."""
+    (UAA, MAA, SAA, LIA; TS 29.229 §6.1): decoded, then handed to every pending query of the same command;
+    an RTR or PPR goes to the S-CSCF.  The decode may raise DiameterError; the core's handling of an answer
+    only a SipError, of an RTR/PPR a DiameterError or UserDataError (which the driver answers)."""
     try:
         answer = cx.parse(DiameterMessage.from_bytes(data))
     except DiameterError as exc:
         _check_diameter_error(exc)
         return
-    if not isinstance(answer, cx.CxAnswer):
-        return
     if not _CORES:
         _CORES.append(_Cores())
+    if isinstance(answer, (cx.RegistrationTerminationRequest, cx.PushProfileRequest)):
+        # TS 29.228 §6.1.3, §6.1.4: the HSS's own requests to the S-CSCF (the driver answers the errors).
+        scscf = _CORES[0].receivers()[2][0]
+        try:
+            if isinstance(answer, cx.RegistrationTerminationRequest):
+                scscf.on_rtr(answer, 100.0)
+            else:
+                scscf.on_ppr(answer, 100.0)
+        except DiameterError as exc:
+            _check_diameter_error(exc)
+        except UserDataError:
+            pass
+        return
+    if not isinstance(answer, cx.CxAnswer):
+        return
     for trigger in _cx_triggers():
         for core, source in _CORES[0].receivers()[1:3]:  # the I-CSCF and the S-CSCF
             queries: list[Any] = []
@@ -895,7 +909,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            _SIP_TOKENS),
     Target("sip_cores", sip_cores, "one SIP message into the P/I/S-CSCF cores, a handset and the MGCF", 8192,
            _SIP_TOKENS),
-    Target("cx_answers", cx_answers, "Cx answers (UAA, MAA, SAA, LIA) into the I- and S-CSCF", 4096,
+    Target("cx_answers", cx_answers, "Cx answers (UAA, MAA, SAA, LIA) and RTR/PPR into the I- and S-CSCF", 4096,
            length_field=(1, 3)),
     Target("sip_uri", sip_uri, "SIP/SIPS/tel URIs and name-addr values", 1024, _SIP_TOKENS),
     Target("multipart", multipart, "multipart/mixed and SIP-I/SIP-T bodies (RFC 2046, RFC 3204)", 4096,

@@ -455,6 +455,11 @@ def cx_answers_seeds() -> Seeds:
             user_data=build_user_data(UserData(impi, [impu, "tel:+15550001"])))),
         ("lia-server-name", cx.LocationInfoAnswer(**hss, result_code=DIAMETER_SUCCESS,
                                                   server_name="sip:127.0.1.30:5060")),
+        ("rtr", cx.RegistrationTerminationRequest(
+            **hss, destination_host=f"scscf.{realm}", destination_realm=realm, user_name=impi,
+            public_identities=[impu], deregistration_reason=cx.DeregistrationReason(0, "bye"))),
+        ("ppr", cx.PushProfileRequest(**hss, destination_host=f"scscf.{realm}", destination_realm=realm,
+                                      user_name=impi, user_data=build_user_data(UserData(impi, [impu])))),
     ]
     for i, (name, ans) in enumerate(answers):
         msg = ans.to_message()

@@ -71,17 +71,29 @@ def sipp_run(tmp: Path, users: Path, rate: int, duration: float, grace: float) -
     total = max(1, int(rate * duration))
     before = set(tmp.glob("*_counts.csv"))
     started = time.monotonic()
-    run = subprocess.run(
+    sipp = subprocess.Popen(
         ["sipp", "-sf", str(SCENARIO), "-inf", str(users), "-set", "domain", DOMAIN, PCSCF, "-i", REG[0],
          "-p", str(REG[1]), "-r", str(rate), "-m", str(total), "-l", "1000000", "-nostdin",
          "-default_behaviors", "all,-bye", "-trace_counts", "-fd", "1", "-timeout", f"{int(duration + grace)}s"],
-        capture_output=True, text=True, cwd=tmp, timeout=duration + grace + 30)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp)
+    stopped = False
+    try:
+        _, stderr = sipp.communicate(timeout=duration + grace + 3)
+    except subprocess.TimeoutExpired:
+        # A collapsing lab can keep SIPp past its own -timeout: its counts are dumped every second anyway.
+        stopped = True
+        sipp.terminate()  # the SIPp we started, by its own PID
+        try:
+            _, stderr = sipp.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            sipp.kill()
+            _, stderr = sipp.communicate(timeout=5)
     elapsed = time.monotonic() - started
-    if run.returncode < 0:
-        raise SippCrashed(f"SIPp died by signal {-run.returncode} after {elapsed:.1f} s")
+    if sipp.returncode < 0 and not stopped:
+        raise SippCrashed(f"SIPp died by signal {-sipp.returncode} after {elapsed:.1f} s")
     new = sorted(set(tmp.glob("*_counts.csv")) - before)
     if not new:
-        raise RuntimeError(f"SIPp wrote no counts (exit {run.returncode}): {run.stderr.strip()[-300:]}")
+        raise RuntimeError(f"SIPp wrote no counts (exit {sipp.returncode}): {stderr.strip()[-300:]}")
     rows = list(csv.reader(new[-1].read_text().splitlines(), delimiter=";"))
     new[-1].unlink()
     last = dict(zip(rows[0], rows[-1]))

@@ -264,6 +264,8 @@ class Handset:
                     self._confirm_version(rec.call_id, tag)
                     if sdp.sdp_of(ev.response):
                         self._remote(rec.call_id, sdp.sdp_of(ev.response))
+                elif ev.request is not None and sdp.sdp_of(ev.request) and rec.call_id in self.media:
+                    self.media[rec.call_id].remote_sdp = sdp.sdp_of(ev.request)  # the answer in the ACK
                 self._refresh(rec.call_id)
         elif isinstance(ev, CallFailed):
             rec = self.calls.get(ev.call_id)
@@ -327,7 +329,15 @@ class Handset:
 
     async def _alert(self, rec: CallRecord) -> None:
         now = trio.current_time()
-        await self.stack.execute(self.ue.ringing(rec.call_id, now))
+        call = self.ue.calls.get(rec.call_id)
+        if call is not None and not sdp.sdp_of(call.invite) and "100rel" in call.invite.require:
+            # RFC 3262 §5: an INVITE without an offer that requires 100rel: the offer goes in the first
+            # reliable provisional response (the 180), its answer comes in the PRACK.
+            offer = self._offer(rec.call_id)
+            await self.stack.execute(self.ue.provisional(rec.call_id, now, 180, body=offer,
+                                                         content_type="application/sdp"))
+        else:
+            await self.stack.execute(self.ue.ringing(rec.call_id, now))
         rec.state = "ringing"
         rec.note("180", now)
         b = self.behaviour
@@ -366,6 +376,10 @@ class Handset:
         lines = None
         offer = sdp.sdp_of(request)
         if not offer:
+            return b""
+        m = self.media.get(call_id)
+        if m is not None and m.local_is_offer and not m.remote_sdp and request.method == "PRACK":
+            m.remote_sdp = offer  # RFC 3262 §5: the answer to the offer of our reliable 180
             return b""
         if qos is not None and qos.on_remote(offer):
             qos.local_reserved()  # the lab's bearer is reserved as soon as it is asked for
@@ -542,7 +556,15 @@ class Handset:
         try:
             # With preconditions the offer/answer is done (183, UPDATE): the 200 carries no new answer.
             offer = sdp.sdp_of(call.invite)
-            body = self._answer(rec.call_id, offer) if offer and not rec.preconditions else b""
+            m = self.media.get(rec.call_id)
+            if offer:
+                body = self._answer(rec.call_id, offer) if not rec.preconditions else b""
+            elif m is not None and not m.local_is_offer:
+                # RFC 3264 §4 / RFC 3261 §13.2.1: no offer in the INVITE: ours goes in the 200, the answer
+                # comes in the ACK (when a reliable 180 carried it already, nothing more is offered).
+                body = self._offer(rec.call_id)
+            else:
+                body = b""
         except sdp.SdpError as exc:
             await self._refuse_offer(rec, exc, trio.current_time())
             return

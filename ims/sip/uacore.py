@@ -135,7 +135,8 @@ class UpdateAnswered:
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
     call_id: str
-    response: Response | None = None
+    response: Response | None = None  # the caller's: the 2xx
+    request: Request | None = None  # the callee's: the ACK (its body answers an offer made in the 2xx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -767,7 +768,9 @@ class UserAgent:
         a Warning from the error's ``warning`` code (RFC 3261 §20.43, RFC 3311 §5.2, RFC 3262 §5)."""
         assert self.answer_sdp is not None
         try:
-            resp.set_body(self.answer_sdp(call_id, req), "application/sdp")
+            body = self.answer_sdp(call_id, req)
+            if body:  # b"": the request's body was an answer (to an offer of ours), nothing to send back
+                resp.set_body(body, "application/sdp")
         except Exception as exc:  # noqa: BLE001 - re-raised unless it carries a SIP status
             status = getattr(exc, "status", None)
             if not isinstance(status, int):
@@ -839,7 +842,7 @@ class UserAgent:
         if call is not None and call.role == "uas" and call.state == "answered":
             call.state = "confirmed"
             call.ok = None
-            return [CallAnswered(call.call_id, None)]
+            return [CallAnswered(call.call_id, None, ack)]
         return []
 
     def _on_cancel(self, key: TransactionKey, now: float) -> list[Action]:

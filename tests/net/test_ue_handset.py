@@ -139,3 +139,65 @@ async def test_rfc3262_3_a_handset_called_with_require_100rel_rings_reliably() -
     await bob.answer(call_id)
     (ok,) = [m for m in wire.sent("bob", "SIP/2.0 200") if m.cseq.method == "INVITE"]
     assert ok.get("allow") and "100rel" in ok.supported
+
+
+# -- an INVITE without an offer (SIPp's, some softphones'): the handset makes the offer -------------------------
+PEER = Address("127.0.9.91", 5060)
+ANSWER = (b"v=0\r\no=- 7 1 IN IP4 127.0.9.91\r\ns=-\r\nc=IN IP4 127.0.9.91\r\nt=0 0\r\n"
+          b"m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+def _callee() -> tuple[Handset, list[Response]]:
+    sub = Subscription(f"001@{DOMAIN}", f"sip:alice@{DOMAIN}", DOMAIN, k=bytes(16), opc=bytes(16))
+    h = Handset("alice", ImsHandset(sub, Address("127.0.9.90", 5060), PEER),
+                behaviour=Behaviour(media_enabled=False, auto_answer=False))
+    sent: list[Response] = []
+
+    async def execute(actions: list[Any]) -> None:
+        for a in actions:
+            if isinstance(a, SendMessage):
+                if isinstance(a.message, Response):
+                    sent.append(parse_message(a.message.to_bytes()))  # type: ignore[arg-type]
+            else:
+                await h._on_event(a)
+
+    h.stack.execute = execute  # type: ignore[method-assign]
+    return h, sent
+
+
+def _req(method: str, cseq: int, *, to_tag: str = "", extra: str = "", body: bytes = b"") -> Request:
+    ctype = "Content-Type: application/sdp\r\n" if body else ""
+    msg = parse_message((
+        f"{method} sip:alice@127.0.9.90:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER.host}:5060;branch=z9hG4bK{method}{cseq}\r\n"
+        f"Max-Forwards: 70\r\nFrom: <sip:bob@{DOMAIN}>;tag=b1\r\nTo: <sip:alice@{DOMAIN}>"
+        f"{';tag=' + to_tag if to_tag else ''}\r\nCall-ID: late-offer\r\nCSeq: {cseq} {method}\r\n"
+        f"Contact: <sip:bob@{PEER.host}:5060>\r\n{extra}{ctype}Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    assert isinstance(msg, Request)
+    return msg
+
+
+async def test_rfc3264_4_an_invite_without_offer_gets_the_offer_in_the_200_and_the_answer_from_the_ack() -> None:
+    h, sent = _callee()
+    await h.stack.execute(h.ue.receive(_req("INVITE", 1), PEER, trio.current_time()))
+    await h.answer("late-offer")
+    ok = sent[-1]
+    assert ok.status == 200 and b"m=audio" in ok.body and ok.content_type == "application/sdp"
+    await h.stack.execute(h.ue.receive(_req("ACK", 1, to_tag=ok.to.tag or "", body=ANSWER), PEER,
+                                       trio.current_time()))
+    assert h.calls["late-offer"].state == "confirmed"
+    assert h.media["late-offer"].remote_sdp == ANSWER
+
+
+async def test_rfc3262_5_without_offer_and_requiring_100rel_the_reliable_180_offers_and_the_prack_answers() -> None:
+    h, sent = _callee()
+    await h.stack.execute(h.ue.receive(_req("INVITE", 1, extra="Require: 100rel\r\n"), PEER, trio.current_time()))
+    (ringing,) = [r for r in sent if r.status == 180]
+    assert ringing.get("rseq") == "1" and b"m=audio" in ringing.body
+    await h.answer("late-offer")
+    assert not [r for r in sent if r.status == 200]  # no 2xx before the PRACK of a 1xx with SDP (§3)
+    prack = _req("PRACK", 2, to_tag=ringing.to.tag or "", extra="RAck: 1 1 INVITE\r\n", body=ANSWER)
+    await h.stack.execute(h.ue.receive(prack, PEER, trio.current_time()))
+    prack_ok, invite_ok = [r for r in sent if r.status == 200]
+    assert prack_ok.cseq.method == "PRACK" and not prack_ok.body  # it carried the answer: nothing back
+    assert invite_ok.cseq.method == "INVITE" and not invite_ok.body  # the offer/answer is done
+    assert h.media["late-offer"].remote_sdp == ANSWER

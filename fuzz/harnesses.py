@@ -11,8 +11,11 @@ without CR/LF in its reason, a Diameter result code, an M3UA error code,
 at least one topology problem).  Any other exception - ``ValueError``,
 ``IndexError``, ``RecursionError``, an ``AssertionError`` raised here - is a
 finding.  A stateful core that promises never to raise (the Diameter
-``Peer.receive_data``, M3UA ``receive``, the media relay's packet path) may
-raise nothing at all.
+``Peer.receive_data``, M3UA ``receive``, the media relay's packet path, the
+ISUP call control) may raise nothing at all; the CSCF, handset and MGCF
+cores fed one SIP message (``sip_cores``), the HSS fed a Cx request
+(``hss_cx``) and the CSCFs fed a Cx answer (``cx_answers``) may raise only
+the error their driver turns into an answer (``SipError``, ``DiameterError``).
 
 Harnesses are deterministic: fixed keys, clocks and identities, so a crash
 input replays the same way anywhere.  Not here: mutation (``fuzz.mutate``),

@@ -38,7 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ims.lab import Lab, NodeProcess
-from tools.bench_ims import DOMAIN, PCSCF, REG, SUBSCRIBERS, SippCrashed, topology, users_csv
+from tools.bench_ims import (
+    DOMAIN,
+    PCSCF,
+    REG,
+    SUBSCRIBERS,
+    SippCrashed,
+    topology,
+    users_csv,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "tools/sipp/ims_aka_register_shed.xml"
@@ -172,10 +180,11 @@ class Bench:
         time.sleep(2)  # let the lab settle (completed transactions, queues) between runs
         return result
 
-    def capacity(self) -> float:
+    def capacity(self) -> tuple[float, float]:
         """The most the lab registers per second: rates x1.4 until one is not kept up with; the best
-        goodput of those that were."""
-        rate, best = self.start, 0.0
+        goodput of those that were, and the best of those SIPp did not have to retransmit in (under 1 %
+        of its REGISTERs: every answer within T1)."""
+        rate, best, prompt = self.start, 0.0, 0.0
         for _ in range(10):
             r = self.run(rate, self.ramp)
             print(f"  ramp {rate}/s: {r.goodput:.0f}/s registered, {r.shed} shed, {r.failed} failed, "
@@ -183,8 +192,10 @@ class Bench:
             if not r.kept_up:
                 break
             best = max(best, r.goodput)
+            if r.retransmissions <= 0.01 * 2 * r.offered * r.duration:
+                prompt = max(prompt, r.goodput)
             rate = int(rate * 1.4)
-        return best
+        return best, prompt
 
     def loads(self, capacity: float, nodes: list[NodeProcess], label: str) -> dict[int, dict[str, float]]:
         out: dict[int, dict[str, float]] = {}
@@ -221,11 +232,12 @@ def main() -> None:
     try:
         lab, nodes = bench.lab(None)
         try:
-            capacity = bench.capacity()
+            capacity, prompt = bench.capacity()
             if capacity <= 0:
-                print("  FAIL: no clean ramp step (the lab registered nothing cleanly at the first rate)")
+                print("  FAIL: the lab did not keep up with the first ramp rate")
                 return
-            print(f"  capacity (1x): {capacity:.0f} registrations/s ({os.cpu_count()} cores)")
+            print(f"  capacity (1x): {capacity:.0f} registrations/s; without SIPp retransmitting: {prompt:.0f}/s "
+                  f"({os.cpu_count()} cores)")
             shedding = bench.loads(capacity, nodes, "overload control on ")
             shed_counts = node_stat(nodes, "overload_503")
             busy = node_stat(nodes, "too_busy")
@@ -250,8 +262,11 @@ def main() -> None:
         print(f"  {mult}x   | {on['goodput']:6.0f} / {off['goodput']:<6.0f}          | {on['shed']:7.0f} | "
               f"{on['failed']:6.0f} / {off['failed']:<6.0f} | {on['retrans']:6.0f} / {off['retrans']:<6.0f} | "
               f"{on['rss_max_mb']:.0f} / {off['rss_max_mb']:.0f}")
-    ratio = shedding[3]["goodput"] / base if base else 0.0
+    ratio = shedding[3]["goodput"] / capacity
     verdict = "PASS" if ratio >= GOAL else "FAIL"
-    print(f"  goodput at 3x = {ratio:.0%} of 1x with overload control "
-          f"({without[3]['goodput'] / base if base else 0:.0%} without); goal >= {GOAL:.0%} -> {verdict} "
+    print(f"  goodput at 3x: {ratio:.0%} of the 1x capacity with overload control, "
+          f"{without[3]['goodput'] / capacity:.0%} without; with control it is "
+          f"{shedding[3]['goodput'] / base if base else 0:.0%} of its own goodput at 1x and "
+          f"{shedding[3]['goodput'] / prompt if prompt else 0:.0%} of the retransmission-free capacity")
+    print(f"  goal: goodput at 3x >= {GOAL:.0%} of the 1x capacity -> {verdict} "
           f"({os.cpu_count()} cores, {time.monotonic() - started:.0f} s)")

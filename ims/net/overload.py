@@ -139,8 +139,7 @@ class AdmissionPolicy:
     def observe(self, delay: float, now: float) -> None:
         self._step(now)
         self._samples += 1
-        if delay < self._min_delay:
-            self._min_delay = delay
+        self._min_delay = min(self._min_delay, delay)
 
     def admit(self, now: float) -> bool:
         """One unit of new work: admitted (True) or to be shed (False)."""
@@ -436,5 +435,13 @@ def udp_head_delay(sock: socket.socket) -> float | None:
     return None
 
 
-__all__ = ["AdmissionPolicy", "OverloadConfig", "diameter_limit_from_env", "RequestLimit", "SipAdmission", "enable_timestamps",
-           "sip_admission_from_env", "udp_head_delay"]
+__all__ = [
+    "AdmissionPolicy",
+    "OverloadConfig",
+    "RequestLimit",
+    "SipAdmission",
+    "diameter_limit_from_env",
+    "enable_timestamps",
+    "sip_admission_from_env",
+    "udp_head_delay",
+]

@@ -7,7 +7,9 @@ own IMS-AKA at the P-CSCF (``tools/sipp/ims_aka_register.xml``) and, from that r
   reliably (Require: 100rel, RSeq, RFC 3262 §3), SIPp PRACKs it, then 200 with Allow and Supported
   (RFC 3261 §13.3.1.4), ACK, BYE;
 * as UAS (``tools/sipp/uas_100rel.xml``) answers handset bob's call with a reliable 180 (RSeq 1) and
-  waits for bob's PRACK (RAck 1 <CSeq> INVITE, §7.2) before its 200.
+  waits for bob's PRACK (RAck 1 <CSeq> INVITE, §7.2) before its 200;
+* and, from an address that never registered, pings the P-CSCF with OPTIONS (``tools/sipp/options_ping.xml``):
+  200 with Allow (RFC 3261 §11.2).
 
 SIPp must be installed (``make test-tools``, Debian ``sip-tester``): a missing binary fails, never skips.
 Run under ``flock /tmp/ims-integration.lock`` with the other labs.
@@ -175,3 +177,12 @@ def test_rfc3262_sipp_uas_sending_a_reliable_180_is_pracked_by_the_handset(
             uas.kill()
             uas.wait()
     assert uas.returncode == 0, _errors(tmp, "uas_100rel", subprocess.CompletedProcess([], 1, out, ""))
+
+
+def test_rfc3261_11_sipp_options_ping_to_the_pcscf_gets_200(lab: tuple[Path, dict[str, int], int]) -> None:
+    """A monitoring ping from an address that never registered (issue 14: it got 403 "not registered")."""
+    tmp, _, _ = lab
+    pinger = f"{NET}.201"
+    run = _sipp(tmp, "-sf", str(SCENARIOS / "options_ping.xml"), f"{PCSCF}:5060", "-i", pinger,
+                "-p", str(_free_port(pinger)), "-m", "1")
+    assert run.returncode == 0, _errors(tmp, "options_ping", run)

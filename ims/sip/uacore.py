@@ -479,7 +479,8 @@ class UserAgent:
                     req = self._next_invite(call)
                     req.add(_auth_header(resp.status), value)
                     return self._resend_invite(call, req, now)
-        if resp.status == 420 and self.retry_without is not None and int(call.extra.get("ext_retries", 0)) < 2:  # type: ignore[call-overload]
+        retries = int(call.extra.get("ext_retries", 0))  # type: ignore[call-overload]
+        if resp.status == 420 and self.retry_without is not None and retries < 2:
             retried = self._retry_without_extensions(call, resp, now)
             if retried is not None:
                 return retried
@@ -513,7 +514,8 @@ class UserAgent:
         goes again without those option tags in Require."""
         try:
             required = call.invite.require
-            unsupported = option_tags([t.strip() for v in resp.get_all("unsupported") for t in v.split(",") if t.strip()])
+            listed = [t.strip() for v in resp.get_all("unsupported") for t in v.split(",")]
+            unsupported = option_tags([t for t in listed if t])
         except SipParseError:
             return None
         dropped = [t for t in required if t in unsupported]
@@ -606,7 +608,8 @@ class UserAgent:
             required = req.require
             req.supported  # noqa: B018 - read once here, so a bad one is a 400 and not an error later
         except SipParseError as exc:
-            return self.layer.send_response(key, build_response(req, exc.status, exc.reason, to_tag=new_tag()), now)
+            bad = build_response(req, exc.status, exc.reason, to_tag=None if req.to.tag else new_tag())
+            return self.layer.send_response(key, bad, now)
         unknown = [t for t in required if t not in self.supported]
         if unknown:
             # §8.2.2.3: a Require we do not understand: 420, listing it in Unsupported (RFC 3312 §11: a

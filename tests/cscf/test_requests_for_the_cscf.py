@@ -24,7 +24,8 @@ def _request(method: str, uri: str, *, max_forwards: int = 70, extra: str = "", 
     msg = parse_message((
         f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {MONITOR.host}:{MONITOR.port};branch=z9hG4bK-{method}-1;rport\r\n"
         f"Max-Forwards: {max_forwards}\r\nFrom: <sip:monitor@{MONITOR.host}>;tag=m1\r\nTo: <{to or uri}>\r\n"
-        f"Call-ID: ping-1@{MONITOR.host}\r\nCSeq: 1 {method}\r\nContact: <sip:monitor@{MONITOR.host}:{MONITOR.port}>\r\n"
+        f"Call-ID: ping-1@{MONITOR.host}\r\nCSeq: 1 {method}\r\n"
+        f"Contact: <sip:monitor@{MONITOR.host}:{MONITOR.port}>\r\n"
         f"{extra}Content-Length: 0\r\n\r\n").encode())
     assert isinstance(msg, Request)
     return msg

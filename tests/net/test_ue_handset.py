@@ -168,7 +168,8 @@ def _callee() -> tuple[Handset, list[Response]]:
 def _req(method: str, cseq: int, *, to_tag: str = "", extra: str = "", body: bytes = b"") -> Request:
     ctype = "Content-Type: application/sdp\r\n" if body else ""
     msg = parse_message((
-        f"{method} sip:alice@127.0.9.90:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {PEER.host}:5060;branch=z9hG4bK{method}{cseq}\r\n"
+        f"{method} sip:alice@127.0.9.90:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {PEER.host}:5060;branch=z9hG4bK{method}{cseq}\r\n"
         f"Max-Forwards: 70\r\nFrom: <sip:bob@{DOMAIN}>;tag=b1\r\nTo: <sip:alice@{DOMAIN}>"
         f"{';tag=' + to_tag if to_tag else ''}\r\nCall-ID: late-offer\r\nCSeq: {cseq} {method}\r\n"
         f"Contact: <sip:bob@{PEER.host}:5060>\r\n{extra}{ctype}Content-Length: {len(body)}\r\n\r\n").encode() + body)

@@ -100,6 +100,10 @@ def sipp_run(tmp: Path, users: Path, rate: int, duration: float, grace: float) -
     if sipp.returncode < 0 and not stopped:
         raise SippCrashed(f"SIPp died by signal {-sipp.returncode} after {elapsed:.1f} s")
     new = sorted(set(tmp.glob("*_counts.csv")) - before)
+    if "Unable to bind" in stderr or (elapsed < 1.0 and sipp.returncode != 0):
+        for path in new:
+            path.unlink()
+        raise RuntimeError(f"SIPp did not start (exit {sipp.returncode}): {stderr.strip()[-200:]}")
     if not new:
         raise RuntimeError(f"SIPp wrote no counts (exit {sipp.returncode}): {stderr.strip()[-300:]}")
     rows = list(csv.reader(new[-1].read_text().splitlines(), delimiter=";"))
@@ -145,12 +149,14 @@ def node_stat(nodes: list[NodeProcess], key: str) -> dict[str, int]:
 
 
 def _again(fn, *args):  # type: ignore[no-untyped-def]
-    try:
-        return fn(*args)
-    except (SippCrashed, RuntimeError) as exc:
-        print(f"    ({exc}: run again)")
-        time.sleep(3)
-        return fn(*args)
+    """A run, again (up to twice) if SIPp did not start (its port not free yet) or crashed (said)."""
+    for _ in range(2):
+        try:
+            return fn(*args)
+        except (SippCrashed, RuntimeError) as exc:
+            print(f"    ({exc}: run again)")
+            time.sleep(3)
+    return fn(*args)
 
 
 class Bench:

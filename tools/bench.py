@@ -20,6 +20,11 @@ def main(argv: list[str]) -> int:
         m.name for m in pkgutil.iter_modules(tools.__path__) if m.name.startswith("bench_")
     )
     wanted = {f"bench_{a}" for a in argv}
+    unknown = sorted(wanted - set(names))
+    if unknown:  # e.g. "--help": say what there is rather than run everything (labs bind fixed addresses)
+        print(f"usage: python -m tools.bench [NAME...]; NAME one of: "
+              f"{', '.join(n[len('bench_'):] for n in names)} (unknown: {', '.join(u[6:] for u in unknown)})")
+        return 2
     if wanted:
         names = [n for n in names if n in wanted]
     print(f"# ims benchmarks on {os.cpu_count()} cores (medians of several runs)")

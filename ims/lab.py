@@ -193,8 +193,15 @@ class Lab:
 
     # -- down ----------------------------------------------------------------------------
     def down(self, *, grace: float = 5.0) -> list[str]:
+        """Stop every node.  The lab has ended, so the registrations the CSCFs kept for a restart
+        (``NAME-state.sqlite``) go too: the next ``ims up`` starts clean.  The HSS keeps its store
+        (subscribers and SQNs must outlive any stop)."""
         nodes = self.load_state()
         report = self.stop(list(reversed(nodes)), grace=grace)
+        for n in nodes:
+            if n.kind in ("pcscf", "scscf"):
+                for suffix in ("", "-wal", "-shm"):
+                    (self.run_dir / f"{n.name}-state.sqlite{suffix}").unlink(missing_ok=True)
         if self.state_file.exists():
             self.state_file.unlink()
         return report

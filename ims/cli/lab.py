@@ -19,6 +19,10 @@ from ims.topology import TopologyError
 DEFAULT_TOPOLOGY = "topologies/volte-basic.toml"
 DEFAULT_RUN_DIR = ".ims-run"
 console = Console(soft_wrap=True)
+if not console.is_terminal:
+    # Into a pipe or a log file: the status table's cells are not cut at 80 columns (a COLUMNS inherited
+    # from the shell, or set by a test runner, says nothing about a pipe's width).
+    console.width = 200
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -187,7 +191,7 @@ def _num(stats: dict, key: str) -> int:  # type: ignore[type-arg]
 def status_table(rows: list[dict[str, object]]) -> Table:
     """Nodes, addresses, state, registrations, active calls, traffic and internal errors of a running lab."""
     table = Table(title="lab")
-    for col in ("node", "kind", "address", "pid", "state", "registrations", "calls", "traffic", "internal errors"):
+    for col in ("node", "kind", "address", "pid", "state", "registrations", "calls", "traffic", "errors"):
         table.add_column(col)
     for r in rows:
         st: dict = r.get("stats") or {}  # type: ignore[assignment]

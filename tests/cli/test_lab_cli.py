@@ -150,3 +150,24 @@ def test_restart_and_foreground_supervision_restarts_on_failure(tmp_path: Path) 
     while not lines.empty():
         out += lines.get()
     assert "restarted proxy" in out and "hss: stopped" in out, out
+
+
+def test_down_forgets_the_cscfs_registrations_but_not_the_hss_store(tmp_path: Path) -> None:
+    """`ims down` ends the lab: the P-/S-CSCF state kept for restarts goes, the HSS's SQNs stay."""
+    from ims.lab import Lab, NodeProcess
+
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    nodes = [NodeProcess(name, kind, "127.0.7.1", 1, dead.pid, str(run / f"{name}.log"))
+             for name, kind in (("hss", "hss"), ("scscf", "scscf"), ("pcscf", "pcscf"))]
+    lab = Lab(tmp_path / "lab.toml", run)
+    lab._save(nodes)
+    kept = [run / "hss.sqlite", run / "hss-state.sqlite"]
+    gone = [run / "scscf-state.sqlite", run / "scscf-state.sqlite-wal", run / "pcscf-state.sqlite"]
+    for f in kept + gone:
+        f.write_bytes(b"x")
+    lab.down(grace=0.1)
+    assert [f for f in gone if f.exists()] == []
+    assert all(f.exists() for f in kept)

@@ -1,8 +1,8 @@
 """The P-CSCF: the UE's first hop on Gm (TS 24.229 §5.2).
 
 Registration (§5.2.2): the REGISTER goes to the home I-CSCF with a Path
-``<sip:term@pcscf;lr>`` (RFC 3327; ``Require: path`` unless the UE said it
-supports it), P-Visited-Network-ID and a P-Charging-Vector ICID (RFC 7315).
+``<sip:term@pcscf;lr>`` (RFC 3327; ``Supported: path`` added when the UE did not
+say it), P-Visited-Network-ID and a P-Charging-Vector ICID (RFC 7315).
 Security agreement (RFC 3329, TS 33.203 §7): the UE's Security-Client is
 kept; the 401 going back gets our Security-Server and loses the IK/CK the
 S-CSCF put in it (they go to the SA backend); the protected REGISTER must
@@ -322,7 +322,10 @@ class Pcscf(CscfApp):
                 req.add("Authorization", _credentials_text(ch))
         req.add("Path", route_value(self.config.host, self.config.port, "term", self.config.transport), first=True)
         if "path" not in [t.lower() for t in req.supported]:
-            req.add("Require", "path")
+            # RFC 3327 §5.3: a registrar refuses a Path it was not told is supported (420, Kamailio's
+            # default).  The P-CSCF routes by that Path itself, so it says Supported: path for the UE;
+            # Require stays the UE's own choice (TS 24.229 §5.2.2.1 forwards the rest unchanged).
+            req.add("Supported", "path")
         if "p-visited-network-id" not in req:
             req.add("P-Visited-Network-ID", f'"{self.config.visited_network or self.config.domain}"')
         if "p-charging-vector" not in req:

@@ -20,12 +20,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Debian tools the tests drive: SIPp (sip-tester) and tshark.
+# Debian tools the tests drive: SIPp (sip-tester), tshark, sipsak, and Kamailio's IMS I-/S-CSCF
+# (tests/interop).  Kamailio's package enables its own service on port 5060 of every address, which
+# would take the lab's SIP ports: it is stopped and disabled (the tests start their own kamailio).
+KAMAILIO_PKGS := kamailio kamailio-ims-modules kamailio-presence-modules
 test-tools:
-	@command -v sipp >/dev/null && command -v tshark >/dev/null || { \
+	@command -v sipp >/dev/null && command -v tshark >/dev/null && command -v sipsak >/dev/null && \
+	  dpkg -s $(KAMAILIO_PKGS) >/dev/null 2>&1 || { \
 	  $(APT) update -qq && \
 	  echo "wireshark-common wireshark-common/install-setuid boolean false" | $(SUDO) debconf-set-selections && \
-	  $(APT) install -y -qq sip-tester tshark >/dev/null; }
+	  $(APT) install -y -qq sip-tester tshark sipsak $(KAMAILIO_PKGS) >/dev/null && \
+	  { ! command -v systemctl >/dev/null || $(SUDO) systemctl disable --now kamailio >/dev/null 2>&1 || true; }; }
 
 demo: venv
 	$(BIN)/python -m tools.demo

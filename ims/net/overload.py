@@ -52,6 +52,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import socket
 import struct
 import time
@@ -66,7 +67,8 @@ _TIMESPEC = struct.Struct("@qq")
 
 @dataclass(frozen=True, slots=True)
 class OverloadConfig:
-    target_delay: float = 0.1  # s of standing queue above which the node sheds (well under T1 = 0.5 s)
+    target_delay: float = 0.25  # s of standing queue above which the node sheds (half T1 = 0.5 s): the node's
+    # own CPU; the concurrency limit below, which sees the whole chain behind the node, does most of the work
     interval: float = 0.1  # s between two control steps
     min_samples: int = 2  # reads an interval needs before its delay counts as a standing queue
     enter_after: int = 2  # intervals in a row above the target before the node starts shedding
@@ -83,6 +85,15 @@ class OverloadConfig:
     remember: float = 32.0  # s an admitted transaction's retransmissions are recognised (64*T1, §17.2.2)
     max_remembered: int = 65536  # bound on the transactions remembered
     diameter_in_progress: int = 1000  # Diameter requests in progress beyond which 3004 is answered
+    # The concurrency limit (AIMD on latency): initial transactions admitted and not yet answered.
+    target_latency: float = 0.25  # s, median from admission to the final answer: half T1 = 0.5 s (§17.1.2.2)
+    limit_initial: int = 50
+    limit_min: int = 4  # floor: some new work always probes the chain
+    limit_max: int = 2000  # ceiling (it also bounds the transactions tracked)
+    limit_step: float = 1.0  # additive growth per interval while the limit is what holds work back
+    limit_cut: float = 0.9  # the mildest multiplicative cut (latency just above the target) ...
+    limit_min_cut: float = 0.5  # ... and the strongest, in proportion to target / latency
+    limit_timeout: float = 32.0  # s after which an unanswered transaction is given up (64*T1, §17.1.2.2)
     enabled: bool = True
 
     @classmethod
@@ -222,6 +233,101 @@ class AdmissionPolicy:
             log.warning("overload over: admitting every new request again (%d shed in all)", self.rejected)
 
 
+class ConcurrencyLimit:
+    """Sans-IO adaptive bound on work in flight (AIMD on latency, as TCP Vegas and Netflix's
+    concurrency-limits do); every method takes ``now``.
+
+    ``try_begin(key, now)`` admits one unit of new work unless ``limit`` units are already in flight;
+    ``end(key, now)`` completes it and gives a latency sample; ``discard(key)`` forgets it without one
+    (answered without being worked on).  Once an interval, the median latency of the completions in it
+    steers the limit: above ``target_latency`` a multiplicative cut (the further above, the deeper,
+    down to ``limit_min_cut``; not again before the last cut can show), otherwise additive growth, but
+    only while the limit is what holds work back.  By Little's law throughput = in flight / latency,
+    so the node admits about what the chain behind it completes, with every answer well inside T1
+    (no retransmissions multiplying the load).  Work unanswered after ``limit_timeout`` is given up
+    and counts as a late sample."""
+
+    def __init__(self, config: OverloadConfig | None = None) -> None:
+        self.config = c = config or OverloadConfig()
+        self.limit = float(max(c.limit_min, min(c.limit_max, c.limit_initial)))
+        self._flight: dict[bytes, float] = {}  # key -> when admitted (insertion order = age order)
+        self._samples: list[float] = []
+        self._interval_end: float | None = None
+        self._bound = False  # the limit refused work, or was reached, in this interval
+        self._since_cut = 2
+        self.latency = 0.0  # the median latency of the last interval with completions
+        self.admitted = 0
+        self.rejected = 0
+        self.completed = 0
+        self.timed_out = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._flight)
+
+    def try_begin(self, key: bytes, now: float) -> bool:
+        self._step(now)
+        if key in self._flight:
+            return True
+        if len(self._flight) >= int(self.limit):
+            self._bound = True
+            self.rejected += 1
+            return False
+        self._flight[key] = now
+        self.admitted += 1
+        if len(self._flight) >= int(self.limit):
+            self._bound = True
+        return True
+
+    def end(self, key: bytes, now: float) -> None:
+        began = self._flight.pop(key, None)
+        if began is not None:
+            self.completed += 1
+            if len(self._samples) < 4096:  # (bounded: a median of the first ones is as good)
+                self._samples.append(now - began)
+        self._step(now)
+
+    def discard(self, key: bytes) -> None:
+        self._flight.pop(key, None)
+
+    def _step(self, now: float) -> None:
+        c = self.config
+        flight = self._flight
+        while flight:  # given up: unanswered for 64*T1
+            first = next(iter(flight))
+            began = flight[first]
+            if now - began < c.limit_timeout:
+                break
+            del flight[first]
+            self.timed_out += 1
+            if len(self._samples) < 4096:
+                self._samples.append(now - began)
+        end = self._interval_end
+        if end is None:
+            self._interval_end = now + c.interval
+            return
+        if now < end:
+            return
+        samples, self._samples = self._samples, []
+        bound, self._bound = self._bound, False
+        self._since_cut += 1
+        if samples:
+            samples.sort()
+            self.latency = samples[len(samples) // 2]
+        if samples and self.latency > c.target_latency:
+            if self._since_cut >= 2:  # a cut shows in the latencies about one latency later
+                cut = min(c.limit_cut, max(c.limit_min_cut, c.target_latency / self.latency))
+                before = self.limit
+                self.limit = max(float(c.limit_min), self.limit * cut)
+                self._since_cut = 0
+                log.debug("concurrency limit %.0f -> %.0f (median latency %.0f ms)", before, self.limit,
+                          self.latency * 1000)
+        elif bound and samples:  # (nothing completed says nothing about room)
+            self.limit = min(float(c.limit_max), self.limit + c.limit_step)
+        nxt = end + c.interval
+        self._interval_end = nxt if nxt > now else now + c.interval
+
+
 # -- SIP -------------------------------------------------------------------------------------------
 
 _FORM = {b"v": b"via", b"f": b"from", b"t": b"to", b"i": b"call-id"}  # RFC 3261 §7.3.3 compact forms
@@ -237,6 +343,7 @@ class SipAdmission:
 
     def __init__(self, config: OverloadConfig | None = None, *, to_tag: str = "ovl503") -> None:
         self.policy = AdmissionPolicy(config)
+        self.limit = ConcurrencyLimit(self.policy.config)
         self._to_tag = b";tag=" + to_tag.encode()
         self._accepted: dict[bytes, float] = {}  # transaction (top Via line + CSeq) -> until when
 
@@ -272,12 +379,42 @@ class SipAdmission:
         self._forget_old(now)
         if key in self._accepted:
             return None  # a retransmission of a transaction we admitted: its transaction absorbs it
+        txn = _txn_key(vias[0], cseq)
+        if not self.limit.try_begin(txn, now):
+            return self._build_503(vias, others)  # the chain behind us has all it can complete in time
         if self.policy.admit(now):
             self._accepted[key] = now + self.config.remember
             if len(self._accepted) > self.config.max_remembered:
                 del self._accepted[next(iter(self._accepted))]
             return None
+        self.limit.discard(txn)
         return self._build_503(vias, others)
+
+    def stats(self) -> dict[str, int]:
+        """For ``ims status``: the concurrency limit, work in flight, and what each signal shed."""
+        limit = self.limit
+        return {"overload_limit": int(limit.limit), "overload_in_flight": limit.in_flight,
+                "overload_latency_ms": round(limit.latency * 1000), "overload_shed_by_limit": limit.rejected,
+                "overload_shed_by_delay": self.policy.rejected, "overload_timed_out": limit.timed_out}
+
+    def answered(self, via: str | bytes, cseq: str | bytes, status: int, now: float) -> None:
+        """The driver sends a response (top Via, CSeq, status): a final one (or, to an INVITE, a
+        provisional other than 100, whose answer waits on a person) completes the admitted transaction."""
+        if status < 200 and (status <= 100 or not _is_invite(cseq)):
+            return
+        via = via.encode() if isinstance(via, str) else via
+        cseq = cseq.encode() if isinstance(cseq, str) else cseq
+        self.limit.end(_txn_key(via, cseq), now)
+
+    def answered_bytes(self, data: bytes, now: float) -> None:
+        """As :meth:`answered`, for a response the driver sends as bytes (400, 500 before the full parse)."""
+        if not data.startswith(b"SIP/2.0 ") or data.startswith(_STATUS):
+            return  # (our own 503s answer work never admitted)
+        head = _head(data)
+        status = data[8:11]
+        if head is None or not head[0] or b"cseq" not in head[1] or not status.isdigit():
+            return
+        self.answered(head[0][0], head[1][b"cseq"], int(status), now)
 
     def _forget_old(self, now: float) -> None:
         accepted = self._accepted
@@ -340,6 +477,22 @@ def _head(data: bytes) -> tuple[list[bytes], dict[bytes, bytes]] | None:
         else:
             others[name] = value
     return vias, others
+
+
+_BRANCH = re.compile(rb";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
+
+
+def _txn_key(via: bytes, cseq: bytes) -> bytes:
+    """A transaction's key as request and response both carry it: the top Via's branch (RFC 3261
+    §17.2.3; the whole top Via for a client without one) and the CSeq number and method."""
+    top = via[:_top_via_end(via)]
+    m = _BRANCH.search(top)
+    return (m.group(1) if m else top.strip()) + b"\x00" + b" ".join(cseq.split()).upper()
+
+
+def _is_invite(cseq: str | bytes) -> bool:
+    parts = cseq.split()
+    return len(parts) == 2 and parts[1].upper() in ("INVITE", b"INVITE")
 
 
 def _has_tag(to: bytes) -> bool:
@@ -437,6 +590,7 @@ def udp_head_delay(sock: socket.socket) -> float | None:
 
 __all__ = [
     "AdmissionPolicy",
+    "ConcurrencyLimit",
     "OverloadConfig",
     "RequestLimit",
     "SipAdmission",

@@ -15,12 +15,18 @@ from ims.diameter import cx
 from ims.diameter.codec import DiameterMessage
 from ims.diameter.constants import DIAMETER_FIRST_REGISTRATION, DIAMETER_TOO_BUSY
 from ims.net.diameter import DiameterNode, PeerInfo
-from ims.net.overload import AdmissionPolicy, OverloadConfig, RequestLimit, SipAdmission
+from ims.net.overload import (
+    AdmissionPolicy,
+    ConcurrencyLimit,
+    OverloadConfig,
+    RequestLimit,
+    SipAdmission,
+)
 from ims.net.sip import SipStack
 from ims.sip.events import Action, Address
 from ims.sip.message import Request, Response, parse_message
 
-CFG = OverloadConfig()  # target 100 ms, interval 100 ms, 2 reads per interval, 2 intervals to enter
+CFG = OverloadConfig(target_delay=0.1)  # 100 ms target, 100 ms intervals, 2 reads each, 2 intervals to enter
 
 
 def overloaded_policy(steps: int = 1, delay: float = 0.2, config: OverloadConfig = CFG,
@@ -237,7 +243,7 @@ def test_retransmissions_of_an_admitted_transaction_pass_and_of_a_shed_one_are_s
 
 
 def test_remembered_transactions_are_bounded() -> None:
-    adm = SipAdmission(OverloadConfig(max_remembered=10))
+    adm = SipAdmission(OverloadConfig(max_remembered=10, limit_initial=1000))
     for n in range(100):
         assert adm.check(sip("MESSAGE", branch=f"z9hG4bK{n}"), 0.0) is None
     assert len(adm._accepted) == 10
@@ -252,6 +258,119 @@ def test_rfc7339_feedback_for_a_client_that_asks_for_it() -> None:
     assert int(params["oc-seq"]) > 0
     plain = parse_message(adm.check(sip("INVITE", branch="z9hG4bKb2"), now) or b"")
     assert "oc" not in plain.top_via.params  # no feedback to a client that did not advertise support
+
+
+# -- the concurrency limit (AIMD on the latency of admitted work) on a fake clock ------------------------
+
+LIM = OverloadConfig(limit_initial=10, limit_min=4, limit_max=12, target_latency=0.15, interval=1.0)
+
+
+def keys(n: int, prefix: str = "k") -> list[bytes]:
+    return [f"{prefix}{i}".encode() for i in range(n)]
+
+
+def run_interval(lim: ConcurrencyLimit, now: float, n: int, latency: float, prefix: str) -> float:
+    """``n`` units begun at ``now`` (an interval's start) and ended ``latency`` later, within the interval;
+    then the clock at the interval's end, where a call steps the control."""
+    for k in keys(n, prefix):
+        assert lim.try_begin(k, now)
+    for k in keys(n, prefix):
+        lim.end(k, now + latency)
+    now += LIM.interval
+    lim.try_begin(b"tick" + prefix.encode(), now)  # any call steps the control
+    lim.discard(b"tick" + prefix.encode())
+    return now
+
+
+def test_concurrency_limit_refuses_beyond_the_limit_and_frees_a_place_per_answer() -> None:
+    lim = ConcurrencyLimit(LIM)
+    assert all(lim.try_begin(k, 0.0) for k in keys(10))
+    assert not lim.try_begin(b"eleventh", 0.0) and lim.rejected == 1
+    assert lim.try_begin(b"k3", 0.0)  # one already in flight is not counted twice
+    lim.end(b"k3", 0.01)
+    assert lim.in_flight == 9 and lim.try_begin(b"eleventh", 0.01)
+    lim.end(b"never-begun", 0.02)  # an answer to work not admitted here changes nothing
+    assert lim.in_flight == 10 and lim.completed == 1
+
+
+def test_latency_above_the_target_cuts_the_limit_in_proportion_and_not_twice_in_a_row() -> None:
+    lim = ConcurrencyLimit(LIM)
+    lim.try_begin(b"open", 0.0)  # opens the first interval
+    lim.discard(b"open")
+    now = run_interval(lim, 0.0, 8, 0.3, "a")  # median 300 ms: twice the target -> the deepest cut, 0.5
+    assert lim.latency == pytest.approx(0.3) and lim.limit == pytest.approx(5.0)
+    now = run_interval(lim, now, 4, 0.3, "b")  # still slow, but that cut has not had time to show
+    assert lim.limit == pytest.approx(5.0)
+    now = run_interval(lim, now, 4, 0.16, "c")  # just above the target: the mildest cut, 0.9, to the floor
+    assert lim.limit == pytest.approx(4.5)
+    for i in range(6):
+        now = run_interval(lim, now, 4, 0.9, f"d{i}")
+    assert lim.limit == LIM.limit_min  # the floor: some new work always probes the chain
+
+
+def test_fast_answers_grow_the_limit_additively_only_while_it_holds_work_back() -> None:
+    lim = ConcurrencyLimit(LIM)
+    lim.try_begin(b"open", 0.0)
+    lim.discard(b"open")
+    now = run_interval(lim, 0.0, 5, 0.02, "a")  # half the limit used: no reason to grow
+    assert lim.limit == 10
+    now = run_interval(lim, now, 10, 0.02, "b")  # the limit reached, answers quick: +1
+    assert lim.limit == 11
+    for i in range(5):
+        now = run_interval(lim, now, int(lim.limit), 0.02, f"c{i}")
+    assert lim.limit == LIM.limit_max  # the ceiling
+
+
+def test_unanswered_work_is_given_up_after_64_t1_and_counts_as_late() -> None:
+    lim = ConcurrencyLimit(LIM)
+    assert all(lim.try_begin(k, 0.0) for k in keys(10))
+    assert not lim.try_begin(b"new", 31.9)
+    assert lim.try_begin(b"new", 32.0)  # every one of the ten timed out: their places are free
+    assert lim.timed_out == 10 and lim.in_flight == 1
+    lim.try_begin(b"later", 33.0)  # the interval with the timeouts closes: a cut
+    assert lim.limit < 10
+
+
+def answer(status: int, method: str = "MESSAGE", branch: str = "z9hG4bKa1") -> bytes:
+    return (f"SIP/2.0 {status} Whatever\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;rport=5060;branch={branch}\r\n"
+            f"From: <sip:alice@ims.example.net>;tag=f1\r\nTo: <sip:bob@ims.example.net>;tag=t1\r\n"
+            f"Call-ID: c1@10.0.0.1\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def test_sip_admission_sheds_initial_requests_beyond_the_work_in_flight() -> None:
+    adm = SipAdmission(OverloadConfig(limit_initial=4, limit_min=4))
+    assert all(adm.check(sip("MESSAGE", branch=f"z9hG4bK{n}"), 0.0) is None for n in range(4))
+    shed = adm.check(sip("MESSAGE", branch="z9hG4bK4"), 0.0)
+    assert shed is not None and parse_message(shed).status == 503  # type: ignore[union-attr]
+    assert parse_message(shed).get("retry-after") == "1"  # type: ignore[union-attr]
+    # Work already accepted still passes at the limit: in-dialog, ACK, a retransmission, credentials.
+    assert adm.check(sip("BYE", to_tag="t9", branch="z9hG4bKbye"), 0.0) is None
+    assert adm.check(sip("MESSAGE", branch="z9hG4bK0"), 0.1) is None
+    # A final answer (as the driver sends it; Via with rport filled in) frees a place.
+    adm.answered("SIP/2.0/UDP 10.0.0.1:5060;rport=5060;branch=z9hG4bK2", "1  message", 200, 0.05)
+    assert adm.limit.in_flight == 3
+    assert adm.check(sip("MESSAGE", branch="z9hG4bK4"), 0.06) is None
+
+
+def test_an_invite_is_done_at_its_first_provisional_other_than_100() -> None:
+    adm = SipAdmission(OverloadConfig(limit_initial=4))
+    assert adm.check(sip("INVITE", branch="z9hG4bKi"), 0.0) is None
+    adm.answered("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKi", "1 INVITE", 100, 0.01)
+    assert adm.limit.in_flight == 1  # 100 Trying is hop by hop (§17.2.1): the chain has not answered
+    adm.answered("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKi", "1 INVITE", 180, 0.02)
+    assert adm.limit.in_flight == 0  # the rest waits on a person, not on the nodes
+    assert adm.check(sip("MESSAGE", branch="z9hG4bKm"), 0.03) is None
+    adm.answered("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKm", "1 MESSAGE", 180, 0.04)
+    assert adm.limit.in_flight == 1  # a provisional answer to a non-INVITE ends nothing
+
+
+def test_answers_sent_as_bytes_end_admitted_work_and_our_503s_are_skipped() -> None:
+    adm = SipAdmission(OverloadConfig(limit_initial=4))
+    assert adm.check(sip("MESSAGE"), 0.0) is None
+    adm.answered_bytes(b"SIP/2.0 503 Service Unavailable\r\n" + answer(503).split(b"\r\n", 1)[1], 0.01)
+    assert adm.limit.in_flight == 1
+    adm.answered_bytes(answer(400), 0.01)  # e.g. the 400 of a request the full parse refused
+    assert adm.limit.in_flight == 0 and adm.limit.completed == 1
 
 
 def test_diameter_request_limit() -> None:

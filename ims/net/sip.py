@@ -286,6 +286,7 @@ class SipStack:
                 self.on_message("in", data, source, self.local_address(source.transport))
             if self.overload is not None and (shed := self.overload.check(data, trio.current_time())) is not None:
                 self.stats["overload_503"] = self.stats.get("overload_503", 0) + 1
+                self.stats.update(self.overload.stats())
                 return shed  # RFC 3261 §21.5.4: new work refused early, before the full parse (ims.net.overload)
             try:
                 msg = parse_message(data, datagram=source.transport == "udp", limits=self.limits)
@@ -337,6 +338,8 @@ class SipStack:
                 try:
                     result = self._on_bytes(data, source, None)
                     if isinstance(result, bytes):
+                        if self.overload is not None:  # a 400/500 ends an admitted transaction too
+                            self.overload.answered_bytes(result, trio.current_time())
                         await self._send_udp(result, source)
                     else:
                         await self.execute(result or [])  # also when the core only armed a timer
@@ -436,6 +439,8 @@ class SipStack:
                         continue
                     result = self._on_bytes(frame, remote, None)
                     if isinstance(result, bytes):
+                        if self.overload is not None:  # a 400/500 ends an admitted transaction too
+                            self.overload.answered_bytes(result, trio.current_time())
                         await self._write(conn, result)
                     else:
                         await self.execute(result or [])
@@ -554,6 +559,9 @@ class SipStack:
 
     async def _send_now(self, message: Request | Response, dest: Address) -> None:
         data = message.to_bytes()
+        if self.overload is not None and isinstance(message, Response) and (vias := message.get_all("via")):
+            # Overload control's concurrency limit: the answer ends an admitted transaction (ims.net.overload).
+            self.overload.answered(vias[0], message.get("cseq") or "", message.status, trio.current_time())
         if dest.transport == "udp" and isinstance(message, Request) and len(data) > MTU_LIMIT \
                 and "tcp" in self.transports and message.method != "ACK":
             # §18.1.1: larger than 1300 bytes with an unknown path MTU -> a congestion-controlled

@@ -254,6 +254,7 @@ class ConcurrencyLimit:
         self._samples: list[float] = []
         self._interval_end: float | None = None
         self._bound = False  # the limit refused work, or was reached, in this interval
+        self._drops = 0  # work that failed further in for want of capacity, in this interval
         self._since_cut = 2
         self.latency = 0.0  # the median latency of the last interval with completions
         self.admitted = 0
@@ -279,11 +280,15 @@ class ConcurrencyLimit:
             self._bound = True
         return True
 
-    def end(self, key: bytes, now: float) -> None:
+    def end(self, key: bytes, now: float, *, dropped: bool = False) -> None:
+        """``dropped``: the work failed for want of capacity further in (a 503 or 500 from a node behind,
+        a timeout): a congestion signal like a late answer, never a fast completion to grow on."""
         began = self._flight.pop(key, None)
         if began is not None:
             self.completed += 1
-            if len(self._samples) < 4096:  # (bounded: a median of the first ones is as good)
+            if dropped:
+                self._drops += 1
+            elif len(self._samples) < 4096:  # (bounded: a median of the first ones is as good)
                 self._samples.append(now - began)
         self._step(now)
 
@@ -300,8 +305,7 @@ class ConcurrencyLimit:
                 break
             del flight[first]
             self.timed_out += 1
-            if len(self._samples) < 4096:
-                self._samples.append(now - began)
+            self._drops += 1
         end = self._interval_end
         if end is None:
             self._interval_end = now + c.interval
@@ -310,13 +314,16 @@ class ConcurrencyLimit:
             return
         samples, self._samples = self._samples, []
         bound, self._bound = self._bound, False
+        drops, self._drops = self._drops, 0
         self._since_cut += 1
         if samples:
             samples.sort()
             self.latency = samples[len(samples) // 2]
-        if samples and self.latency > c.target_latency:
+        late = bool(samples) and self.latency > c.target_latency
+        if late or drops:
             if self._since_cut >= 2:  # a cut shows in the latencies about one latency later
-                cut = min(c.limit_cut, max(c.limit_min_cut, c.target_latency / self.latency))
+                cut = c.limit_cut if not late else \
+                    min(c.limit_cut, max(c.limit_min_cut, c.target_latency / self.latency))
                 before = self.limit
                 self.limit = max(float(c.limit_min), self.limit * cut)
                 self._since_cut = 0
@@ -335,6 +342,9 @@ _WANTED = {b"via", b"from", b"to", b"call-id", b"cseq", b"authorization"}
 _FIRST = frozenset(b"vftiacVFTIAC")  # the first bytes of the names in _WANTED and _FORM
 _ALWAYS = {b"ACK", b"CANCEL"}  # §17.2.3, §9.2: they belong to transactions already there
 _STATUS = b"SIP/2.0 503 Service Unavailable\r\n"
+# Answers that say the chain behind had no room: 503 (§21.5.4), the 500 a proxy makes of one (§16.7 item 6),
+# and timeouts (408, 504).  They cut the concurrency limit as late answers do.
+_DROPPED = frozenset((408, 500, 503, 504))
 
 
 class SipAdmission:
@@ -404,7 +414,7 @@ class SipAdmission:
             return
         via = via.encode() if isinstance(via, str) else via
         cseq = cseq.encode() if isinstance(cseq, str) else cseq
-        self.limit.end(_txn_key(via, cseq), now)
+        self.limit.end(_txn_key(via, cseq), now, dropped=status in _DROPPED)
 
     def answered_bytes(self, data: bytes, now: float) -> None:
         """As :meth:`answered`, for a response the driver sends as bytes (400, 500 before the full parse)."""

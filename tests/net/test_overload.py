@@ -331,6 +331,27 @@ def test_unanswered_work_is_given_up_after_64_t1_and_counts_as_late() -> None:
     assert lim.limit < 10
 
 
+@pytest.mark.parametrize("status", [500, 503, 504, 408])
+def test_work_that_failed_further_in_cuts_the_limit_however_fast_the_answer(status: int) -> None:
+    # A node behind shedding answers quickly: counted as a fast completion, the edge would grow its limit
+    # on the very answers that say the chain is full.
+    adm = SipAdmission(OverloadConfig(limit_initial=10, interval=1.0))
+    for n in range(10):
+        assert adm.check(sip("MESSAGE", branch=f"z9hG4bK{n}"), 0.0) is None
+    for n in range(10):
+        adm.answered(f"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{n}", "1 MESSAGE", 200 if n else status, 0.01)
+    adm.check(sip("MESSAGE", branch="z9hG4bKnext"), 1.0)  # the interval closes
+    assert adm.limit.limit == pytest.approx(9.0)  # one drop: the mild cut, 0.9
+    # The same interval with only 2xx (and the limit reached) grows it instead.
+    adm = SipAdmission(OverloadConfig(limit_initial=10, interval=1.0))
+    for n in range(10):
+        assert adm.check(sip("MESSAGE", branch=f"z9hG4bK{n}"), 0.0) is None
+    for n in range(10):
+        adm.answered(f"SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{n}", "1 MESSAGE", 200, 0.01)
+    adm.check(sip("MESSAGE", branch="z9hG4bKnext"), 1.0)
+    assert adm.limit.limit == pytest.approx(11.0)
+
+
 def answer(status: int, method: str = "MESSAGE", branch: str = "z9hG4bKa1") -> bytes:
     return (f"SIP/2.0 {status} Whatever\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;rport=5060;branch={branch}\r\n"
             f"From: <sip:alice@ims.example.net>;tag=f1\r\nTo: <sip:bob@ims.example.net>;tag=t1\r\n"

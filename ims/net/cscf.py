@@ -36,6 +36,7 @@ from ims.net.diameter import DiameterNode, PeerConn
 from ims.net.impair import Impairments
 from ims.net.impair import from_topology as impair_from_topology
 from ims.net.node import diameter_event_hook, sip_event_hook
+from ims.net.overload import diameter_limit_from_env
 from ims.net.persist import StateWriter, open_state, state_path
 from ims.net.sip import SipStack
 
@@ -61,7 +62,10 @@ class CscfRunner:
             if hasattr(app, "on_rtr"):
                 self.diameter.add_handler(CMD_RT, self._rtr)
                 self.diameter.add_handler(CMD_PP, self._ppr)
-        self._send, self._queries = trio.open_memory_channel[CxQuery](100000)
+        self._send, self._queries = trio.open_memory_channel[CxQuery](1000)
+        # Overload control: Cx queries in progress are bounded (memory flat); beyond, one fails at once
+        # and the app answers as for an HSS that does not answer (TS 24.229; ims.net.overload).
+        self.cx_in_flight, self.cx_limit = 0, diameter_limit_from_env().limit
         app.submit = self._submit
         self.cx_failures = 0
         self.state: StateWriter | None = None  # the state file's writer, when the node keeps one
@@ -102,8 +106,11 @@ class CscfRunner:
     # -- Cx ---------------------------------------------------------------------------
     def _submit(self, query: CxQuery) -> None:
         try:
+            if self.cx_limit and self.cx_in_flight >= self.cx_limit:
+                raise trio.WouldBlock
             self._send.send_nowait(query)
-        except trio.WouldBlock:  # 100 000 queries waiting: the HSS is far behind; fail this one at once
+            self.cx_in_flight += 1
+        except trio.WouldBlock:  # the HSS is far behind; fail this one at once
             self.cx_failures += 1
             self.stack._nursery.start_soon(self._finish, query, None)  # type: ignore[union-attr]
 
@@ -126,6 +133,7 @@ class CscfRunner:
                 self.cx_failures += 1
                 internal_error("diameter.cx", f"the answer to a {type(query.request).__name__}", logger=log)
                 answer = None
+        self.cx_in_flight -= 1
         await self._finish(query, answer)
 
     async def _finish(self, query: CxQuery, answer: Any) -> None:

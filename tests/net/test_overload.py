@@ -530,3 +530,34 @@ async def test_diameter_node_answers_3004_too_busy_beyond_its_requests_in_progre
             assert cx.UserAuthorizationAnswer.from_message(answers[3]).experimental_result_code \
                 == DIAMETER_FIRST_REGISTRATION
             nursery.cancel_scope.cancel()
+
+
+# -- the CSCF driver's Cx queries in progress ---------------------------------------------------------
+
+class _CxApp:
+    """Just enough of a CscfApp for the runner: no timers, no SIP."""
+
+    def receive(self, *a: Any) -> list[Any]:
+        return []
+
+    def next_deadline(self) -> None:
+        return None
+
+    def handle_timers(self, now: float) -> list[Any]:
+        return []
+
+
+async def test_cscf_cx_queries_in_progress_are_bounded_and_the_one_beyond_fails_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ims.cscf.common import CxQuery
+    from ims.net.cscf import CscfRunner
+
+    monkeypatch.setenv("IMS_OVERLOAD", "diameter_in_progress=2")
+    runner = CscfRunner(_CxApp(), host="127.0.0.1", port=0)  # type: ignore[arg-type]
+    answers: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        runner.stack._nursery = nursery  # the failed query's answer is delivered in a task of the stack's
+        for n in range(3):
+            runner._submit(CxQuery(request=n, on_answer=lambda a, now: answers.append(a) or []))  # type: ignore[arg-type]
+        assert runner.cx_in_flight == 2 and runner.cx_failures == 1  # two queued for the HSS, the third refused
+    assert answers == [None]  # the app answers it as for an HSS that does not answer, at once

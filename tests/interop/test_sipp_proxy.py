@@ -23,8 +23,14 @@ from tests.nodes.test_proxy_node import _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SIPP = shutil.which("sipp")
-pytestmark = [pytest.mark.interop,
-              pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")]
+pytestmark = pytest.mark.interop
+
+
+@pytest.fixture(autouse=True)
+def _sipp_installed() -> None:
+    """A missing SIPp fails (CI must see it), it is not skipped: ``make test-tools`` installs it."""
+    assert SIPP is not None, "sipp is not installed: run `make test-tools` (Debian package sip-tester)"
+
 
 PROXY = "127.0.3.2"
 UAS = "127.0.3.21"

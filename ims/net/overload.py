@@ -389,15 +389,19 @@ class SipAdmission:
         self._forget_old(now)
         if key in self._accepted:
             return None  # a retransmission of a transaction we admitted: its transaction absorbs it
-        txn = _txn_key(vias[0], cseq)
-        if not self.limit.try_begin(txn, now):
+        # The concurrency limit is the edge's: only a request straight from a UA (one Via) is counted; one
+        # that already passed a proxy was admitted there, by a node that sees the whole chain behind it,
+        # and refusing it here would waste what was done for it (and come back as a 500, §16.7 item 6).
+        txn = _txn_key(vias[0], cseq) if len(vias) == 1 and _top_via_end(vias[0]) == len(vias[0]) else None
+        if txn is not None and not self.limit.try_begin(txn, now):
             return self._build_503(vias, others)  # the chain behind us has all it can complete in time
         if self.policy.admit(now):
             self._accepted[key] = now + self.config.remember
             if len(self._accepted) > self.config.max_remembered:
                 del self._accepted[next(iter(self._accepted))]
             return None
-        self.limit.discard(txn)
+        if txn is not None:
+            self.limit.discard(txn)
         return self._build_503(vias, others)
 
     def stats(self) -> dict[str, int]:

@@ -373,6 +373,18 @@ def test_sip_admission_sheds_initial_requests_beyond_the_work_in_flight() -> Non
     assert adm.check(sip("MESSAGE", branch="z9hG4bK4"), 0.06) is None
 
 
+def test_only_requests_straight_from_a_ua_count_against_the_concurrency_limit() -> None:
+    # One that passed a proxy (two Vias, or two values in one Via line) was admitted at the edge.
+    adm = SipAdmission(OverloadConfig(limit_initial=4, limit_min=4))
+    for n in range(10):
+        assert adm.check(sip("MESSAGE", branch=f"z9hG4bKp{n}", via2=True), 0.0) is None
+    joined = sip("MESSAGE", branch="z9hG4bKj").replace(b";rport\r\n", b";rport, SIP/2.0/UDP 10.0.0.2;branch=z9hG4bKx\r\n")
+    assert adm.check(joined, 0.0) is None
+    assert adm.limit.in_flight == 0
+    assert all(adm.check(sip("MESSAGE", branch=f"z9hG4bKu{n}"), 0.0) is None for n in range(4))
+    assert adm.check(sip("MESSAGE", branch="z9hG4bKu4"), 0.0) is not None
+
+
 def test_an_invite_is_done_at_its_first_provisional_other_than_100() -> None:
     adm = SipAdmission(OverloadConfig(limit_initial=4))
     assert adm.check(sip("INVITE", branch="z9hG4bKi"), 0.0) is None

@@ -43,6 +43,7 @@ from ims.hss.cx import HssConfig, HssCx
 from ims.hss.provisioning import make_subscriber, parse_csv_rows, provision_from_topology
 from ims.hss.store import Store, StoreError
 from ims.net.diameter import DiameterNode, PeerConn
+from ims.net.limits import apply_limits
 from ims.net.node import NodeContext, diameter_event_hook, parse_node_args, run_node
 
 log = logging.getLogger("nodes.hss")
@@ -205,6 +206,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.realm = args.realm or topo.domain_of(node).diameter_realm
         args.db = args.db or f"{args.run_dir}/{node.name}.sqlite"
         args.control_port = args.control_port or node.control_port
+        args.limits = topo.limits_of(node)
     for required in ("db", "origin_host", "realm"):
         if not getattr(args, required):
             p.error(f"--{required.replace('_', '-')} is required (or --topology with --node)")
@@ -225,6 +227,8 @@ async def serve(node: NodeContext) -> None:
     ccf = args.ccf or f"aaa://ccf.{args.realm}:3868;transport=tcp"
     config = HssConfig(args.origin_host, args.realm, tuple(args.home_network) or (args.realm,), ccf)
     hss = Hss(store, config, host)
+    if getattr(args, "limits", None) is not None:  # the lab file's [limits]: message bounds, 3004 beyond
+        apply_limits(args.limits, kind="hss", diameter=hss.diameter)
     hss.diameter.on_message = diameter_event_hook(node.events)  # ladders and pcaps see Cx
     node.control.stats = hss.counters
     node.control.config = lambda: {"diameter": args.diameter, "origin_host": args.origin_host,

@@ -30,6 +30,7 @@ from ims.isup.m3ua import IsupReceived
 from ims.isup.messages import IsupError, decode, encode
 from ims.isup.mgcf import Mgcf, MgcfConfig, MgwOp, SendIsup
 from ims.net.boundary import internal_error
+from ims.net.limits import apply_limits
 from ims.net.m3ua import M3uaLink
 from ims.net.node import NodeContext, parse_node_args, run_node, sip_event_hook
 from ims.net.sip import SipStack
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         transports = tuple(t for t in (tnode.sip.transports if tnode.sip else ["udp"]) if t in ("udp", "tcp"))
         stack = SipStack(core, host=addr.host, port=addr.port, transports=transports or ("udp",),
                          on_message=sip_event_hook(node.events), impairments=node.control.impairments)
+        apply_limits(topo.limits_of(tnode), kind="mgcf", stacks=(stack,))
         mgw_client = MgwClient(f"127.0.0.1:{mgw.control_port}", timeout=5.0)
 
         async def on_isup(ev: IsupReceived) -> None:

@@ -23,6 +23,7 @@ import trio
 from ims.control.gen import ue_pb2_grpc
 from ims.control.ue import UeServicer
 from ims.net.impair import from_topology as impair_from_topology
+from ims.net.limits import apply_limits
 from ims.net.node import NodeContext, parse_node_args, run_node
 from ims.net.ue import Behaviour, Handset, keep_registered
 from ims.sip.events import Address, TimerConfig
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 tls = lab_stack_settings(h.local.host, Path(args.run_dir) / "tls", tls_port=h.local.port)
             phones[name] = Handset(name, h, behaviour=b, events=node.events, impairments=node.control.impairments,
                                    tls=tls)
+        apply_limits(topo.limits_of(tnode), kind="ue", stacks=tuple(h.stack for h in phones.values()))
         for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
             node.log.info("impairment toward %s", rule)
         node.control.add_servicer(ue_pb2_grpc.add_UeServicer_to_server, UeServicer(node.control, phones))

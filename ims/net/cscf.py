@@ -35,6 +35,7 @@ from ims.net.boundary import internal_error
 from ims.net.diameter import DiameterNode, PeerConn
 from ims.net.impair import Impairments
 from ims.net.impair import from_topology as impair_from_topology
+from ims.net.limits import apply_limits
 from ims.net.node import diameter_event_hook, sip_event_hook
 from ims.net.overload import diameter_limit_from_env
 from ims.net.persist import StateWriter, open_state, state_path
@@ -209,6 +210,7 @@ def run_cscf_node(kind: str, make_app: Any, argv: list[str] | None = None, doc: 
                                      tls_port=tnode.sip.tls_port if tnode.sip else None)
         runner = CscfRunner(app, host=addr.host, port=addr.port, transports=transports or ("udp",),
                             diameter=setup, events=node.events, impairments=node.control.impairments, tls=tls)
+        apply_limits(topo.limits_of(tnode), kind=kind, stacks=(runner.stack,), diameter=runner.diameter)
         for rule in impair_from_topology(node.control.impairments, topo, tnode.name):
             node.log.info("impairment toward %s", rule)
         node.control.stats = lambda: {**app.stats(), **runner.stack.stats, **(state.stats() if state else {}),

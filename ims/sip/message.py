@@ -525,8 +525,7 @@ def parse_message(data: bytes, *, datagram: bool = True, limits: SipLimits = DEF
         raise SipParseError("No empty line (CRLF CRLF) after the headers")
     head = data[start:end].decode("utf-8", "surrogateescape")
     lines = head.split("\r\n")
-    if len(lines) - 1 > limits.max_headers:
-        raise SipParseError(f"Too many headers: {len(lines) - 1} lines, at most {limits.max_headers}")
+    too_many = len(lines) - 1 > limits.max_headers  # refused below, once a 400 can be built (§21.4.1)
     if end - start > limits.max_header_bytes and max(map(len, lines)) > limits.max_header_bytes:
         raise SipParseError(f"Header line longer than {limits.max_header_bytes} bytes")
     # §7.3.1, §25.1: a line ends only in CRLF (a bare CR or LF could hide a header from one reader and
@@ -547,7 +546,7 @@ def parse_message(data: bytes, *, datagram: bool = True, limits: SipLimits = DEF
             read: list[list[str]] = []
             if bad_line is None:
                 try:
-                    _split_folded(partial, lines, read, limits.max_header_bytes)
+                    _split_folded(partial, lines[: limits.max_headers + 1], read, limits.max_header_bytes)
                 except SipParseError:
                     pass
             partial._headers = Headers._from_parsed(read)
@@ -557,6 +556,14 @@ def parse_message(data: bytes, *, datagram: bool = True, limits: SipLimits = DEF
     if bad_line is not None:
         # Checked whether or not lines are folded: a folded line with a bare LF smuggled a header.
         raise SipParseError(bad_line, partial=_partial(msg, items))
+    if too_many:
+        # Only the first max_headers lines are read, so that the answer can name the fault (bounded work).
+        try:
+            _split_folded(msg, lines[: limits.max_headers + 1], items, limits.max_header_bytes)
+        except SipParseError:
+            pass
+        raise SipParseError(f"Too many headers: {len(lines) - 1} lines, at most {limits.max_headers}",
+                            partial=_partial(msg, items))
     if "\r\n " in head or "\r\n\t" in head:
         _split_folded(msg, lines, items, limits.max_header_bytes)
     else:

@@ -148,6 +148,76 @@ class Capabilities(_Strict):
     optional: list[int] = Field(default_factory=list)
 
 
+Setting = int | float | bool
+
+
+def _dataclass_of(section: str) -> type:
+    """The library dataclass a ``[limits.SECTION]`` table sets (imported here, not at module load: the
+    schema must not pull the drivers in)."""
+    if section == "sip":
+        from ims.sip.limits import SipLimits
+        return SipLimits
+    if section == "diameter":
+        from ims.diameter.codec import DiameterLimits
+        return DiameterLimits
+    from ims.net.overload import OverloadConfig
+    return OverloadConfig
+
+
+class Limits(_Strict):
+    """What one input from the network may make a node allocate, and when it sheds load (issue 13).
+
+    Each table sets fields of a library dataclass by name, and anything left out keeps the library's
+    default: ``sip`` -> :class:`ims.sip.limits.SipLimits` (max_message_bytes, max_headers,
+    max_header_bytes, max_body_bytes, max_multipart_depth, max_multipart_parts), ``diameter`` ->
+    :class:`ims.diameter.codec.DiameterLimits` (max_message_bytes, max_avps, max_depth), ``overload``
+    -> :class:`ims.net.overload.OverloadConfig` (enabled, target_delay, diameter_in_progress, ...).
+    A lab-wide ``[limits]`` applies to every node; a node's ``[nodes.limits]`` overrides it field by field.
+    """
+
+    sip: dict[str, Setting] = Field(default_factory=dict)
+    diameter: dict[str, Setting] = Field(default_factory=dict)
+    overload: dict[str, Setting] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> Limits:
+        import dataclasses
+
+        for section in ("sip", "diameter", "overload"):
+            table = getattr(self, section)
+            cls = _dataclass_of(section)
+            known = {f.name: f for f in dataclasses.fields(cls)}
+            for name, value in table.items():
+                if name not in known:
+                    raise ValueError(f"limits.{section}.{name}: unknown setting; known: {', '.join(sorted(known))}")
+                want = type(known[name].default)
+                if want is bool and not isinstance(value, bool) or want is not bool and isinstance(value, bool):
+                    raise ValueError(f"limits.{section}.{name}: expected {want.__name__}, got {value!r}")
+                if want is int and not isinstance(value, int):
+                    raise ValueError(f"limits.{section}.{name}: expected a whole number, got {value!r}")
+            try:
+                cls(**table)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"limits.{section}: {exc}") from None
+        return self
+
+    def merged(self, over: Limits | None) -> Limits:
+        """These limits with ``over``'s settings on top (a node's over the lab's)."""
+        if over is None:
+            return self
+        return Limits(sip={**self.sip, **over.sip}, diameter={**self.diameter, **over.diameter},
+                      overload={**self.overload, **over.overload})
+
+    def sip_limits(self):  # type: ignore[no-untyped-def]  # -> SipLimits
+        return _dataclass_of("sip")(**self.sip)
+
+    def diameter_limits(self):  # type: ignore[no-untyped-def]  # -> DiameterLimits
+        return _dataclass_of("diameter")(**self.diameter)
+
+    def overload_config(self):  # type: ignore[no-untyped-def]  # -> OverloadConfig
+        return _dataclass_of("overload")(**self.overload)
+
+
 class Node(_Strict):
     name: str
     kind: NodeKind
@@ -174,6 +244,7 @@ class Node(_Strict):
     circuits: int = Field(32, ge=1, le=4095)  # mgcf/pstn: ISUP circuits (CIC 1..circuits) between them
     # mgw/pstn: RTP port pair of circuit CIC is trunk_ports[0] + 2 * (CIC - 1) (the lab's "TDM" trunk)
     trunk_ports: tuple[Port, Port] | None = None
+    limits: Limits | None = None  # over the lab-wide [limits], field by field
 
     @field_validator("name")
     @classmethod
@@ -413,12 +484,16 @@ class Topology(_Strict):
     pstn: Pstn = Field(default_factory=Pstn)
     ues: list[Ue] = Field(default_factory=list)
     impairments: list[Impairment] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)  # every node's, unless its own [nodes.limits] says otherwise
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:
                 return n
         raise KeyError(name)
+
+    def limits_of(self, node: Node) -> Limits:
+        return self.limits.merged(node.limits)
 
     def nodes_of(self, kind: str) -> list[Node]:
         return [n for n in self.nodes if n.kind == kind]

@@ -78,8 +78,9 @@ class Run:
         return self.registered >= 0.9 * self.offered * self.duration
 
 
-def sipp_run(tmp: Path, users: Path, rate: int, duration: float, grace: float) -> Run:
-    """One SIPp run at ``rate`` attempts/s for ``duration`` s; it is stopped ``grace`` s later."""
+def sipp_run(tmp: Path, users: Path, rate: int, duration: float, grace: float, hard: bool = False) -> Run:
+    """One SIPp run at ``rate`` attempts/s for ``duration`` s; it is stopped ``grace`` s later (``hard``: by
+    us, then, since a lab far behind keeps SIPp past its own -timeout; else up to 3 s after that)."""
     total = max(1, int(rate * duration))
     before = set(tmp.glob("*_counts.csv"))
     started = time.monotonic()
@@ -90,7 +91,7 @@ def sipp_run(tmp: Path, users: Path, rate: int, duration: float, grace: float) -
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp)
     stopped = False
     try:
-        _, stderr = sipp.communicate(timeout=duration + grace + 3)
+        _, stderr = sipp.communicate(timeout=duration + grace + (0.3 if hard else 3))
     except subprocess.TimeoutExpired:
         # A collapsing lab can keep SIPp past its own -timeout: its counts are dumped every second anyway.
         stopped = True
@@ -101,6 +102,8 @@ def sipp_run(tmp: Path, users: Path, rate: int, duration: float, grace: float) -
             sipp.kill()
             _, stderr = sipp.communicate(timeout=5)
     elapsed = time.monotonic() - started
+    if stopped:
+        elapsed = min(elapsed, duration + grace + 1.0)  # (its counts are those of its last whole second)
     if sipp.returncode < 0 and not stopped:
         raise SippCrashed(f"SIPp died by signal {-sipp.returncode} after {elapsed:.1f} s")
     new = sorted(set(tmp.glob("*_counts.csv")) - before)
@@ -190,7 +193,7 @@ class Bench:
 
     def run(self, rate: int, duration: float, grace: float | None = None) -> Run:
         result: Run = _again(sipp_run, self.tmp, self.users, rate, duration,
-                             self.grace if grace is None else grace)
+                             self.grace if grace is None else grace, grace is not None)
         time.sleep(2)  # let the lab settle (completed transactions, queues) between runs
         return result
 

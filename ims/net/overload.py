@@ -20,6 +20,18 @@ already accepted.
   additively; the node leaves overload (hysteresis) only when it admits
   everything again and the queue stays short.  Admission within the fraction
   is deterministic (a credit counter, no randomness).
+- :class:`ConcurrencyLimit` (sans-IO) bounds the work in flight at the edge,
+  which sees the whole chain behind it (P -> I -> S -> HSS): the initial
+  transactions a node admitted straight from a UA and has not yet answered
+  finally (the driver reports every response it sends).  The limit adapts,
+  AIMD as in TCP Vegas and Netflix's concurrency-limits: a median latency of
+  the answered ones above ``target_latency`` (half T1), or answers that say
+  the chain had no room (503, the §16.7 500 made of one, 408/504, or 64*T1
+  without an answer), cut it multiplicatively; quick answers while the limit
+  holds work back grow it additively.  By Little's law the node then admits
+  about what the chain completes, every answer inside T1: no retransmission
+  storm, goodput near capacity, memory bounded by the ceiling.  The queue
+  delay signal above stays as the node's own CPU guard.
 - :class:`SipAdmission` classifies a SIP datagram from a minimal scan of its
   bytes (request line, Via, From, To, Call-ID, CSeq, Authorization) and either
   lets it through or returns a 503 Service Unavailable with Retry-After

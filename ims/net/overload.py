@@ -104,7 +104,9 @@ class OverloadConfig:
     limit_max: int = 2000  # ceiling (it also bounds the transactions tracked)
     limit_step: float = 1.0  # additive growth per interval while the limit is what holds work back
     limit_cut: float = 0.9  # the mildest multiplicative cut (latency just above the target) ...
-    limit_min_cut: float = 0.5  # ... and the strongest, in proportion to target / latency
+    limit_min_cut: float = 0.8  # ... and the strongest, in proportion to target / latency (mild: a busy host's
+    # scheduling makes single intervals slow, and a deep cut leaves the chain idle for many intervals of regrowth)
+    limit_min_samples: int = 4  # answers an interval needs before its median latency can cut the limit
     limit_timeout: float = 32.0  # s after which an unanswered transaction is given up (64*T1, §17.1.2.2)
     enabled: bool = True
 
@@ -331,7 +333,7 @@ class ConcurrencyLimit:
         if samples:
             samples.sort()
             self.latency = samples[len(samples) // 2]
-        late = bool(samples) and self.latency > c.target_latency
+        late = len(samples) >= c.limit_min_samples and self.latency > c.target_latency
         if late or drops:
             if self._since_cut >= 2:  # a cut shows in the latencies about one latency later
                 cut = c.limit_cut if not late else \

@@ -297,12 +297,15 @@ def test_latency_above_the_target_cuts_the_limit_in_proportion_and_not_twice_in_
     lim = ConcurrencyLimit(LIM)
     lim.try_begin(b"open", 0.0)  # opens the first interval
     lim.discard(b"open")
-    now = run_interval(lim, 0.0, 8, 0.3, "a")  # median 300 ms: twice the target -> the deepest cut, 0.5
-    assert lim.latency == pytest.approx(0.3) and lim.limit == pytest.approx(5.0)
+    now = run_interval(lim, 0.0, 8, 0.3, "a")  # median 300 ms: twice the target -> the deepest cut, 0.8
+    assert lim.latency == pytest.approx(0.3) and lim.limit == pytest.approx(8.0)
     now = run_interval(lim, now, 4, 0.3, "b")  # still slow, but that cut has not had time to show
-    assert lim.limit == pytest.approx(5.0)
-    now = run_interval(lim, now, 4, 0.16, "c")  # just above the target: the mildest cut, 0.9, to the floor
-    assert lim.limit == pytest.approx(4.5)
+    assert lim.limit == pytest.approx(8.0)
+    now = run_interval(lim, now, 4, 0.16, "c")  # just above the target: the mildest cut, 0.9
+    assert lim.limit == pytest.approx(7.2)
+    now = run_interval(lim, now, 3, 0.9, "too-few")  # 3 answers are too few to tell a slow chain
+    now = run_interval(lim, now, 3, 0.9, "too-few2")
+    assert lim.limit == pytest.approx(7.2)
     for i in range(6):
         now = run_interval(lim, now, 4, 0.9, f"d{i}")
     assert lim.limit == LIM.limit_min  # the floor: some new work always probes the chain

@@ -306,8 +306,10 @@ class Pcscf(CscfApp):
         verify = req.security_verify
         protected = False
         if verify:
-            expected = reg.security_server if reg else self._offered.get(contact or ("", 0))
-            if expected is None or not _same_mechanisms(verify, expected):
+            # TS 33.203 §7.4: a registered UE may protect its REGISTER with the agreement in use, or with
+            # the one just offered in a 401 (a UE whose re-registration failed starts a new one).
+            expected = [s for s in (self._offered.get(contact or ("", 0)), reg.security_server if reg else None) if s]
+            if not any(_same_mechanisms(verify, s) for s in expected):
                 return Reject(494, "Security Agreement Required (Security-Verify does not match Security-Server)")
             protected = True
         _strip_sec_agree(req)

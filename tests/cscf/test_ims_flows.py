@@ -420,3 +420,19 @@ def test_reliable_183_is_retransmitted_until_prack_and_given_up(tmp_path) -> Non
     lab.advance(36.5, step=0.5)  # the retransmission at 35.5 s is past 64*T1: give up
     assert [f.status for f in lab.of("alice", CallFailed)] == [500]
     assert lab.of("bob", CallEnded)[0].reason == "no-prack"
+
+
+def test_reregistration_after_a_failed_one_sets_up_a_new_security_agreement(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """TS 33.203 §7.4: a re-registration that failed (HSS unreachable) leaves the P-CSCF with the old
+    registration; the handset starts again unprotected and the Security-Verify it then sends is the
+    P-CSCF's new offer, which must be accepted (it was answered 494 forever; found by `make chaos`)."""
+    lab = Lab(tmp_path)
+    alice = lab.handset("alice", 5060)
+    register(lab, alice)
+    lab.hss_down = True
+    register(lab, alice)
+    assert [f.status for f in lab.of("alice", RegistrationFailed)] != []
+    lab.hss_down = False
+    register(lab, alice)
+    assert len(lab.of("alice", Registered)) == 2, [f.status for f in lab.of("alice", RegistrationFailed)]
+    assert alice.registered

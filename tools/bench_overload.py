@@ -265,7 +265,8 @@ def main() -> None:
             shedding = bench.loads(capacity, nodes, "overload control on ")
             shed_counts = node_stat(nodes, "overload_503")
             detail = {key: node_stat(nodes, key) for key in (
-                "overload_shed_by_limit", "overload_shed_by_delay", "overload_limit", "overload_latency_ms")}
+                "overload_shed_by_limit", "overload_shed_by_delay", "overload_limit", "overload_latency_ms",
+                "overload_timed_out")}
             busy = node_stat(nodes, "too_busy")
         finally:
             lab.down()

@@ -33,6 +33,7 @@ the lab's own, by the PIDs it recorded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -122,6 +123,7 @@ class Campaign:
         self.sqn: dict[str, int] = {}  # highest SQN the HSS has held per subscriber
         self.resyncs = 0  # HSS resynchronisations seen so far (summed over HSS restarts)
         self._hss_resync_seen = 0
+        self.paused = 0  # the PID of a node under SIGSTOP
 
     # -- traffic ----------------------------------------------------------------------------
     def call(self) -> bool:
@@ -281,6 +283,7 @@ class Campaign:
         def inject(res: FaultResult) -> None:
             pid = self.pid(name)
             os.kill(pid, signal.SIGSTOP)
+            self.paused = pid  # resumed on the timer, or by run()'s clean-up if the campaign is stopped
             self._resume = threading.Timer(seconds, os.kill, (pid, signal.SIGCONT))
             self._resume.start()
             res.notes.append(f"SIGSTOP for {seconds:.0f} s")
@@ -316,6 +319,12 @@ def run(args: argparse.Namespace) -> int:
                             str(run_dir), "--foreground"], stdout=out, stderr=subprocess.STDOUT,
                            stdin=subprocess.DEVNULL, cwd=ROOT)
     results: list[FaultResult] = []
+    c: Campaign | None = None
+
+    def stopped(signum: int, frame: object) -> None:  # SIGTERM (a test's timeout, a CI limit): clean up
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stopped)
     try:
         t0 = time.monotonic()
         c = Campaign(run_dir, args.window)
@@ -353,6 +362,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 raise RuntimeError(f"unknown fault {fault!r} (kill:NODE, pause:NODE, loss:PERCENT)")
     finally:
+        if c is not None and c.paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(c.paused, signal.SIGCONT)  # a frozen node would not stop
         if sup.poll() is None:
             sup.send_signal(signal.SIGINT)  # the supervisor brings the lab down
             try:

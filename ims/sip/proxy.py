@@ -290,7 +290,8 @@ class ProxyCore:
         parts = [str(request.uri), request.from_.tag or "", request.to.tag or "", request.call_id,
                  str(request.cseq.seq), ",".join(hdrs.get_raw("route")), ",".join(hdrs.get_raw("proxy-require")),
                  ",".join(hdrs.get_raw("proxy-authorization")), below or ""]
-        return hashlib.md5("|".join(parts).encode()).hexdigest()[:16]
+        # The parser keeps non-UTF-8 bytes as surrogate escapes; they hash as the bytes they were.
+        return hashlib.md5("|".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
     @staticmethod
     def _via_id(request: Request, index: int) -> str:

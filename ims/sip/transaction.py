@@ -29,7 +29,7 @@ import heapq
 import itertools
 from typing import Any
 
-from ims.sip.errors import SipError
+from ims.sip.errors import SipError, SipParseError
 from ims.sip.events import (
     Action,
     AckReceived,
@@ -69,6 +69,9 @@ def stamp_received(request: Request, source: Address) -> None:
     host = via.host
     text = f"{via.protocol}/{via.transport} {host}{port}" + "".join(
         f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
+    if "\x00" in text or "\r" in text or "\n" in text:
+        # The Via came with a raw control character in a parameter: a bad request, not our failure.
+        raise SipParseError("Bad Via header: a control character in a parameter")
     request.pop_first_value("via")
     request.add("Via", text, first=True)
 

@@ -19,14 +19,6 @@ class OpenFinding(NamedTuple):
 
 
 OPEN: dict[str, OpenFinding] = {
-    "F7": OpenFinding(
-        "sip_cores", ("edec09d78ecfdf58",),
-        ("HeaderInjectionError at ims/sip/errors.py (check_text) via ims/sip/transaction.py (stamp_received)",),
-        "raw NUL in a Via parameter passes the parser, then the received= stamp refuses it (500, not 400)"),
-    "F8": OpenFinding(
-        "sip_cores", ("c664ae16f3368ef6",),
-        ("UnicodeEncodeError at ims/sip/proxy.py (loop_hash)",),
-        "proxy loop detection encodes header text as strict UTF-8 (500 for a non-UTF-8 byte)"),
     "F9": OpenFinding(
         "sip_cores", ("89b82264214be968", "ac48248f83865384", "a7cddf41361e7a2b"),
         ("AvpEncodeError at ims/diameter/codec.py (avp) via ims/diameter/cx.py",

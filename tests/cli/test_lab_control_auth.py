@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 
 from ims.control.client import ControlError, NodeClient
 from ims.lab import Lab, NodeProcess
+from tests.hss.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,9 +50,7 @@ port = 5060
 
 
 def _free() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port("127.0.0.1")
 
 
 def _ims(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ims.lab import START_ORDER, Lab, implemented
+from tests.hss.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +30,7 @@ port = 5060
 
 
 def _free() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port("127.0.0.1")
 
 
 def _ipv4(hex_addr: str) -> str:
